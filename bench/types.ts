@@ -1,0 +1,52 @@
+import type * as tfNs from '@tensorflow/tfjs-core';
+import type { Gpu } from '../src/gpu/device';
+
+/** The TensorFlow.js namespace (tfjs-core with the webgpu backend registered and active). */
+export type Tf = typeof tfNs;
+
+/** Our side of a benchmark case: buffers are made once; `record` encodes one iteration into a pass. */
+export interface OursRunner {
+  record(pass: GPUComputePassEncoder): void;
+  /** Destroy buffers made for the case. */
+  dispose(): void;
+}
+
+/** The peer's side: `run` performs one iteration with TF.js ops and returns the tensors it produced (disposed by the harness). */
+export interface PeerRunner {
+  run(): tfNs.Tensor | tfNs.Tensor[];
+  dispose(): void;
+}
+
+/**
+ * One row of the benchmark table. `flops` (or `bytes` for bandwidth-bound ops such as AdamW) is the napkin
+ * count for ONE iteration; write how it is counted in a comment where the case is defined.
+ */
+export interface BenchCase {
+  /** Kernel family as in the JSON schema: 'matmul', 'attention', 'moe', 'adamw', 'norm', ... */
+  op: string;
+  /** e.g. '1024x1024x1024' or 'B4 T1024 NH8 HS64'. */
+  shape: string;
+  flops: number;
+  /** Minimal bytes moved per iteration (reported as GB/s when flops is 0). */
+  bytes?: number;
+  /** Included in --quick runs (keep these small: SwiftShader does ~1 GFLOP/s). */
+  quick: boolean;
+  ours(gpu: Gpu): OursRunner | Promise<OursRunner>;
+  /** Omit when TF.js has no comparable op; the row then shows no ratio. */
+  peer?(tf: Tf): PeerRunner | Promise<PeerRunner>;
+}
+
+/** A suite file (bench/suites/<op>.ts) default-exports a function returning its cases. */
+export type Suite = (opts: { quick: boolean }) => BenchCase[];
+
+export interface BenchRow {
+  op: string;
+  shape: string;
+  ours_ms: number;
+  peer_ms: number | null;
+  ratio: number | null;
+  ours_gflops: number;
+  peer_gflops: number | null;
+  ours_gbps?: number;
+  peer_gbps?: number | null;
+}

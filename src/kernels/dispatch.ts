@@ -1,0 +1,108 @@
+import type { Gpu } from '../gpu/device';
+import { check } from '../gpu/errors';
+
+/**
+ * Shared plumbing for kernel wrappers: bind groups (cached per pipeline and buffer set, so a training
+ * schedule replayed every step creates none) and workgroup grids that respect the per-dimension limit.
+ */
+
+let nextId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function idOf(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) {
+    id = nextId++;
+    bufferIds.set(b, id);
+  }
+  return id;
+}
+
+const pipelineIds = new WeakMap<GPUComputePipeline, number>();
+function pipelineId(p: GPUComputePipeline): number {
+  let id = pipelineIds.get(p);
+  if (id === undefined) {
+    id = nextId++;
+    pipelineIds.set(p, id);
+  }
+  return id;
+}
+
+const MAX_CACHED_BIND_GROUPS = 4096;
+const bindGroupCache = new Map<string, GPUBindGroup>();
+
+/** A bind group for group 0 with `buffers[i]` at binding i. */
+export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  const key = `${pipelineId(pipeline)}:${buffers.map(idOf).join(',')}`;
+  let bg = bindGroupCache.get(key);
+  if (bg) {
+    // refresh LRU position
+    bindGroupCache.delete(key);
+    bindGroupCache.set(key, bg);
+    return bg;
+  }
+  bg = gpu.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    label: pipeline.label,
+  });
+  bindGroupCache.set(key, bg);
+  if (bindGroupCache.size > MAX_CACHED_BIND_GROUPS) {
+    const oldest = bindGroupCache.keys().next().value as string;
+    bindGroupCache.delete(oldest);
+  }
+  return bg;
+}
+
+/** Records one dispatch into `pass`. */
+export function dispatch(
+  gpu: Gpu,
+  pass: GPUComputePassEncoder,
+  pipeline: GPUComputePipeline,
+  buffers: readonly GPUBuffer[],
+  workgroups: readonly [number, number?, number?],
+): void {
+  const [x, y = 1, z = 1] = workgroups;
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  check(x <= max && y <= max && z <= max, () => `dispatch of ${pipeline.label} needs ${x}x${y}x${z} workgroups; this device allows ${max} per dimension`);
+  if (x === 0 || y === 0 || z === 0) return;
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup(gpu, pipeline, buffers));
+  pass.dispatchWorkgroups(x, y, z);
+}
+
+/**
+ * Spreads `count` workgroups over x and y when it exceeds the per-dimension limit. Shaders that use it
+ * linearise with `wid.x + wid.y * num_workgroups.x` and return when the result is >= their count.
+ */
+export function grid1d(gpu: Gpu, count: number): [number, number] {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (count <= max) return [Math.max(count, 0), 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y];
+}
+
+export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** Packs a uniform struct of u32/i32/f32 fields, each 4 bytes, in the order given. */
+export function packUniform(fields: readonly (readonly ['u32' | 'i32' | 'f32', number])[]): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(buf);
+  fields.forEach(([type, v], i) => {
+    if (type === 'f32') view.setFloat32(i * 4, v, true);
+    else if (type === 'i32') view.setInt32(i * 4, v, true);
+    else {
+      check(Number.isInteger(v) && v >= 0 && v < 2 ** 32, `uniform field ${i} must be a u32, got ${v}`);
+      view.setUint32(i * 4, v, true);
+    }
+  });
+  return buf;
+}
+
+/** Runs `record` in one compute pass and submits it. */
+export function submitPass(gpu: Gpu, record: (pass: GPUComputePassEncoder) => void, label = 'pass'): void {
+  const enc = gpu.device.createCommandEncoder({ label });
+  const pass = enc.beginComputePass({ label });
+  record(pass);
+  pass.end();
+  gpu.queue.submit([enc.finish()]);
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vite';
+import { resolve } from 'node:path';
+
+export default defineConfig({
+  // Relative asset paths: dist/ works when served from any sub-path (GitHub Pages).
+  base: './',
+  optimizeDeps: {
+    include: ['wgsl-preprocessor/wgsl-preprocessor.js', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu'],
+  },
+  build: {
+    target: 'es2022',
+    rollupOptions: { input: { main: resolve(import.meta.dirname, 'index.html') } },
+  },
+  worker: { format: 'es' },
+});
