@@ -6,6 +6,9 @@ import { check } from '../gpu/errors';
  * schedule replayed every step creates none) and workgroup grids that respect the per-dimension limit.
  */
 
+/** A whole buffer, or a range of one (offset a multiple of minStorageBufferOffsetAlignment, 256 bytes). */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
 let nextId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
 function idOf(b: GPUBuffer): number {
@@ -31,8 +34,8 @@ const MAX_CACHED_BIND_GROUPS = 4096;
 const bindGroupCache = new Map<string, GPUBindGroup>();
 
 /** A bind group for group 0 with `buffers[i]` at binding i. */
-export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
-  const key = `${pipelineId(pipeline)}:${buffers.map(idOf).join(',')}`;
+export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: readonly Binding[]): GPUBindGroup {
+  const key = `${pipelineId(pipeline)}:${buffers.map((b) => ('buffer' in b ? `${idOf(b.buffer)}@${b.offset}+${b.size}` : idOf(b))).join(',')}`;
   let bg = bindGroupCache.get(key);
   if (bg) {
     // refresh LRU position
@@ -42,7 +45,7 @@ export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: reado
   }
   bg = gpu.device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
     label: pipeline.label,
   });
   bindGroupCache.set(key, bg);
@@ -58,7 +61,7 @@ export function dispatch(
   gpu: Gpu,
   pass: GPUComputePassEncoder,
   pipeline: GPUComputePipeline,
-  buffers: readonly GPUBuffer[],
+  buffers: readonly Binding[],
   workgroups: readonly [number, number?, number?],
 ): void {
   const [x, y = 1, z = 1] = workgroups;
