@@ -1,0 +1,186 @@
+import source from '../../shaders/matmul.wgsl?raw';
+import type { Gpu } from '../gpu/device';
+import { check } from '../gpu/errors';
+import type { ShaderSource } from '../gpu/pipelines';
+import type { ShaderParams } from '../gpu/preprocess';
+import { ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
+
+export const matmulShader: ShaderSource = { name: 'matmul', code: source };
+
+/**
+ * C[b] (M, N) = alpha · op(A[b]) · op(B[b]) [+ bias] [+ C[b] if accumulate], for b < batch.
+ * op(A) is (M, K): A stored (M, K), or (K, M) with transA. op(B) is (K, N): B stored (K, N), or (N, K) with transB.
+ * One kernel serves a linear layer's forward (Y = X·W), both gradients (dX = dY·Wᵀ, dW += Xᵀ·dY) and
+ * batched expert FFNs (batch = experts, strides per expert).
+ */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  /** Number of matrix products, default 1. */
+  batch?: number;
+  /** A stored (K, M) instead of (M, K). */
+  transA?: boolean;
+  /** B stored (N, K) instead of (K, N). */
+  transB?: boolean;
+  /** Add a bias (N) broadcast over rows; it is the encode call's fifth binding. */
+  bias?: boolean;
+  /** C += result (gradient accumulation) instead of C = result. */
+  accumulate?: boolean;
+  /** Scale of the product (not of the bias or the accumulated C), default 1. */
+  alpha?: number;
+  /** Batch strides in elements (0 = the same matrix for every batch); default dense (M·K, K·N, M·N). */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  /** Batch stride of the bias in elements, default 0 (one bias for all batches); N for per-expert biases. */
+  strideBias?: number;
+  /** Element offsets into the bindings, default 0. */
+  offsetA?: number;
+  offsetB?: number;
+  offsetC?: number;
+  offsetBias?: number;
+}
+
+/** Which kernel runs: the one-output-per-invocation reference path, or the tiled one (scalar or vec4 loads). */
+export type MatmulVariant = 'naive' | 'tiled' | 'tiled-vec4';
+
+export interface MatmulOptions {
+  /** Force a variant (tests and benchmarks); by default the fastest one the shape allows. */
+  variant?: MatmulVariant;
+}
+
+type Resolved = Required<MatmulShape>;
+
+const U32_LIMIT = 2 ** 32;
+
+function resolve(s: MatmulShape): Resolved {
+  const batch = s.batch ?? 1;
+  return {
+    M: s.M,
+    N: s.N,
+    K: s.K,
+    batch,
+    transA: s.transA ?? false,
+    transB: s.transB ?? false,
+    bias: s.bias ?? false,
+    accumulate: s.accumulate ?? false,
+    alpha: s.alpha ?? 1,
+    strideA: s.strideA ?? s.M * s.K,
+    strideB: s.strideB ?? s.K * s.N,
+    strideC: s.strideC ?? s.M * s.N,
+    strideBias: s.strideBias ?? 0,
+    offsetA: s.offsetA ?? 0,
+    offsetB: s.offsetB ?? 0,
+    offsetC: s.offsetC ?? 0,
+    offsetBias: s.offsetBias ?? 0,
+  };
+}
+
+function validate(s: Resolved): void {
+  const shape = `M=${s.M} N=${s.N} K=${s.K} batch=${s.batch}`;
+  for (const f of ['M', 'N', 'K', 'batch'] as const) {
+    check(Number.isInteger(s[f]) && s[f] >= 1, () => `matmul: ${f} must be a positive integer, got ${s[f]} (${shape})`);
+  }
+  for (const f of ['strideA', 'strideB', 'strideC', 'strideBias', 'offsetA', 'offsetB', 'offsetC', 'offsetBias'] as const) {
+    check(Number.isInteger(s[f]) && s[f] >= 0 && s[f] < U32_LIMIT, () => `matmul: ${f} must be an integer in [0, 2^32), got ${s[f]}`);
+  }
+  check(Number.isFinite(s.alpha), () => `matmul: alpha must be a finite number, got ${s.alpha}`);
+  check(
+    s.batch === 1 || s.strideC >= s.M * s.N,
+    () => `matmul: strideC ${s.strideC} is smaller than one output matrix (M·N = ${s.M * s.N}); batches would overwrite each other`,
+  );
+  for (const [what, n] of [['A', s.M * s.K], ['B', s.K * s.N], ['C', s.M * s.N]] as const) {
+    check(elementsNeeded(s, what) < U32_LIMIT, () => `matmul: ${what} spans ${elementsNeeded(s, what)} elements, more than 32-bit indices reach (${n} per matrix)`);
+  }
+}
+
+/** Elements a binding must hold: the last batch's matrix ends there. */
+function elementsNeeded(s: Resolved, what: 'A' | 'B' | 'C' | 'bias'): number {
+  const last = s.batch - 1;
+  switch (what) {
+    case 'A':
+      return s.offsetA + last * s.strideA + s.M * s.K;
+    case 'B':
+      return s.offsetB + last * s.strideB + s.K * s.N;
+    case 'C':
+      return s.offsetC + last * s.strideC + s.M * s.N;
+    case 'bias':
+      return s.offsetBias + last * s.strideBias + s.N;
+  }
+}
+
+function bufferOf(b: Binding): GPUBuffer {
+  return 'buffer' in b ? b.buffer : b;
+}
+
+function floatsIn(b: Binding): number {
+  return Math.floor(b.size / 4);
+}
+
+/** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, 3 pad. */
+function packParams(s: Resolved): ArrayBuffer {
+  return packUniform([
+    ['u32', s.M], ['u32', s.N], ['u32', s.K], ['u32', s.batch],
+    ['u32', s.strideA], ['u32', s.strideB], ['u32', s.strideC], ['u32', s.strideBias],
+    ['u32', s.offsetA], ['u32', s.offsetB], ['u32', s.offsetC], ['u32', s.offsetBias],
+    ['f32', s.alpha], ['u32', 0], ['u32', 0], ['u32', 0],
+  ]);
+}
+
+const NAIVE_WG = 16;
+
+export class Matmul {
+  /** 2·M·N·K·batch: one multiply and one add per term. */
+  readonly flops: number;
+  readonly variant: MatmulVariant;
+  readonly shape: Readonly<Resolved>;
+  private readonly pipeline: GPUComputePipeline;
+  private readonly uniform: GPUBuffer;
+  private readonly grid: [number, number, number];
+
+  constructor(
+    private readonly gpu: Gpu,
+    shape: MatmulShape,
+    options: MatmulOptions = {},
+  ) {
+    const s = resolve(shape);
+    validate(s);
+    this.shape = s;
+    this.flops = 2 * s.M * s.N * s.K * s.batch;
+    this.variant = options.variant ?? 'naive';
+    const params: ShaderParams = { TRANS_A: s.transA, TRANS_B: s.transB, BIAS: s.bias, ACCUMULATE: s.accumulate, NAIVE: true };
+    this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);
+    this.grid = [ceilDiv(s.N, NAIVE_WG), ceilDiv(s.M, NAIVE_WG), s.batch];
+    this.uniform = gpu.uniform(packParams(s), `matmul ${s.M}x${s.N}x${s.K}`);
+  }
+
+  /** Records the product into `pass`. `c` must not share a buffer with the inputs; `bias` is required iff shape.bias. */
+  encode(pass: GPUComputePassEncoder, a: Binding, b: Binding, c: Binding, bias?: Binding): void {
+    const s = this.shape;
+    const named: [string, Binding | undefined, 'A' | 'B' | 'C' | 'bias'][] = [['a', a, 'A'], ['b', b, 'B'], ['c', c, 'C']];
+    if (s.bias) {
+      check(bias !== undefined, 'matmul: this Matmul was made with bias: true, so encode needs a bias binding');
+      named.push(['bias', bias, 'bias']);
+    } else {
+      check(bias === undefined, 'matmul: a bias binding was given but the shape has bias: false');
+    }
+    for (const [name, binding, what] of named) {
+      const need = elementsNeeded(s, what);
+      const have = floatsIn(binding!);
+      check(have >= need, () => `matmul: ${name} ('${bufferOf(binding!).label}') holds ${have} floats, needs ${need} (M=${s.M} N=${s.N} K=${s.K} batch=${s.batch})`);
+    }
+    const out = bufferOf(c);
+    for (const [name, binding] of named) {
+      if (name !== 'c') check(bufferOf(binding!) !== out, () => `matmul: c must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
+    }
+    const buffers: Binding[] = [this.uniform, a, b, c];
+    if (bias) buffers.push(bias);
+    dispatch(this.gpu, pass, this.pipeline, buffers, this.grid);
+  }
+
+  /** Frees the uniform buffer (the pipeline stays cached). */
+  destroy(): void {
+    this.uniform.destroy();
+  }
+}
