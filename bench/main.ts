@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const adapter = { vendor: gpu.adapter.vendor, architecture: gpu.adapter.architecture, description: gpu.adapter.description };
   log(`adapter: ${JSON.stringify(adapter)}  tfjs backend: ${tf.getBackend()}  quick: ${quick}`);
   const rows: (BenchRow & { error?: string })[] = [];
-  for (const [path, mod] of Object.entries(suites).sort()) {
+  for (const [path, mod] of Object.entries(suites).sort(([x], [y]) => x.localeCompare(y))) {
     for (const c of mod.default({ quick })) {
       if (quick && !c.quick) continue;
       if (only.length && !only.includes(c.op)) continue;
