@@ -1,0 +1,100 @@
+import { ConfigError, resolve, type Resolved, type Schema } from './validate';
+
+/**
+ * The model part of a run's config. One plain object, validated once at the boundary; the same object is
+ * stored in checkpoints, shared URLs and regression baselines.
+ */
+export const modelSchema = {
+  vocabSize: { type: 'int', default: 256, min: 2, max: 262_144, doc: 'tokens in the vocabulary' },
+  contextLength: { type: 'int', default: 128, min: 1, max: 8192, doc: 'tokens per sequence (T)' },
+  nLayer: { type: 'int', default: 4, min: 1, max: 96, doc: 'transformer blocks' },
+  nEmbd: { type: 'int', default: 128, min: 2, max: 8192, doc: 'model width (C)' },
+  nHead: { type: 'int', default: 4, min: 1, max: 128, doc: 'query heads (NH)' },
+  nKvHead: { type: 'int', default: 0, min: 0, max: 128, doc: 'key/value heads for grouped-query attention; 0 means equal to nHead' },
+  mlp: { type: 'enum', default: 'swiglu', values: ['swiglu', 'gelu'], doc: 'MLP activation' },
+  mlpHidden: { type: 'int', default: 0, min: 0, max: 65_536, doc: 'MLP hidden width; 0 means 4·C for GELU and 8/3·C (rounded up to 8) for SwiGLU' },
+  moeEvery: { type: 'int', default: 0, min: 0, max: 96, doc: 'every k-th block uses a mixture-of-experts MLP; 0 means a dense model' },
+  moeExperts: { type: 'int', default: 4, min: 1, max: 64, doc: 'experts per MoE block (E)' },
+  moeTopK: { type: 'int', default: 2, min: 1, max: 2, doc: 'experts each token is routed to (K)' },
+  moeCapacityFactor: { type: 'number', default: 1.25, min: 0.1, max: 64, doc: 'expert capacity as a multiple of the even share of tokens' },
+  moeAuxLossWeight: { type: 'number', default: 0.01, min: 0, max: 10, doc: 'weight of the load-balancing loss' },
+  tiedEmbeddings: { type: 'bool', default: true, doc: 'share the token embedding with the output head' },
+  initScale: { type: 'number', default: 0.02, min: 1e-6, max: 10, doc: 'standard deviation of the initial weights' },
+  normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'RMSNorm epsilon' },
+  ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base' },
+} as const satisfies Schema;
+
+export type ModelConfig = Resolved<typeof modelSchema>;
+
+/** Validates a (partial) model config and fills in defaults; throws ConfigError naming the field and the fix. */
+export function resolveModelConfig(input: unknown, path = 'model'): ModelConfig {
+  const c = resolve(modelSchema, input, path);
+  if (c.nKvHead === 0) c.nKvHead = c.nHead;
+  if (c.nEmbd % c.nHead !== 0) {
+    throw new ConfigError(`${path}.nEmbd ${c.nEmbd} is not divisible by ${path}.nHead ${c.nHead}: choose a width that is a multiple of the head count`, `${path}.nEmbd`);
+  }
+  const hs = c.nEmbd / c.nHead;
+  if (hs % 2 !== 0) throw new ConfigError(`head size nEmbd/nHead = ${hs} must be even for RoPE: change ${path}.nEmbd or ${path}.nHead`, `${path}.nHead`);
+  if (hs > 256) throw new ConfigError(`head size nEmbd/nHead = ${hs} is above 256, which the attention kernel does not support: raise ${path}.nHead`, `${path}.nHead`);
+  if (c.nHead % c.nKvHead !== 0) {
+    throw new ConfigError(`${path}.nHead ${c.nHead} is not divisible by ${path}.nKvHead ${c.nKvHead}: each key/value head must serve a whole group of query heads`, `${path}.nKvHead`);
+  }
+  if (c.moeEvery > 0 && c.moeTopK > c.moeExperts) {
+    throw new ConfigError(`${path}.moeTopK ${c.moeTopK} exceeds ${path}.moeExperts ${c.moeExperts}: a token cannot pick more experts than exist`, `${path}.moeTopK`);
+  }
+  if (c.mlpHidden === 0) c.mlpHidden = c.mlp === 'gelu' ? 4 * c.nEmbd : Math.ceil((8 * c.nEmbd) / 3 / 8) * 8;
+  return c;
+}
+
+export const headSize = (c: ModelConfig): number => c.nEmbd / c.nHead;
+
+/** True when block `layer` (0-based) uses a mixture-of-experts MLP. */
+export const isMoeLayer = (c: ModelConfig, layer: number): boolean => c.moeEvery > 0 && (layer + 1) % c.moeEvery === 0;
+
+export interface ParamCounts {
+  /** Every parameter. */
+  total: number;
+  /** Parameters a single token passes through (MoE: K of E experts). */
+  activePerToken: number;
+  /** Embedding parameters (counted once when tied). */
+  embedding: number;
+}
+
+/** Parameter counts from the config alone. */
+export function countParams(c: ModelConfig): ParamCounts {
+  const C = c.nEmbd;
+  const hs = headSize(c);
+  const attn = C * C + 2 * C * c.nKvHead * hs + C * C; // wq, wk, wv, wo
+  const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
+  const ffn = C * ffnIn + c.mlpHidden * C;
+  const norms = 2 * C;
+  let total = 0;
+  let active = 0;
+  for (let l = 0; l < c.nLayer; l++) {
+    total += attn + norms;
+    active += attn + norms;
+    if (isMoeLayer(c, l)) {
+      total += c.moeExperts * ffn + C * c.moeExperts; // experts + router
+      active += c.moeTopK * ffn + C * c.moeExperts;
+    } else {
+      total += ffn;
+      active += ffn;
+    }
+  }
+  const embedding = c.vocabSize * C;
+  const head = c.tiedEmbeddings ? 0 : c.vocabSize * C;
+  total += embedding + head + C; // + final norm
+  active += embedding + head + C;
+  return { total, activePerToken: active, embedding };
+}
+
+/**
+ * Training FLOPs per token: 6·N_active (forward 2, backward 4 per weight; the embedding lookup is not a
+ * matmul, but a tied head is) plus the causal attention term 6·L·T·C (QKᵀ and PV, halved for causality,
+ * times 3 for forward and backward).
+ */
+export function flopsPerToken(c: ModelConfig): number {
+  const p = countParams(c);
+  const matmulParams = p.activePerToken - (c.tiedEmbeddings ? 0 : p.embedding);
+  return 6 * matmulParams + 6 * c.nLayer * c.contextLength * c.nEmbd;
+}
