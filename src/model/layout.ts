@@ -1,0 +1,73 @@
+import { headSize, isMoeLayer, type ModelConfig } from './config';
+
+/**
+ * Parameter layout: every parameter tensor lives in ONE flat float32 buffer (so are its gradient and the
+ * AdamW moments), each starting at a 64-float (256-byte) aligned offset. That lets a kernel bind a tensor
+ * as a sub-range (minStorageBufferOffsetAlignment is at most 256), and lets AdamW and the gradient-norm
+ * reduction run as one dispatch over everything.
+ *
+ * Linear weights are stored (in, out), so a layer is y = x·W: forward uses no transpose, dX = dY·Wᵀ uses
+ * transB, dW = Xᵀ·dY uses transA. The tied output head uses wte (V, C) with transB.
+ */
+export const PARAM_ALIGN = 64;
+
+export type ParamInit = 'normal' | 'residual' | 'ones' | 'zeros';
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** Offset in floats into the flat buffer. */
+  offset: number;
+  length: number;
+  init: ParamInit;
+  /** AdamW decoupled weight decay applies (matrices yes; norms no). */
+  decay: boolean;
+}
+
+export interface ParamLayout {
+  specs: ParamSpec[];
+  byName: Map<string, ParamSpec>;
+  /** Floats in the flat buffer, padding included. */
+  totalLength: number;
+  /** Floats that are parameters (no padding). */
+  paramCount: number;
+}
+
+export function buildLayout(c: ModelConfig): ParamLayout {
+  const C = c.nEmbd;
+  const hs = headSize(c);
+  const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
+  const specs: ParamSpec[] = [];
+  let offset = 0;
+  const add = (name: string, shape: number[], init: ParamInit, decay: boolean) => {
+    const length = shape.reduce((a, b) => a * b, 1);
+    specs.push({ name, shape, offset, length, init, decay });
+    offset += Math.ceil(length / PARAM_ALIGN) * PARAM_ALIGN;
+  };
+  add('wte', [c.vocabSize, C], 'normal', true);
+  for (let l = 0; l < c.nLayer; l++) {
+    const p = `h.${l}`;
+    add(`${p}.ln1`, [C], 'ones', false);
+    add(`${p}.wq`, [C, c.nHead * hs], 'normal', true);
+    add(`${p}.wk`, [C, c.nKvHead * hs], 'normal', true);
+    add(`${p}.wv`, [C, c.nKvHead * hs], 'normal', true);
+    add(`${p}.wo`, [c.nHead * hs, C], 'residual', true);
+    add(`${p}.ln2`, [C], 'ones', false);
+    if (isMoeLayer(c, l)) {
+      add(`${p}.moe.router`, [C, c.moeExperts], 'normal', true);
+      add(`${p}.moe.wi`, [c.moeExperts, C, ffnIn], 'normal', true);
+      add(`${p}.moe.wo`, [c.moeExperts, c.mlpHidden, C], 'residual', true);
+    } else {
+      add(`${p}.mlp.wi`, [C, ffnIn], 'normal', true);
+      add(`${p}.mlp.wo`, [c.mlpHidden, C], 'residual', true);
+    }
+  }
+  add('lnf', [C], 'ones', false);
+  if (!c.tiedEmbeddings) add('lm_head', [C, c.vocabSize], 'normal', true);
+  return {
+    specs,
+    byName: new Map(specs.map((s) => [s.name, s])),
+    totalLength: offset,
+    paramCount: specs.reduce((a, s) => a + s.length, 0),
+  };
+}
