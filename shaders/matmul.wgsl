@@ -1,8 +1,18 @@
-// matmul: C[b] (M, N) = alpha * op(A[b]) (M, K) * op(B[b]) (K, N) [+ bias (N)] [+ C[b]], for b < batch.
+// matmul: C[b] (M, N) = alpha * op(A[b]) (M, K) * op(B[b]) (K, N) [+ bias[b] (N)] [+ C[b]], for b < batch.
 // Layout: every matrix row-major; op(A) = A stored (M, K), or (K, M) with TRANS_A; op(B) = B stored (K, N),
 // or (N, K) with TRANS_B. Matrix b of X starts at offsetX + b * strideX elements (stride 0 broadcasts).
 // Entry points:
-//   matmul_naive  one invocation per output element; the clean slow path the fast one is checked against.
+//   matmul_naive  one invocation per output; the clean slow path the fast one is checked against.
+//   matmul_tiled  a workgroup of WG_X x WG_Y invocations computes a BM x BN tile of C (BM = WG_Y*TM,
+//                 BN = WG_X*TN), each invocation a TM x TN register block kept as 4x4 blocks (mat4x4):
+//                 rows ty*TM .. ty*TM+TM-1 of the tile, column quads tx + j*WG_X (so neighbouring
+//                 invocations touch neighbouring columns). K is walked BK at a time.
+//                 SHARED: the A (BK, BM) and B (BK, BN) slices are staged in workgroup memory, k-major, then
+//                 read back as vec4s; without it every invocation reads its fragments from the storage
+//                 buffers directly (CPU adapters such as SwiftShader: no staging, no barriers, caches do the reuse).
+//                 VEC4: bindings are vec4 arrays (the wrapper picks it when the contiguous dimension of A, B
+//                 and C, and every offset and stride, are multiples of 4); otherwise scalar loads, each bounds-checked.
+// Out-of-range rows, columns and k read as 0, and stores are masked, so any shape is valid.
 
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
@@ -12,42 +22,40 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+#if ${VEC4}
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+#else
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+#endif
 #if ${BIAS}
+#if ${VEC4}
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+#else
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 #endif
+#endif
 
-// Element (m, k) of op(A) for the matrix starting at `base`.
-fn a_index(base: u32, m: u32, k: u32) -> u32 {
+// Element offset of (m, k) of op(A), relative to its matrix.
+fn a_at(m: u32, k: u32) -> u32 {
 #if ${TRANS_A}
-  return base + k * p.M + m;
+  return k * p.M + m;
 #else
-  return base + m * p.K + k;
+  return m * p.K + k;
 #endif
 }
 
-// Element (k, n) of op(B) for the matrix starting at `base`.
-fn b_index(base: u32, k: u32, n: u32) -> u32 {
+// Element offset of (k, n) of op(B), relative to its matrix.
+fn b_at(k: u32, n: u32) -> u32 {
 #if ${TRANS_B}
-  return base + n * p.K + k;
+  return n * p.K + k;
 #else
-  return base + k * p.N + n;
+  return k * p.N + n;
 #endif
-}
-
-// The epilogue shared by every entry point: scale, bias, accumulate, store.
-fn store(batch: u32, m: u32, n: u32, acc: f32) {
-  var v = p.alpha * acc;
-#if ${BIAS}
-  v += bias[p.offsetBias + batch * p.strideBias + n];
-#endif
-  let i = p.offsetC + batch * p.strideC + m * p.N + n;
-#if ${ACCUMULATE}
-  v += c[i];
-#endif
-  c[i] = v;
 }
 
 #if ${NAIVE}
@@ -55,14 +63,277 @@ fn store(batch: u32, m: u32, n: u32, acc: f32) {
 fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = gid.x;
   let m = gid.y;
-  let batch = gid.z;
+  let t = gid.z;
   if (m >= p.M || n >= p.N) { return; }
-  let baseA = p.offsetA + batch * p.strideA;
-  let baseB = p.offsetB + batch * p.strideB;
+  let baseA = p.offsetA + t * p.strideA;
+  let baseB = p.offsetB + t * p.strideB;
   var acc = 0.0;
   for (var k = 0u; k < p.K; k++) {
-    acc += a[a_index(baseA, m, k)] * b[b_index(baseB, k, n)];
+    acc += a[baseA + a_at(m, k)] * b[baseB + b_at(k, n)];
   }
-  store(batch, m, n, acc);
+  var v = p.alpha * acc;
+#if ${BIAS}
+  v += bias[p.offsetBias + t * p.strideBias + n];
+#endif
+  let i = p.offsetC + t * p.strideC + m * p.N + n;
+#if ${ACCUMULATE}
+  v += c[i];
+#endif
+  c[i] = v;
+}
+#else
+
+const WG_X: u32 = ${WG_X}u;
+const WG_Y: u32 = ${WG_Y}u;
+const TM: u32 = ${TM}u;        // rows per invocation: 4 or 8
+const TN: u32 = ${TN}u;        // columns per invocation: 4 or 8
+const BK: u32 = ${BK}u;
+const BM: u32 = WG_Y * TM;
+const BN: u32 = WG_X * TN;
+const BM4: u32 = BM / 4u;
+const BN4: u32 = BN / 4u;
+const WG_SIZE: u32 = WG_X * WG_Y;
+
+// acc + outer(a, b): row r of the 4x4 block is column r of the matrix.
+fn outer4(acc: mat4x4<f32>, x: vec4<f32>, y: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(acc[0] + x.x * y, acc[1] + x.y * y, acc[2] + x.z * y, acc[3] + x.w * y);
+}
+
+// op(A)[m, k] of the matrix at element `base`, 0 outside (M, K). Only scalar bindings use it.
+fn a_elem(base: u32, m: u32, k: u32) -> f32 {
+#if ${VEC4}
+  return 0.0;
+#else
+  return select(0.0, a[base + a_at(m, k)], m < p.M && k < p.K);
+#endif
+}
+
+fn b_elem(base: u32, k: u32, n: u32) -> f32 {
+#if ${VEC4}
+  return 0.0;
+#else
+  return select(0.0, b[base + b_at(k, n)], k < p.K && n < p.N);
+#endif
+}
+
+#if ${SHARED}
+var<workgroup> As: array<vec4<f32>, BK * BM4>;   // (BK, BM): As[k * BM4 + m / 4][m % 4] = op(A)[m, k]
+var<workgroup> Bs: array<vec4<f32>, BK * BN4>;   // (BK, BN): Bs[k * BN4 + n / 4][n % 4] = op(B)[k, n]
+
+// Copies op(A)[m0 .. m0+BM, k0 .. k0+BK] and op(B)[k0 .. k0+BK, n0 .. n0+BN] into As and Bs, zero-padded.
+// Neighbouring invocations read neighbouring elements of the stored layout.
+fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
+#if ${VEC4}
+#if ${TRANS_A}
+  for (var e = lid; e < BK * BM4; e += WG_SIZE) {     // A (K, M): quads along m
+    let k = k0 + e / BM4;
+    let m = m0 + (e % BM4) * 4u;
+    As[e] = select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
+  }
+#else
+  for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k
+    let kk = (e % (BK / 4u)) * 4u;
+    let mm = e / (BK / 4u);
+    let k = k0 + kk;
+    let m = m0 + mm;
+    let v = select(vec4<f32>(0.0), a[(baseA + m * p.K + k) / 4u], k < p.K && m < p.M);
+    for (var j = 0u; j < 4u; j++) { As[(kk + j) * BM4 + mm / 4u][mm % 4u] = v[j]; }
+  }
+#endif
+#if ${TRANS_B}
+  for (var e = lid; e < BN * (BK / 4u); e += WG_SIZE) {  // B (N, K): quads along k
+    let kk = (e % (BK / 4u)) * 4u;
+    let nn = e / (BK / 4u);
+    let k = k0 + kk;
+    let n = n0 + nn;
+    let v = select(vec4<f32>(0.0), b[(baseB + n * p.K + k) / 4u], k < p.K && n < p.N);
+    for (var j = 0u; j < 4u; j++) { Bs[(kk + j) * BN4 + nn / 4u][nn % 4u] = v[j]; }
+  }
+#else
+  for (var e = lid; e < BK * BN4; e += WG_SIZE) {     // B (K, N): quads along n
+    let k = k0 + e / BN4;
+    let n = n0 + (e % BN4) * 4u;
+    Bs[e] = select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
+  }
+#endif
+#else
+  for (var e = lid; e < BM * BK; e += WG_SIZE) {
+#if ${TRANS_A}
+    let mm = e % BM;
+    let kk = e / BM;
+#else
+    let kk = e % BK;
+    let mm = e / BK;
+#endif
+    As[kk * BM4 + mm / 4u][mm % 4u] = a_elem(baseA, m0 + mm, k0 + kk);
+  }
+  for (var e = lid; e < BK * BN; e += WG_SIZE) {
+#if ${TRANS_B}
+    let kk = e % BK;
+    let nn = e / BK;
+#else
+    let nn = e % BN;
+    let kk = e / BN;
+#endif
+    Bs[kk * BN4 + nn / 4u][nn % 4u] = b_elem(baseB, k0 + kk, n0 + nn);
+  }
+#endif
+}
+
+// op(A)[rows 4r .. 4r+3 of this invocation, k] and op(B)[k, column quad j of this invocation].
+fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
+  return As[k * BM4 + ty * (TM / 4u) + r];
+}
+fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
+  return Bs[k * BN4 + tx + j * WG_X];
+}
+#else
+// Direct reads: `m` is the first of 4 rows, `n` the first of 4 columns, both absolute; k absolute.
+fn frag_a(baseA: u32, m: u32, k: u32) -> vec4<f32> {
+#if ${VEC4}
+#if ${TRANS_A}
+  return select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
+#else
+  // Rows are K apart: four scalar reads of vec4 elements.
+  let inK = k < p.K;
+  let i = baseA + m * p.K + k;
+  let s = k % 4u;
+  return vec4<f32>(
+    select(0.0, a[i / 4u][s], inK && m < p.M),
+    select(0.0, a[(i + p.K) / 4u][s], inK && m + 1u < p.M),
+    select(0.0, a[(i + 2u * p.K) / 4u][s], inK && m + 2u < p.M),
+    select(0.0, a[(i + 3u * p.K) / 4u][s], inK && m + 3u < p.M));
+#endif
+#else
+  return vec4<f32>(a_elem(baseA, m, k), a_elem(baseA, m + 1u, k), a_elem(baseA, m + 2u, k), a_elem(baseA, m + 3u, k));
+#endif
+}
+fn frag_b(baseB: u32, k: u32, n: u32) -> vec4<f32> {
+#if ${VEC4}
+#if ${TRANS_B}
+  let inK = k < p.K;
+  let i = baseB + n * p.K + k;
+  let s = k % 4u;
+  return vec4<f32>(
+    select(0.0, b[i / 4u][s], inK && n < p.N),
+    select(0.0, b[(i + p.K) / 4u][s], inK && n + 1u < p.N),
+    select(0.0, b[(i + 2u * p.K) / 4u][s], inK && n + 2u < p.N),
+    select(0.0, b[(i + 3u * p.K) / 4u][s], inK && n + 3u < p.N));
+#else
+  return select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
+#endif
+#else
+  return vec4<f32>(b_elem(baseB, k, n), b_elem(baseB, k, n + 1u), b_elem(baseB, k, n + 2u), b_elem(baseB, k, n + 3u));
+#endif
+}
+#endif
+
+// Writes rows m .. m+3, columns n .. n+3 of C: alpha * acc [+ bias] [+ C], masked to (M, N).
+fn store4(t: u32, m: u32, n: u32, acc: mat4x4<f32>) {
+  if (n >= p.N) { return; }
+#if ${BIAS}
+#if ${VEC4}
+  let bv = bias[(p.offsetBias + t * p.strideBias + n) / 4u];
+#else
+  let bb = p.offsetBias + t * p.strideBias + n;
+  let bv = vec4<f32>(bias[bb], select(0.0, bias[bb + 1u], n + 1u < p.N), select(0.0, bias[bb + 2u], n + 2u < p.N), select(0.0, bias[bb + 3u], n + 3u < p.N));
+#endif
+#endif
+  for (var r = 0u; r < 4u; r++) {
+    if (m + r >= p.M) { return; }
+    var v = p.alpha * acc[r];
+#if ${BIAS}
+    v += bv;
+#endif
+    let i = p.offsetC + t * p.strideC + (m + r) * p.N + n;
+#if ${VEC4}
+#if ${ACCUMULATE}
+    v += c[i / 4u];
+#endif
+    c[i / 4u] = v;
+#else
+    for (var j = 0u; j < 4u; j++) {
+      if (n + j < p.N) {
+#if ${ACCUMULATE}
+        c[i + j] += v[j];
+#else
+        c[i + j] = v[j];
+#endif
+      }
+    }
+#endif
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let tx = lid3.x;
+  let ty = lid3.y;
+  let t = wid.z;
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  let baseA = p.offsetA + t * p.strideA;
+  let baseB = p.offsetB + t * p.strideB;
+  // Register block: acc<r><j> holds rows 4r..4r+3 of this invocation and column quad j.
+  var acc00 = mat4x4<f32>();
+  var acc10 = mat4x4<f32>();
+  var acc01 = mat4x4<f32>();
+  var acc11 = mat4x4<f32>();
+  let mA = m0 + ty * TM;                 // first row of this invocation
+  let nB0 = n0 + tx * 4u;                // first column of quad 0
+  let nB1 = n0 + (tx + WG_X) * 4u;       // first column of quad 1 (TN = 8)
+
+#if ${SHARED}
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    stage(lid, baseA, baseB, m0, n0, k0);
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      let a0 = frag_a(k, ty, 0u);
+      let b0 = frag_b(k, tx, 0u);
+      acc00 = outer4(acc00, a0, b0);
+#if ${TN8}
+      let b1 = frag_b(k, tx, 1u);
+      acc01 = outer4(acc01, a0, b1);
+#endif
+#if ${TM8}
+      let a1 = frag_a(k, ty, 1u);
+      acc10 = outer4(acc10, a1, b0);
+#if ${TN8}
+      acc11 = outer4(acc11, a1, b1);
+#endif
+#endif
+    }
+    workgroupBarrier();
+  }
+#else
+  for (var k = 0u; k < p.K; k++) {
+    let a0 = frag_a(baseA, mA, k);
+    let b0 = frag_b(baseB, k, nB0);
+    acc00 = outer4(acc00, a0, b0);
+#if ${TN8}
+    let b1 = frag_b(baseB, k, nB1);
+    acc01 = outer4(acc01, a0, b1);
+#endif
+#if ${TM8}
+    let a1 = frag_a(baseA, mA + 4u, k);
+    acc10 = outer4(acc10, a1, b0);
+#if ${TN8}
+    acc11 = outer4(acc11, a1, b1);
+#endif
+#endif
+  }
+#endif
+
+  store4(t, mA, nB0, acc00);
+#if ${TN8}
+  store4(t, mA, nB1, acc01);
+#endif
+#if ${TM8}
+  store4(t, mA + 4u, nB0, acc10);
+#if ${TN8}
+  store4(t, mA + 4u, nB1, acc11);
+#endif
+#endif
 }
 #endif

@@ -42,12 +42,28 @@ export interface MatmulShape {
   offsetBias?: number;
 }
 
-/** Which kernel runs: the one-output-per-invocation reference path, or the tiled one (scalar or vec4 loads). */
+/** Which kernel runs: the one-output-per-invocation reference path, or the tiled one with scalar or vec4 bindings. */
 export type MatmulVariant = 'naive' | 'tiled' | 'tiled-vec4';
+
+/** Work split of the tiled kernel (see shaders/matmul.wgsl): a workgroup of wgX·wgY invocations, each tm x tn outputs. */
+export interface MatmulTiling {
+  wgX: number;
+  wgY: number;
+  /** Rows per invocation: 4 or 8. */
+  tm: 4 | 8;
+  /** Columns per invocation: 4 or 8. */
+  tn: 4 | 8;
+  /** K slice staged per step (shared only), a multiple of 4. */
+  bk: number;
+  /** Stage A and B slices in workgroup memory (GPUs) or read the buffers directly (CPU adapters). */
+  shared: boolean;
+}
 
 export interface MatmulOptions {
   /** Force a variant (tests and benchmarks); by default the fastest one the shape allows. */
   variant?: MatmulVariant;
+  /** Override parts of the default tiling (benchmark experiments). */
+  tiling?: Partial<MatmulTiling>;
 }
 
 type Resolved = Required<MatmulShape>;
@@ -130,10 +146,31 @@ function packParams(s: Resolved): ArrayBuffer {
 
 const NAIVE_WG = 16;
 
+/** True when A, B, C (and bias) can be bound as vec4 arrays: contiguous dimensions, offsets and strides all multiples of 4. */
+export function vec4Eligible(shape: MatmulShape): boolean {
+  const s = resolve(shape);
+  const rowA = s.transA ? s.M : s.K;
+  const rowB = s.transB ? s.K : s.N;
+  const fields = [rowA, rowB, s.N, s.offsetA, s.offsetB, s.offsetC, s.strideA, s.strideB, s.strideC];
+  if (s.bias) fields.push(s.offsetBias, s.strideBias);
+  return fields.every((v) => v % 4 === 0);
+}
+
+/**
+ * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles) staged through workgroup
+ * memory. SwiftShader runs each workgroup on a CPU thread, 4 invocations per SIMD lane set, and every
+ * per-invocation load is a gather: larger register blocks and no staging win there (bench/NOTES.md).
+ */
+export function defaultTiling(gpu: Gpu): MatmulTiling {
+  if (gpu.adapter.architecture === 'swiftshader') return { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 16, shared: false };
+  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, shared: true };
+}
+
 export class Matmul {
   /** 2·M·N·K·batch: one multiply and one add per term. */
   readonly flops: number;
   readonly variant: MatmulVariant;
+  readonly tiling: MatmulTiling;
   readonly shape: Readonly<Resolved>;
   private readonly pipeline: GPUComputePipeline;
   private readonly uniform: GPUBuffer;
@@ -148,10 +185,38 @@ export class Matmul {
     validate(s);
     this.shape = s;
     this.flops = 2 * s.M * s.N * s.K * s.batch;
-    this.variant = options.variant ?? 'naive';
-    const params: ShaderParams = { TRANS_A: s.transA, TRANS_B: s.transB, BIAS: s.bias, ACCUMULATE: s.accumulate, NAIVE: true };
-    this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);
-    this.grid = [ceilDiv(s.N, NAIVE_WG), ceilDiv(s.M, NAIVE_WG), s.batch];
+    const canVec4 = vec4Eligible(s);
+    const variant = options.variant ?? (canVec4 ? 'tiled-vec4' : 'tiled');
+    check(variant !== 'tiled-vec4' || canVec4, () => `matmul: the vec4 variant needs the contiguous dimension of A, B and C and every offset and stride to be multiples of 4 (${JSON.stringify(shape)})`);
+    this.variant = variant;
+    const t: MatmulTiling = { ...defaultTiling(gpu), ...options.tiling };
+    check([4, 8].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm and tn must be 4 or 8, got ${t.tm}, ${t.tn}`);
+    check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);
+    check(t.wgX * t.wgY <= gpu.limits.maxComputeInvocationsPerWorkgroup, () => `matmul: workgroup ${t.wgX}x${t.wgY} exceeds this device's ${gpu.limits.maxComputeInvocationsPerWorkgroup} invocations`);
+    this.tiling = t;
+    const params: ShaderParams = {
+      NAIVE: variant === 'naive',
+      VEC4: variant === 'tiled-vec4',
+      TRANS_A: s.transA,
+      TRANS_B: s.transB,
+      BIAS: s.bias,
+      ACCUMULATE: s.accumulate,
+      WG_X: t.wgX,
+      WG_Y: t.wgY,
+      TM: t.tm,
+      TN: t.tn,
+      TM8: t.tm === 8,
+      TN8: t.tn === 8,
+      BK: t.bk,
+      SHARED: t.shared,
+    };
+    if (variant === 'naive') {
+      this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);
+      this.grid = [ceilDiv(s.N, NAIVE_WG), ceilDiv(s.M, NAIVE_WG), s.batch];
+    } else {
+      this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_tiled', params);
+      this.grid = [ceilDiv(s.N, t.wgX * t.tn), ceilDiv(s.M, t.wgY * t.tm), s.batch];
+    }
     this.uniform = gpu.uniform(packParams(s), `matmul ${s.M}x${s.N}x${s.K}`);
   }
 

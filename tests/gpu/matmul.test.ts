@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
-import { Matmul, type MatmulShape, type MatmulVariant } from '../../src/kernels/matmul';
+import { Matmul, type MatmulOptions, type MatmulShape } from '../../src/kernels/matmul';
 import { matmulRef } from '../reference/matmul';
 import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
@@ -23,7 +23,7 @@ function spans(s: MatmulShape): { a: number; b: number; c: number; bias: number 
  * unless accumulating, the output matrices are poisoned (NaN) so an unwritten element fails, while the gaps
  * between them must come back unchanged.
  */
-async function checkShape(gpu: Gpu, shape: MatmulShape, variant?: MatmulVariant): Promise<Matmul> {
+async function checkShape(gpu: Gpu, shape: MatmulShape, options: MatmulOptions = {}): Promise<Matmul> {
   const seed = freshSeed();
   const n = spans(shape);
   const slack = 5;
@@ -37,7 +37,7 @@ async function checkShape(gpu: Gpu, shape: MatmulShape, variant?: MatmulVariant)
       if (v === 0) c[i] = NaN; // written by the kernel
     });
   }
-  const k = new Matmul(gpu, shape, { variant });
+  const k = new Matmul(gpu, shape, options);
   const bufs = [gpu.upload(a, 'a'), gpu.upload(b, 'b'), gpu.upload(c, 'c'), ...(bias ? [gpu.upload(bias, 'bias')] : [])];
   await run(gpu, (pass) => k.encode(pass, bufs[0], bufs[1], bufs[2], bufs[3]));
   const out = await gpu.readFloat32(bufs[2], c.length);
@@ -48,17 +48,33 @@ async function checkShape(gpu: Gpu, shape: MatmulShape, variant?: MatmulVariant)
   return k;
 }
 
-const VARIANTS: MatmulVariant[] = ['naive'];
+interface Config {
+  name: string;
+  options: MatmulOptions;
+}
 
-describe.each(VARIANTS)('matmul %s', (variant) => {
-  it.each([
-    [1, 1, 1],
-    [7, 13, 5],
-    [65, 67, 33],
-    [64, 64, 64],
-    [33, 1, 70],
-  ])('M=%i N=%i K=%i matches the reference', async (M, N, K) => {
-    await checkShape(await testGpu(), { M, N, K }, variant);
+// Every code path of the shader: naive, tiled through workgroup memory and direct, scalar and vec4 bindings,
+// 4x4, 8x8 and mixed register blocks, whatever this adapter's default is.
+const CONFIGS: Config[] = [
+  { name: 'naive', options: { variant: 'naive' } },
+  { name: 'tiled shared 16x16 4x4', options: { variant: 'tiled', tiling: { shared: true, wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
+  { name: 'tiled direct 8x8 8x8', options: { variant: 'tiled', tiling: { shared: false, wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
+  { name: 'tiled shared 8x4 8x4 bk8', options: { variant: 'tiled', tiling: { shared: true, wgX: 8, wgY: 4, tm: 8, tn: 4, bk: 8 } } },
+  { name: 'vec4 shared 16x16 4x4', options: { variant: 'tiled-vec4', tiling: { shared: true, wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
+  { name: 'vec4 direct 8x8 8x8', options: { variant: 'tiled-vec4', tiling: { shared: false, wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
+  { name: 'vec4 shared 4x8 4x8 bk4', options: { variant: 'tiled-vec4', tiling: { shared: true, wgX: 4, wgY: 8, tm: 4, tn: 8, bk: 4 } } },
+];
+
+const isVec4 = (c: Config) => c.options.variant === 'tiled-vec4';
+
+describe.each(CONFIGS)('matmul $name', (config) => {
+  const { options } = config;
+  // Scalar paths take any shape; vec4 paths need multiples of 4 in the contiguous dimensions.
+  const sizes: [number, number, number][] = isVec4(config)
+    ? [[4, 4, 4], [68, 72, 20], [64, 64, 64], [132, 4, 36], [4, 136, 8]]
+    : [[1, 1, 1], [7, 13, 5], [65, 67, 33], [64, 64, 64], [33, 1, 70], [129, 131, 17]];
+  it.each(sizes)('M=%i N=%i K=%i matches the reference', async (M, N, K) => {
+    await checkShape(await testGpu(), { M, N, K }, options);
   });
 
   it.each([
@@ -67,24 +83,47 @@ describe.each(VARIANTS)('matmul %s', (variant) => {
     [false, true],
     [true, true],
   ])('transA=%s transB=%s', async (transA, transB) => {
-    await checkShape(await testGpu(), { M: 37, N: 29, K: 45, transA, transB }, variant);
+    const shape = isVec4(config) ? { M: 36, N: 28, K: 44 } : { M: 37, N: 29, K: 45 };
+    await checkShape(await testGpu(), { ...shape, transA, transB }, options);
   });
 
   it('alpha, bias and accumulate (a weight-gradient step dW += alpha·Xᵀ·dY)', async () => {
     const gpu = await testGpu();
-    await checkShape(gpu, { M: 19, N: 23, K: 41, transA: true, accumulate: true, alpha: 0.5 }, variant);
-    await checkShape(gpu, { M: 19, N: 23, K: 41, bias: true, alpha: -2 }, variant);
-    await checkShape(gpu, { M: 19, N: 23, K: 41, transB: true, bias: true, accumulate: true }, variant);
+    const [M, N, K] = isVec4(config) ? [20, 24, 40] : [19, 23, 41];
+    await checkShape(gpu, { M, N, K, transA: true, accumulate: true, alpha: 0.5 }, options);
+    await checkShape(gpu, { M, N, K, bias: true, alpha: -2 }, options);
+    await checkShape(gpu, { M, N, K, transB: true, bias: true, accumulate: true }, options);
   });
 
   it('batches with strides, stride 0 (shared weights), offsets and per-batch biases', async () => {
     const gpu = await testGpu();
-    // Experts: A per batch with a gap, B shared (stride 0), C with padding between matrices.
-    await checkShape(gpu, { M: 9, N: 14, K: 11, batch: 3, strideA: 9 * 11 + 3, strideB: 0, strideC: 9 * 14 + 7, offsetA: 2, offsetB: 5, offsetC: 1 }, variant);
-    // Per-expert weights and biases, A broadcast.
-    await checkShape(gpu, { M: 6, N: 10, K: 17, batch: 4, strideA: 0, transB: true, bias: true, strideBias: 10, offsetBias: 3 }, variant);
-    // Dense batched attention-like product with transposes and accumulate.
-    await checkShape(gpu, { M: 12, N: 12, K: 8, batch: 5, transA: true, transB: true, accumulate: true }, variant);
+    if (isVec4(config)) {
+      await checkShape(gpu, { M: 8, N: 12, K: 16, batch: 3, strideA: 8 * 16 + 4, strideB: 0, strideC: 8 * 12 + 8, offsetA: 4, offsetB: 8, offsetC: 4 }, options);
+      await checkShape(gpu, { M: 6, N: 8, K: 12, batch: 4, strideA: 0, transB: true, bias: true, strideBias: 8, offsetBias: 4 }, options);
+      await checkShape(gpu, { M: 12, N: 12, K: 8, batch: 5, transA: true, transB: true, accumulate: true }, options);
+    } else {
+      // Experts: A per batch with a gap, B shared (stride 0), C with padding between matrices.
+      await checkShape(gpu, { M: 9, N: 14, K: 11, batch: 3, strideA: 9 * 11 + 3, strideB: 0, strideC: 9 * 14 + 7, offsetA: 2, offsetB: 5, offsetC: 1 }, options);
+      // Per-expert weights and biases, A broadcast.
+      await checkShape(gpu, { M: 6, N: 10, K: 17, batch: 4, strideA: 0, transB: true, bias: true, strideBias: 10, offsetBias: 3 }, options);
+      // Dense batched attention-like product with transposes and accumulate.
+      await checkShape(gpu, { M: 12, N: 12, K: 8, batch: 5, transA: true, transB: true, accumulate: true }, options);
+    }
+  });
+});
+
+describe('matmul variant choice', () => {
+  it('picks vec4 when every dimension, offset and stride allows it, scalar otherwise', async () => {
+    const gpu = await testGpu();
+    expect(new Matmul(gpu, { M: 3, N: 8, K: 12 }).variant).toBe('tiled-vec4');
+    expect(new Matmul(gpu, { M: 8, N: 8, K: 6 }).variant).toBe('tiled');
+    expect(new Matmul(gpu, { M: 6, N: 8, K: 8, transA: true }).variant).toBe('tiled');
+    expect(new Matmul(gpu, { M: 8, N: 8, K: 8, offsetC: 2 }).variant).toBe('tiled');
+    expect(() => new Matmul(gpu, { M: 8, N: 7, K: 8 }, { variant: 'tiled-vec4' })).toThrow(/vec4 variant needs/);
+  });
+
+  it('the default variant matches the reference on a transformer-like shape', async () => {
+    await checkShape(await testGpu(), { M: 96, N: 160, K: 64, bias: true });
   });
 });
 
