@@ -1,0 +1,181 @@
+/**
+ * From a token stream to training batches, deterministically.
+ *
+ * The corpus is tokenised once. The validation split is the contiguous last `validationFraction` of the tokens
+ * (not a random sample: neighbouring windows overlap in content, so a random split would leak training text into
+ * validation). Training batches are B windows of T+1 tokens at uniformly random starts drawn from a seeded
+ * {@link Rng}; the batcher's state (the RNG state and a step count) goes into checkpoints, and restoring it makes a
+ * resumed run see exactly the batches the uninterrupted run would have seen. Evaluation walks the validation
+ * split in order. Layout of every batch: row-major (B, T): `inputs[b*T + t]`, `targets[b*T + t]` is the next token.
+ */
+import { Rng, validateRngState, type RngState } from './rng';
+import type { Tokenizer } from './tokenizer';
+
+export interface TokenSplit {
+  train: Uint32Array;
+  validation: Uint32Array;
+}
+
+/** Splits tokens into train (the first part) and validation (the last `validationFraction`, rounded down). */
+export function splitTokens(tokens: Uint32Array, validationFraction: number): TokenSplit {
+  if (!(validationFraction >= 0 && validationFraction < 1)) {
+    throw new RangeError(`validationFraction ${validationFraction} must be in [0, 1), e.g. 0.1 for the last 10%`);
+  }
+  const validationCount = Math.floor(tokens.length * validationFraction);
+  const cut = tokens.length - validationCount;
+  return { train: tokens.subarray(0, cut), validation: tokens.subarray(cut) };
+}
+
+export interface Dataset extends TokenSplit {
+  vocabSize: number;
+  /** All tokens (train then validation). */
+  tokens: Uint32Array;
+  /** UTF-8 bytes of the text, for bits-per-byte. */
+  textBytes: number;
+}
+
+/** Tokenises `text` once and splits it (see {@link splitTokens}). */
+export function makeDataset(text: string, tokenizer: Tokenizer, validationFraction: number): Dataset {
+  const tokens = tokenizer.encode(text);
+  return {
+    ...splitTokens(tokens, validationFraction),
+    tokens,
+    vocabSize: tokenizer.vocabSize,
+    textBytes: new TextEncoder().encode(text).length,
+  };
+}
+
+export interface Batch {
+  /** (B, T) input ids. */
+  inputs: Uint32Array;
+  /** (B, T) target ids: the token after each input. */
+  targets: Uint32Array;
+}
+
+/** Serialisable batcher position; store it with a checkpoint. */
+export interface BatcherState {
+  rng: RngState;
+  step: number;
+}
+
+function checkShape(what: string, batchSize: number, seqLen: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${what}: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(seqLen) || seqLen < 1) throw new RangeError(`${what}: seqLen must be a positive integer, got ${seqLen}`);
+}
+
+/** Random training windows from a token array. */
+export class Batcher {
+  readonly batchSize: number;
+  readonly seqLen: number;
+  /** Batches drawn so far. */
+  step = 0;
+  private rng: Rng;
+
+  constructor(
+    private readonly tokens: Uint32Array,
+    options: { batchSize: number; seqLen: number; seed: number },
+  ) {
+    checkShape('Batcher', options.batchSize, options.seqLen);
+    this.batchSize = options.batchSize;
+    this.seqLen = options.seqLen;
+    if (tokens.length < this.seqLen + 1) {
+      throw new RangeError(
+        `the training split has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${this.seqLen + 1}; ` +
+          'use a longer text, a smaller seqLen or a smaller validation fraction',
+      );
+    }
+    this.rng = new Rng(options.seed);
+  }
+
+  /** The next batch; pass `out` to fill existing arrays (each B*T long) instead of allocating. */
+  next(out?: Batch): Batch {
+    const { batchSize: B, seqLen: T, tokens } = this;
+    const batch = out ?? { inputs: new Uint32Array(B * T), targets: new Uint32Array(B * T) };
+    if (batch.inputs.length !== B * T || batch.targets.length !== B * T) {
+      throw new RangeError(`Batcher.next: out arrays must hold B*T = ${B * T} ids`);
+    }
+    const starts = tokens.length - T; // window [s, s+T] must fit
+    for (let b = 0; b < B; b++) {
+      const s = this.rng.nextInt(starts);
+      batch.inputs.set(tokens.subarray(s, s + T), b * T);
+      batch.targets.set(tokens.subarray(s + 1, s + T + 1), b * T);
+    }
+    this.step++;
+    return batch;
+  }
+
+  state(): BatcherState {
+    return { rng: this.rng.state(), step: this.step };
+  }
+
+  /** Continues from a saved state: the following batches are the ones that followed when it was saved. */
+  restore(state: BatcherState): void {
+    if (typeof state !== 'object' || state === null || !Number.isInteger(state.step) || state.step < 0) {
+      throw new TypeError('batcher state: expected { rng, step } with step a non-negative integer');
+    }
+    this.rng = Rng.fromState(validateRngState(state.rng));
+    this.step = state.step;
+  }
+}
+
+/** Number of full evaluation batches over `tokens` (see {@link evalBatches}). */
+export function countEvalBatches(tokenCount: number, batchSize: number, seqLen: number): number {
+  checkShape('countEvalBatches', batchSize, seqLen);
+  const windows = Math.max(0, Math.floor((tokenCount - 1) / seqLen));
+  return Math.floor(windows / batchSize);
+}
+
+/**
+ * Sequential evaluation batches: window k holds tokens [k*T, k*T + T] (windows do not overlap in targets, so every
+ * validation token is predicted once), B windows a batch, in order. Only full batches are yielded (fixed shapes for
+ * the GPU); the leftover tail is skipped. `maxBatches` caps the count for a cheaper estimate. Throws if not even one
+ * batch fits, naming the sizes.
+ */
+export function* evalBatches(tokens: Uint32Array, batchSize: number, seqLen: number, maxBatches = Infinity): Generator<Batch> {
+  const count = Math.min(countEvalBatches(tokens.length, batchSize, seqLen), maxBatches);
+  if (count < 1) {
+    throw new RangeError(
+      `the validation split has ${tokens.length} tokens, too few for one evaluation batch of ${batchSize} × (${seqLen} + 1); ` +
+        'raise the validation fraction, use a longer text or a smaller batch/seqLen',
+    );
+  }
+  const T = seqLen;
+  for (let k = 0; k < count; k++) {
+    const inputs = new Uint32Array(batchSize * T);
+    const targets = new Uint32Array(batchSize * T);
+    for (let b = 0; b < batchSize; b++) {
+      const s = (k * batchSize + b) * T;
+      inputs.set(tokens.subarray(s, s + T), b * T);
+      targets.set(tokens.subarray(s + 1, s + T + 1), b * T);
+    }
+    yield { inputs, targets };
+  }
+}
+
+/**
+ * Entropy in nats of the tokens' unigram distribution: the loss of a model that predicts token frequencies and
+ * ignores context. A trained model's validation loss should fall well below it.
+ */
+export function unigramEntropy(tokens: ArrayLike<number>, vocabSize: number): number {
+  if (tokens.length === 0) throw new RangeError('unigramEntropy: no tokens');
+  const counts = new Float64Array(vocabSize);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (!(t >= 0 && t < vocabSize)) throw new RangeError(`unigramEntropy: token ${t} at index ${i} is outside [0, ${vocabSize})`);
+    counts[t]++;
+  }
+  const n = tokens.length;
+  let h = 0;
+  for (let v = 0; v < vocabSize; v++) {
+    if (counts[v] > 0) {
+      const p = counts[v] / n;
+      h -= p * Math.log(p);
+    }
+  }
+  return h;
+}
+
+/** Converts a mean loss per token (nats) into bits per UTF-8 byte, comparable across tokenizers. */
+export function bitsPerByte(lossNatsPerToken: number, tokenCount: number, byteCount: number): number {
+  return (lossNatsPerToken * tokenCount) / (byteCount * Math.LN2);
+}
