@@ -4,15 +4,19 @@
 // Entry points:
 //   matmul_naive  one invocation per output; the clean slow path the fast one is checked against.
 //   matmul_tiled  a workgroup of WG_X x WG_Y invocations computes a BM x BN tile of C (BM = WG_Y*TM,
-//                 BN = WG_X*TN), each invocation a TM x TN register block kept as 4x4 blocks (mat4x4):
-//                 rows ty*TM .. ty*TM+TM-1 of the tile, column quads tx + j*WG_X (so neighbouring
-//                 invocations touch neighbouring columns). K is walked BK at a time.
-//                 SHARED: the A (BK, BM) and B (BK, BN) slices are staged in workgroup memory, k-major, then
-//                 read back as vec4s; without it every invocation reads its fragments from the storage
-//                 buffers directly (CPU adapters such as SwiftShader: no staging, no barriers, caches do the reuse).
-//                 VEC4: bindings are vec4 arrays (the wrapper picks it when the contiguous dimension of A, B
-//                 and C, and every offset and stride, are multiples of 4); otherwise scalar loads, each bounds-checked.
-// Out-of-range rows, columns and k read as 0, and stores are masked, so any shape is valid.
+//                 BN = WG_X*TN); each invocation a TM x TN register block held as 4x4 blocks (mat4x4),
+//                 rows ty*TM .. ty*TM+TM-1 of the tile. K is walked BK at a time.
+//   Staging (template flags):
+//     SHARED        A (BK, BM) and B (BK, BN) slices staged k-major in workgroup memory as vec4s; an
+//                   invocation's columns are quads tx*4 + j*4*WG_X (neighbours read neighbouring quads). GPUs.
+//     SHARED+ATOMIC the same slices as atomic<u32> words, an invocation's columns tx + c*WG_X. SwiftShader
+//                   turns a plain load at a computed index into a per-lane gather, but an atomic load whose
+//                   lanes share one address (the A fragment) into one load, and one whose lanes read
+//                   consecutive words (the B fragment) into one vector load: several times fewer instructions.
+//     neither       every invocation reads its fragments straight from the storage buffers (no barriers).
+//   VEC4: bindings are vec4 arrays (the wrapper picks it when the contiguous dimension of A, B and C, and every
+//   offset and stride, are multiples of 4); otherwise scalar loads, each bounds-checked.
+// Out-of-range rows, columns and k read as 0 and stores are masked, so any shape is valid.
 
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
@@ -94,12 +98,37 @@ const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
 const WG_SIZE: u32 = WG_X * WG_Y;
 
-// acc + outer(a, b): row r of the 4x4 block is column r of the matrix.
+// acc + outer(x, y): row r of the 4x4 block is column r of the matrix.
 fn outer4(acc: mat4x4<f32>, x: vec4<f32>, y: vec4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(acc[0] + x.x * y, acc[1] + x.y * y, acc[2] + x.z * y, acc[3] + x.w * y);
 }
 
-// op(A)[m, k] of the matrix at element `base`, 0 outside (M, K). Only scalar bindings use it.
+// Scalar access to C and the bias whatever the binding type.
+fn c_get(i: u32) -> f32 {
+#if ${VEC4}
+  return c[i / 4u][i % 4u];
+#else
+  return c[i];
+#endif
+}
+fn c_set(i: u32, v: f32) {
+#if ${VEC4}
+  c[i / 4u][i % 4u] = v;
+#else
+  c[i] = v;
+#endif
+}
+#if ${BIAS}
+fn bias_get(i: u32) -> f32 {
+#if ${VEC4}
+  return bias[i / 4u][i % 4u];
+#else
+  return bias[i];
+#endif
+}
+#endif
+
+// op(A)[m, k] / op(B)[k, n] of the matrix at element `base`, 0 outside. Scalar bindings only.
 fn a_elem(base: u32, m: u32, k: u32) -> f32 {
 #if ${VEC4}
   return 0.0;
@@ -107,7 +136,6 @@ fn a_elem(base: u32, m: u32, k: u32) -> f32 {
   return select(0.0, a[base + a_at(m, k)], m < p.M && k < p.K);
 #endif
 }
-
 fn b_elem(base: u32, k: u32, n: u32) -> f32 {
 #if ${VEC4}
   return 0.0;
@@ -117,18 +145,49 @@ fn b_elem(base: u32, k: u32, n: u32) -> f32 {
 }
 
 #if ${SHARED}
+#if ${ATOMIC}
+const COL_STEP: u32 = WG_X;      // an invocation's columns are tx + c * WG_X
+var<workgroup> As: array<atomic<u32>, BK * BM>;   // (BK, BM): As[k * BM + m] = op(A)[m, k]
+var<workgroup> Bs: array<atomic<u32>, BK * BN>;   // (BK, BN): Bs[k * BN + n] = op(B)[k, n]
+fn put_a(k: u32, m: u32, v: f32) { atomicStore(&As[k * BM + m], bitcast<u32>(v)); }
+fn put_b(k: u32, n: u32, v: f32) { atomicStore(&Bs[k * BN + n], bitcast<u32>(v)); }
+fn put_a4(k: u32, m: u32, v: vec4<f32>) { for (var j = 0u; j < 4u; j++) { put_a(k, m + j, v[j]); } }
+fn put_b4(k: u32, n: u32, v: vec4<f32>) { for (var j = 0u; j < 4u; j++) { put_b(k, n + j, v[j]); } }
+fn get_a(k: u32, m: u32) -> f32 { return bitcast<f32>(atomicLoad(&As[k * BM + m])); }
+fn get_b(k: u32, n: u32) -> f32 { return bitcast<f32>(atomicLoad(&Bs[k * BN + n])); }
+// Rows ty*TM + 4r .. +3 at k (the same address in every lane of a row of invocations).
+fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
+  let m = ty * TM + 4u * r;
+  return vec4<f32>(get_a(k, m), get_a(k, m + 1u), get_a(k, m + 2u), get_a(k, m + 3u));
+}
+// Columns tx + (4j + c) * WG_X at k (consecutive addresses across neighbouring invocations).
+fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
+  let n = tx + 4u * j * WG_X;
+  return vec4<f32>(get_b(k, n), get_b(k, n + WG_X), get_b(k, n + 2u * WG_X), get_b(k, n + 3u * WG_X));
+}
+#else
+const COL_STEP: u32 = 1u;        // an invocation's columns are quads (tx + j * WG_X) * 4 + c
 var<workgroup> As: array<vec4<f32>, BK * BM4>;   // (BK, BM): As[k * BM4 + m / 4][m % 4] = op(A)[m, k]
 var<workgroup> Bs: array<vec4<f32>, BK * BN4>;   // (BK, BN): Bs[k * BN4 + n / 4][n % 4] = op(B)[k, n]
+fn put_a(k: u32, m: u32, v: f32) { As[k * BM4 + m / 4u][m % 4u] = v; }
+fn put_b(k: u32, n: u32, v: f32) { Bs[k * BN4 + n / 4u][n % 4u] = v; }
+fn put_a4(k: u32, m: u32, v: vec4<f32>) { As[k * BM4 + m / 4u] = v; }
+fn put_b4(k: u32, n: u32, v: vec4<f32>) { Bs[k * BN4 + n / 4u] = v; }
+fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> { return As[k * BM4 + ty * (TM / 4u) + r]; }
+fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> { return Bs[k * BN4 + tx + j * WG_X]; }
+#endif
 
 // Copies op(A)[m0 .. m0+BM, k0 .. k0+BK] and op(B)[k0 .. k0+BK, n0 .. n0+BN] into As and Bs, zero-padded.
 // Neighbouring invocations read neighbouring elements of the stored layout.
 fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
 #if ${VEC4}
 #if ${TRANS_A}
-  for (var e = lid; e < BK * BM4; e += WG_SIZE) {     // A (K, M): quads along m
-    let k = k0 + e / BM4;
-    let m = m0 + (e % BM4) * 4u;
-    As[e] = select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
+  for (var e = lid; e < BK * BM4; e += WG_SIZE) {        // A (K, M): quads along m
+    let kk = e / BM4;
+    let mm = (e % BM4) * 4u;
+    let k = k0 + kk;
+    let m = m0 + mm;
+    put_a4(kk, mm, select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M));
   }
 #else
   for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k
@@ -137,7 +196,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let k = k0 + kk;
     let m = m0 + mm;
     let v = select(vec4<f32>(0.0), a[(baseA + m * p.K + k) / 4u], k < p.K && m < p.M);
-    for (var j = 0u; j < 4u; j++) { As[(kk + j) * BM4 + mm / 4u][mm % 4u] = v[j]; }
+    for (var j = 0u; j < 4u; j++) { put_a(kk + j, mm, v[j]); }
   }
 #endif
 #if ${TRANS_B}
@@ -147,13 +206,15 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let k = k0 + kk;
     let n = n0 + nn;
     let v = select(vec4<f32>(0.0), b[(baseB + n * p.K + k) / 4u], k < p.K && n < p.N);
-    for (var j = 0u; j < 4u; j++) { Bs[(kk + j) * BN4 + nn / 4u][nn % 4u] = v[j]; }
+    for (var j = 0u; j < 4u; j++) { put_b(kk + j, nn, v[j]); }
   }
 #else
-  for (var e = lid; e < BK * BN4; e += WG_SIZE) {     // B (K, N): quads along n
-    let k = k0 + e / BN4;
-    let n = n0 + (e % BN4) * 4u;
-    Bs[e] = select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
+  for (var e = lid; e < BK * BN4; e += WG_SIZE) {        // B (K, N): quads along n
+    let kk = e / BN4;
+    let nn = (e % BN4) * 4u;
+    let k = k0 + kk;
+    let n = n0 + nn;
+    put_b4(kk, nn, select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N));
   }
 #endif
 #else
@@ -165,7 +226,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let kk = e % BK;
     let mm = e / BK;
 #endif
-    As[kk * BM4 + mm / 4u][mm % 4u] = a_elem(baseA, m0 + mm, k0 + kk);
+    put_a(kk, mm, a_elem(baseA, m0 + mm, k0 + kk));
   }
   for (var e = lid; e < BK * BN; e += WG_SIZE) {
 #if ${TRANS_B}
@@ -175,26 +236,19 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let nn = e % BN;
     let kk = e / BN;
 #endif
-    Bs[kk * BN4 + nn / 4u][nn % 4u] = b_elem(baseB, k0 + kk, n0 + nn);
+    put_b(kk, nn, b_elem(baseB, k0 + kk, n0 + nn));
   }
 #endif
 }
-
-// op(A)[rows 4r .. 4r+3 of this invocation, k] and op(B)[k, column quad j of this invocation].
-fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
-  return As[k * BM4 + ty * (TM / 4u) + r];
-}
-fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
-  return Bs[k * BN4 + tx + j * WG_X];
-}
 #else
+const COL_STEP: u32 = 1u;
 // Direct reads: `m` is the first of 4 rows, `n` the first of 4 columns, both absolute; k absolute.
 fn frag_a(baseA: u32, m: u32, k: u32) -> vec4<f32> {
 #if ${VEC4}
 #if ${TRANS_A}
   return select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
 #else
-  // Rows are K apart: four scalar reads of vec4 elements.
+  // Rows are K apart: four scalar reads out of vec4 elements.
   let inK = k < p.K;
   let i = baseA + m * p.K + k;
   let s = k % 4u;
@@ -228,16 +282,15 @@ fn frag_b(baseB: u32, k: u32, n: u32) -> vec4<f32> {
 }
 #endif
 
-// Writes rows m .. m+3, columns n .. n+3 of C: alpha * acc [+ bias] [+ C], masked to (M, N).
+// Writes rows m .. m+3 and columns n + c*COL_STEP (c < 4) of C: alpha * acc [+ bias] [+ C], masked to (M, N).
 fn store4(t: u32, m: u32, n: u32, acc: mat4x4<f32>) {
   if (n >= p.N) { return; }
+  let biasAt = p.offsetBias + t * p.strideBias + n;
+  let rowAt = p.offsetC + t * p.strideC + m * p.N + n;
+#if ${QUAD_STORE}
+  // vec4 bindings, columns n .. n+3 all inside (N is a multiple of 4).
 #if ${BIAS}
-#if ${VEC4}
-  let bv = bias[(p.offsetBias + t * p.strideBias + n) / 4u];
-#else
-  let bb = p.offsetBias + t * p.strideBias + n;
-  let bv = vec4<f32>(bias[bb], select(0.0, bias[bb + 1u], n + 1u < p.N), select(0.0, bias[bb + 2u], n + 2u < p.N), select(0.0, bias[bb + 3u], n + 3u < p.N));
-#endif
+  let bv = bias[biasAt / 4u];
 #endif
   for (var r = 0u; r < 4u; r++) {
     if (m + r >= p.M) { return; }
@@ -245,24 +298,30 @@ fn store4(t: u32, m: u32, n: u32, acc: mat4x4<f32>) {
 #if ${BIAS}
     v += bv;
 #endif
-    let i = p.offsetC + t * p.strideC + (m + r) * p.N + n;
-#if ${VEC4}
+    let i = (rowAt + r * p.N) / 4u;
 #if ${ACCUMULATE}
-    v += c[i / 4u];
+    v += c[i];
 #endif
-    c[i / 4u] = v;
+    c[i] = v;
+  }
 #else
+  for (var r = 0u; r < 4u; r++) {
+    if (m + r >= p.M) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (n + j < p.N) {
-#if ${ACCUMULATE}
-        c[i + j] += v[j];
-#else
-        c[i + j] = v[j];
+      if (n + j * COL_STEP < p.N) {
+        var v = p.alpha * acc[r][j];
+#if ${BIAS}
+        v += bias_get(biasAt + j * COL_STEP);
 #endif
+        let i = rowAt + r * p.N + j * COL_STEP;
+#if ${ACCUMULATE}
+        v += c_get(i);
+#endif
+        c_set(i, v);
       }
     }
-#endif
   }
+#endif
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -275,14 +334,19 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let n0 = wid.x * BN;
   let baseA = p.offsetA + t * p.strideA;
   let baseB = p.offsetB + t * p.strideB;
-  // Register block: acc<r><j> holds rows 4r..4r+3 of this invocation and column quad j.
+  // Register block: acc<r><j> holds rows 4r .. 4r+3 of this invocation and its column group j.
   var acc00 = mat4x4<f32>();
   var acc10 = mat4x4<f32>();
   var acc01 = mat4x4<f32>();
   var acc11 = mat4x4<f32>();
-  let mA = m0 + ty * TM;                 // first row of this invocation
-  let nB0 = n0 + tx * 4u;                // first column of quad 0
-  let nB1 = n0 + (tx + WG_X) * 4u;       // first column of quad 1 (TN = 8)
+  let mA = m0 + ty * TM;                       // first row of this invocation
+#if ${ATOMIC}
+  let nB0 = n0 + tx;                           // first column of group 0 (then + c * WG_X)
+  let nB1 = n0 + tx + 4u * WG_X;               // first column of group 1 (TN = 8)
+#else
+  let nB0 = n0 + tx * 4u;                      // first column of quad 0
+  let nB1 = n0 + (tx + WG_X) * 4u;             // first column of quad 1 (TN = 8)
+#endif
 
 #if ${SHARED}
   for (var k0 = 0u; k0 < p.K; k0 += BK) {

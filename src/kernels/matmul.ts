@@ -46,6 +46,8 @@ export interface MatmulShape {
 export type MatmulVariant = 'naive' | 'tiled' | 'tiled-vec4';
 
 /** Work split of the tiled kernel (see shaders/matmul.wgsl): a workgroup of wgX·wgY invocations, each tm x tn outputs. */
+export type MatmulStaging = 'direct' | 'shared' | 'atomic';
+
 export interface MatmulTiling {
   wgX: number;
   wgY: number;
@@ -53,10 +55,13 @@ export interface MatmulTiling {
   tm: 4 | 8;
   /** Columns per invocation: 4 or 8. */
   tn: 4 | 8;
-  /** K slice staged per step (shared only), a multiple of 4. */
+  /** K slice staged per step (shared and atomic staging), a multiple of 4. */
   bk: number;
-  /** Stage A and B slices in workgroup memory (GPUs) or read the buffers directly (CPU adapters). */
-  shared: boolean;
+  /**
+   * 'shared': A and B slices staged in workgroup memory as vec4s (GPUs). 'atomic': staged as atomic words,
+   * which SwiftShader loads without per-lane gathers. 'direct': no staging, fragments read from the buffers.
+   */
+  staging: MatmulStaging;
 }
 
 export interface MatmulOptions {
@@ -162,8 +167,8 @@ export function vec4Eligible(shape: MatmulShape): boolean {
  * per-invocation load is a gather: larger register blocks and no staging win there (bench/NOTES.md).
  */
 export function defaultTiling(gpu: Gpu): MatmulTiling {
-  if (gpu.adapter.architecture === 'swiftshader') return { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 16, shared: false };
-  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, shared: true };
+  if (gpu.adapter.architecture === 'swiftshader') return { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 16, staging: 'atomic' };
+  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, staging: 'shared' };
 }
 
 export class Matmul {
@@ -191,6 +196,7 @@ export class Matmul {
     this.variant = variant;
     const t: MatmulTiling = { ...defaultTiling(gpu), ...options.tiling };
     check([4, 8].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm and tn must be 4 or 8, got ${t.tm}, ${t.tn}`);
+    check(['direct', 'shared', 'atomic'].includes(t.staging), () => `matmul: tiling staging must be direct, shared or atomic, got ${t.staging}`);
     check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);
     check(t.wgX * t.wgY <= gpu.limits.maxComputeInvocationsPerWorkgroup, () => `matmul: workgroup ${t.wgX}x${t.wgY} exceeds this device's ${gpu.limits.maxComputeInvocationsPerWorkgroup} invocations`);
     this.tiling = t;
@@ -208,7 +214,9 @@ export class Matmul {
       TM8: t.tm === 8,
       TN8: t.tn === 8,
       BK: t.bk,
-      SHARED: t.shared,
+      SHARED: t.staging !== 'direct',
+      ATOMIC: t.staging === 'atomic',
+      QUAD_STORE: variant === 'tiled-vec4' && t.staging !== 'atomic',
     };
     if (variant === 'naive') {
       this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);

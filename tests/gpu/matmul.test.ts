@@ -57,12 +57,14 @@ interface Config {
 // 4x4, 8x8 and mixed register blocks, whatever this adapter's default is.
 const CONFIGS: Config[] = [
   { name: 'naive', options: { variant: 'naive' } },
-  { name: 'tiled shared 16x16 4x4', options: { variant: 'tiled', tiling: { shared: true, wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
-  { name: 'tiled direct 8x8 8x8', options: { variant: 'tiled', tiling: { shared: false, wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
-  { name: 'tiled shared 8x4 8x4 bk8', options: { variant: 'tiled', tiling: { shared: true, wgX: 8, wgY: 4, tm: 8, tn: 4, bk: 8 } } },
-  { name: 'vec4 shared 16x16 4x4', options: { variant: 'tiled-vec4', tiling: { shared: true, wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
-  { name: 'vec4 direct 8x8 8x8', options: { variant: 'tiled-vec4', tiling: { shared: false, wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
-  { name: 'vec4 shared 4x8 4x8 bk4', options: { variant: 'tiled-vec4', tiling: { shared: true, wgX: 4, wgY: 8, tm: 4, tn: 8, bk: 4 } } },
+  { name: 'tiled shared 16x16 4x4', options: { variant: 'tiled', tiling: { staging: 'shared', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
+  { name: 'tiled direct 8x8 8x8', options: { variant: 'tiled', tiling: { staging: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
+  { name: 'tiled shared 8x4 8x4 bk8', options: { variant: 'tiled', tiling: { staging: 'shared', wgX: 8, wgY: 4, tm: 8, tn: 4, bk: 8 } } },
+  { name: 'tiled atomic 8x8 8x8', options: { variant: 'tiled', tiling: { staging: 'atomic', wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 16 } } },
+  { name: 'vec4 atomic 4x8 4x8 bk8', options: { variant: 'tiled-vec4', tiling: { staging: 'atomic', wgX: 4, wgY: 8, tm: 4, tn: 8, bk: 8 } } },
+  { name: 'vec4 shared 16x16 4x4', options: { variant: 'tiled-vec4', tiling: { staging: 'shared', wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 } } },
+  { name: 'vec4 direct 8x8 8x8', options: { variant: 'tiled-vec4', tiling: { staging: 'direct', wgX: 8, wgY: 8, tm: 8, tn: 8 } } },
+  { name: 'vec4 shared 4x8 4x8 bk4', options: { variant: 'tiled-vec4', tiling: { staging: 'shared', wgX: 4, wgY: 8, tm: 4, tn: 8, bk: 4 } } },
 ];
 
 const isVec4 = (c: Config) => c.options.variant === 'tiled-vec4';
