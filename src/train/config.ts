@@ -1,0 +1,65 @@
+import { resolveModelConfig, type ModelConfig } from '../model/config';
+import { ConfigError, resolve, type Resolved, type Schema } from '../model/validate';
+
+/** Everything about a run except the model: data, optimiser, schedule, loop. */
+export const dataSchema = {
+  corpus: { type: 'string', default: 'simple-stories', maxLength: 200, doc: "built-in corpus id, or 'user' for dropped text" },
+  tokenizer: { type: 'enum', default: 'byte', values: ['byte', 'bpe'], doc: 'byte-level, or BPE trained on the corpus' },
+  bpeVocabSize: { type: 'int', default: 512, min: 260, max: 65_536, doc: 'BPE vocabulary size' },
+  validationFraction: { type: 'number', default: 0.1, min: 0.001, max: 0.5, doc: 'share of the corpus held out for evaluation' },
+} as const satisfies Schema;
+
+export const optimSchema = {
+  lr: { type: 'number', default: 3e-3, min: 0, max: 10, doc: 'peak learning rate' },
+  beta1: { type: 'number', default: 0.9, min: 0, max: 0.999999, doc: 'AdamW beta1' },
+  beta2: { type: 'number', default: 0.95, min: 0, max: 0.999999, doc: 'AdamW beta2' },
+  eps: { type: 'number', default: 1e-8, min: 0, max: 1, doc: 'AdamW epsilon' },
+  weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: 'decoupled weight decay on matrices' },
+  gradClip: { type: 'number', default: 1, min: 0, max: 1e6, doc: 'global gradient-norm clip; 0 turns it off' },
+  schedule: { type: 'enum', default: 'cosine', values: ['cosine', 'wsd', 'constant'], doc: 'learning-rate schedule after warmup' },
+  warmupSteps: { type: 'int', default: 20, min: 0, max: 1e7, doc: 'linear warmup steps' },
+  minLrFraction: { type: 'number', default: 0.1, min: 0, max: 1, doc: 'final learning rate as a fraction of the peak' },
+  decayFraction: { type: 'number', default: 0.2, min: 0, max: 1, doc: 'warmup-stable-decay: share of steps in the final decay' },
+} as const satisfies Schema;
+
+export const trainSchema = {
+  batchSize: { type: 'int', default: 8, min: 1, max: 4096, doc: 'sequences per micro-batch (B)' },
+  gradAccum: { type: 'int', default: 1, min: 1, max: 1024, doc: 'micro-batches per optimisation step' },
+  steps: { type: 'int', default: 500, min: 1, max: 1e7, doc: 'optimisation steps' },
+  evalEvery: { type: 'int', default: 50, min: 0, max: 1e7, doc: 'steps between validation evaluations; 0 turns them off' },
+  evalBatches: { type: 'int', default: 4, min: 1, max: 10_000, doc: 'validation micro-batches per evaluation' },
+  autosaveEvery: { type: 'int', default: 100, min: 0, max: 1e7, doc: 'steps between autosaves; 0 turns them off' },
+} as const satisfies Schema;
+
+export interface RunConfig {
+  model: ModelConfig;
+  data: Resolved<typeof dataSchema>;
+  optim: Resolved<typeof optimSchema>;
+  train: Resolved<typeof trainSchema>;
+  /** Fixes initialisation, data order and sampling. */
+  seed: number;
+}
+
+const TOP_LEVEL = ['model', 'data', 'optim', 'train', 'seed'];
+
+/** Validates a (partial) run config once, at the boundary, and fills in defaults. */
+export function resolveRunConfig(input: unknown): RunConfig {
+  if (input === undefined) input = {};
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError('config must be an object', 'config');
+  const obj = input as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!TOP_LEVEL.includes(k)) throw new ConfigError(`config.${k} is not a known section; known: ${TOP_LEVEL.join(', ')}`, k);
+  }
+  const seed = obj.seed ?? 1337;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+    throw new ConfigError(`seed must be a whole number from 0 to 4294967295, got ${String(seed)}`, 'seed');
+  }
+  const data = resolve(dataSchema, obj.data, 'data');
+  const model = resolveModelConfig(obj.model, 'model');
+  const optim = resolve(optimSchema, obj.optim, 'optim');
+  const train = resolve(trainSchema, obj.train, 'train');
+  if (data.tokenizer === 'byte' && model.vocabSize < 256) {
+    throw new ConfigError(`model.vocabSize ${model.vocabSize} is too small for the byte tokenizer, which needs at least 256 (plus its special tokens)`, 'model.vocabSize');
+  }
+  return { model, data, optim, train, seed };
+}
