@@ -86,6 +86,15 @@ export function grid1d(gpu: Gpu, count: number): [number, number] {
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
 
+/**
+ * Workgroup size for kernels that give one workgroup to each row of `width` elements (loss, sample): a power
+ * of two from 32 to 256 with about 8 elements per invocation, so short rows leave few lanes idle and their
+ * reductions take few barrier steps (on SwiftShader a 256-wide workgroup costs ~80x a 32-wide one per row).
+ */
+export function rowWorkgroupSize(width: number): number {
+  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(width / 8, 1)))));
+}
+
 /** Packs a uniform struct of u32/i32/f32 fields, each 4 bytes, in the order given. */
 export function packUniform(fields: readonly (readonly ['u32' | 'i32' | 'f32', number])[]): ArrayBuffer {
   const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
