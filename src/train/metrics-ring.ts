@@ -31,10 +31,20 @@ export class MetricsRing {
     }
   }
 
-  /** Records the copy of this step's stats into the ring (call once per step, after the step's pass). */
-  record(enc: GPUCommandEncoder, stats: GPUBuffer, step: number): void {
+  /**
+   * Records copies of this step's stats into the ring (call once per step, after the step's pass): the
+   * sources, each `floats` long from byte `offset`, are laid end to end and must add up to floatsPerStep.
+   */
+  record(enc: GPUCommandEncoder, sources: readonly { buffer: GPUBuffer; offset?: number; floats: number }[], step: number): void {
     if (this.slot === 0) this.firstStepInRing = step;
-    enc.copyBufferToBuffer(stats, 0, this.ring, this.slot * this.floatsPerStep * 4, this.floatsPerStep * 4);
+    let at = this.slot * this.floatsPerStep * 4;
+    let total = 0;
+    for (const s of sources) {
+      enc.copyBufferToBuffer(s.buffer, s.offset ?? 0, this.ring, at, s.floats * 4);
+      at += s.floats * 4;
+      total += s.floats;
+    }
+    if (total !== this.floatsPerStep) throw new RangeError(`metrics ring: a step records ${this.floatsPerStep} floats, got ${total}`);
     this.slot++;
   }
 

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
+import { Model } from '../../src/model/model';
+import { referenceForward, type RefParams } from '../reference/model';
+import { expectClose } from '../util/compare';
+import { run, testGpu } from '../util/gpu';
+import { freshSeed, randint, randn, rng } from '../util/random';
+
+/**
+ * The whole model against the float64 reference (tests/reference/model.ts): logits and loss of the forward,
+ * and every parameter tensor's gradient against central finite differences of the reference loss.
+ */
+async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, samplesPerTensor = 4): Promise<void> {
+  const gpu = await testGpu();
+  const c = resolveModelConfig({ initScale: 0.3, ...cfg });
+  const seed = freshSeed();
+  const ctx = `seed ${seed}, config ${JSON.stringify(cfg)}`;
+  const model = new Model(gpu, c, { B, T });
+  const layout = model.layout;
+  const flat = new Float32Array(layout.totalLength);
+  const ref: RefParams = new Map();
+  for (const [i, s] of layout.specs.entries()) {
+    const v = s.init === 'ones' ? randn(s.length, seed + i, 0.2).map((x) => 1 + x) : randn(s.length, seed + i, c.initScale);
+    flat.set(v, s.offset);
+    ref.set(s.name, Float64Array.from(v));
+  }
+  const tokens = randint(B * T, seed + 999, c.vocabSize);
+  const targets = randint(B * T, seed + 998, c.vocabSize);
+  model.setParams(flat);
+  model.setBatch(tokens, targets);
+
+  // forward: logits and loss
+  await run(gpu, (pass) => model.forward(pass));
+  const logits = await gpu.readFloat32(model.logits, B * T * c.vocabSize);
+  const r = referenceForward(c, ref, tokens, targets, B, T);
+  expectClose('model logits', logits, r.logits, 1e-4, ctx);
+
+  // loss and gradients
+  await run(gpu, (pass) => {
+    model.zeroGrads(pass);
+    model.forward(pass);
+    model.lossAndGrad(pass);
+    model.backward(pass);
+  });
+  const losses = await gpu.readFloat32(model.losses, B * T);
+  const ce = losses.reduce((a, b) => a + b, 0) / (B * T);
+  expect(Math.abs(ce - r.ceLoss) / r.ceLoss, ctx).toBeLessThan(1e-4);
+  const grads = await gpu.readFloat32(model.grads);
+
+  const pick = rng(seed + 7);
+  const h = 1e-5;
+  for (const s of layout.specs) {
+    const p = ref.get(s.name)!;
+    const idx = Array.from({ length: Math.min(samplesPerTensor, s.length) }, () => Math.floor(pick() * s.length));
+    const fd: number[] = [];
+    const gpuG: number[] = [];
+    for (const i of idx) {
+      const old = p[i];
+      p[i] = old + h;
+      const lp = referenceForward(c, ref, tokens, targets, B, T).loss;
+      p[i] = old - h;
+      const lm = referenceForward(c, ref, tokens, targets, B, T).loss;
+      p[i] = old;
+      fd.push((lp - lm) / (2 * h));
+      gpuG.push(grads[s.offset + i]);
+    }
+    const scale = Math.max(...fd.map(Math.abs), 1e-6);
+    const err = Math.max(...fd.map((f, j) => Math.abs(f - gpuG[j]))) / scale;
+    expect(err, `gradient of ${s.name}: gpu ${gpuG.map((x) => x.toExponential(3))} vs finite differences ${fd.map((x) => x.toExponential(3))} (${ctx})`).toBeLessThan(2e-3);
+  }
+  model.destroy();
+}
+
+describe('whole model vs float64 reference', () => {
+  it('dense SwiGLU, tied head, grouped-query attention', async () => {
+    await checkModel({ vocabSize: 11, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, nKvHead: 1, mlp: 'swiglu', tiedEmbeddings: true }, 2, 5);
+  });
+
+  it('dense GELU, untied head', async () => {
+    await checkModel({ vocabSize: 7, contextLength: 8, nLayer: 1, nEmbd: 12, nHead: 3, mlp: 'gelu', tiedEmbeddings: false }, 1, 7);
+  });
+});
