@@ -4,25 +4,24 @@
 // Entry points:
 //   matmul_naive  one invocation per output; the clean slow path the fast one is checked against.
 //   matmul_tiled  a workgroup of WG_X x WG_Y invocations computes a BM x BN tile of C (BM = WG_Y*TM,
-//                 BN = WG_X*TN); each invocation a TM x TN register block held as 4x4 blocks (mat4x4),
-//                 rows ty*TM .. ty*TM+TM-1 of the tile. K is walked BK at a time.
-//   Staging (template flags):
-//     SHARED        A (BK, BM) and B (BK, BN) slices staged k-major in workgroup memory as vec4s; an
-//                   invocation's columns are quads tx*4 + j*4*WG_X (neighbours read neighbouring quads). GPUs.
-//     SHARED+ATOMIC the same slices as atomic<u32> words, an invocation's columns tx + c*WG_X. SwiftShader
-//                   turns a plain load at a computed index into a per-lane gather, but an atomic load whose
-//                   lanes share one address (the A fragment) into one load, and one whose lanes read
-//                   consecutive words (the B fragment) into one vector load: several times fewer instructions.
-//     neither       every invocation reads its fragments straight from the storage buffers (no barriers).
-//   VEC4: bindings are vec4 arrays (the wrapper picks it when the contiguous dimension of A, B and C, and every
-//   offset and stride, are multiples of 4); otherwise scalar loads, each bounds-checked.
-// Out-of-range rows, columns and k read as 0 and stores are masked, so any shape is valid.
+//                 BN = WG_X*TN). Each invocation holds a TM x TN register block as 4x4 blocks (mat4x4): rows
+//                 ty*TM .. ty*TM+TM-1 of the tile, column quads tx + j*WG_X (neighbours touch neighbouring
+//                 quads). K is walked BK at a time: the A (BK, BM) and B (BK, BN) slices are staged k-major
+//                 in workgroup memory as vec4s (zero-padded outside the matrices), then each k step is an
+//                 outer product of an A column fragment and a B row fragment.
+// Template parameters: tile sizes, TRANS_A, TRANS_B, and VEC4, which binds A, B, C and bias as vec4 arrays (the
+// wrapper picks it when the contiguous dimensions, offsets and strides are multiples of 4); otherwise every load
+// is scalar and bounds-checked. Bias and accumulate are runtime flags: each pipeline costs seconds to compile on
+// SwiftShader, and the epilogue's uniform branch costs nothing measurable.
+// Stores are masked to (M, N), so any shape is valid.
 
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
   strideA: u32, strideB: u32, strideC: u32, strideBias: u32,
   offsetA: u32, offsetB: u32, offsetC: u32, offsetBias: u32,
-  alpha: f32, _pad0: u32, _pad1: u32, _pad2: u32,
+  alpha: f32,
+  flags: u32,        // bit 0: add the bias; bit 1: accumulate into C (runtime, so they add no pipelines)
+  _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,13 +35,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 #endif
-#if ${BIAS}
+// Without a bias the wrapper binds a small placeholder buffer here.
 #if ${VEC4}
 @group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
 #else
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 #endif
-#endif
+
+const HAS_BIAS: u32 = 1u;
+const ACCUMULATE: u32 = 2u;
 
 // Element offset of (m, k) of op(A), relative to its matrix.
 fn a_at(m: u32, k: u32) -> u32 {
@@ -76,32 +77,26 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     acc += a[baseA + a_at(m, k)] * b[baseB + b_at(k, n)];
   }
   var v = p.alpha * acc;
-#if ${BIAS}
-  v += bias[p.offsetBias + t * p.strideBias + n];
-#endif
+  if ((p.flags & HAS_BIAS) != 0u) { v += bias[p.offsetBias + t * p.strideBias + n]; }
   let i = p.offsetC + t * p.strideC + m * p.N + n;
-#if ${ACCUMULATE}
-  v += c[i];
-#endif
+  if ((p.flags & ACCUMULATE) != 0u) { v += c[i]; }
   c[i] = v;
 }
 #else
 
 const WG_X: u32 = ${WG_X}u;
 const WG_Y: u32 = ${WG_Y}u;
-const TM: u32 = ${TM}u;        // rows per invocation: 4 or 8
+const TM: u32 = ${TM}u;        // rows per invocation: 4, 8 or 16
 const TN: u32 = ${TN}u;        // columns per invocation: 4 or 8
-const BK: u32 = ${BK}u;
+const BK: u32 = ${BK}u;        // a multiple of 4
 const BM: u32 = WG_Y * TM;
 const BN: u32 = WG_X * TN;
 const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
 const WG_SIZE: u32 = WG_X * WG_Y;
 
-// acc + outer(x, y): row r of the 4x4 block is column r of the matrix.
-fn outer4(acc: mat4x4<f32>, x: vec4<f32>, y: vec4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(acc[0] + x.x * y, acc[1] + x.y * y, acc[2] + x.z * y, acc[3] + x.w * y);
-}
+var<workgroup> As: array<vec4<f32>, BK * BM4>;   // (BK, BM): As[k * BM4 + m / 4][m % 4] = op(A)[m0 + m, k0 + k]
+var<workgroup> Bs: array<vec4<f32>, BK * BN4>;   // (BK, BN): Bs[k * BN4 + n / 4][n % 4] = op(B)[k0 + k, n0 + n]
 
 // Scalar access to C and the bias whatever the binding type.
 fn c_get(i: u32) -> f32 {
@@ -118,7 +113,6 @@ fn c_set(i: u32, v: f32) {
   c[i] = v;
 #endif
 }
-#if ${BIAS}
 fn bias_get(i: u32) -> f32 {
 #if ${VEC4}
   return bias[i / 4u][i % 4u];
@@ -126,95 +120,45 @@ fn bias_get(i: u32) -> f32 {
   return bias[i];
 #endif
 }
-#endif
-
-// op(A)[m, k] / op(B)[k, n] of the matrix at element `base`, 0 outside. Scalar bindings only.
-fn a_elem(base: u32, m: u32, k: u32) -> f32 {
-#if ${VEC4}
-  return 0.0;
-#else
-  return select(0.0, a[base + a_at(m, k)], m < p.M && k < p.K);
-#endif
-}
-fn b_elem(base: u32, k: u32, n: u32) -> f32 {
-#if ${VEC4}
-  return 0.0;
-#else
-  return select(0.0, b[base + b_at(k, n)], k < p.K && n < p.N);
-#endif
-}
-
-#if ${SHARED}
-#if ${ATOMIC}
-const COL_STEP: u32 = WG_X;      // an invocation's columns are tx + c * WG_X
-var<workgroup> As: array<atomic<u32>, BK * BM>;   // (BK, BM): As[k * BM + m] = op(A)[m, k]
-var<workgroup> Bs: array<atomic<u32>, BK * BN>;   // (BK, BN): Bs[k * BN + n] = op(B)[k, n]
-fn put_a(k: u32, m: u32, v: f32) { atomicStore(&As[k * BM + m], bitcast<u32>(v)); }
-fn put_b(k: u32, n: u32, v: f32) { atomicStore(&Bs[k * BN + n], bitcast<u32>(v)); }
-fn put_a4(k: u32, m: u32, v: vec4<f32>) { for (var j = 0u; j < 4u; j++) { put_a(k, m + j, v[j]); } }
-fn put_b4(k: u32, n: u32, v: vec4<f32>) { for (var j = 0u; j < 4u; j++) { put_b(k, n + j, v[j]); } }
-fn get_a(k: u32, m: u32) -> f32 { return bitcast<f32>(atomicLoad(&As[k * BM + m])); }
-fn get_b(k: u32, n: u32) -> f32 { return bitcast<f32>(atomicLoad(&Bs[k * BN + n])); }
-// Rows ty*TM + 4r .. +3 at k (the same address in every lane of a row of invocations).
-fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
-  let m = ty * TM + 4u * r;
-  return vec4<f32>(get_a(k, m), get_a(k, m + 1u), get_a(k, m + 2u), get_a(k, m + 3u));
-}
-// Columns tx + (4j + c) * WG_X at k (consecutive addresses across neighbouring invocations).
-fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
-  let n = tx + 4u * j * WG_X;
-  return vec4<f32>(get_b(k, n), get_b(k, n + WG_X), get_b(k, n + 2u * WG_X), get_b(k, n + 3u * WG_X));
-}
-#else
-const COL_STEP: u32 = 1u;        // an invocation's columns are quads (tx + j * WG_X) * 4 + c
-var<workgroup> As: array<vec4<f32>, BK * BM4>;   // (BK, BM): As[k * BM4 + m / 4][m % 4] = op(A)[m, k]
-var<workgroup> Bs: array<vec4<f32>, BK * BN4>;   // (BK, BN): Bs[k * BN4 + n / 4][n % 4] = op(B)[k, n]
-fn put_a(k: u32, m: u32, v: f32) { As[k * BM4 + m / 4u][m % 4u] = v; }
-fn put_b(k: u32, n: u32, v: f32) { Bs[k * BN4 + n / 4u][n % 4u] = v; }
-fn put_a4(k: u32, m: u32, v: vec4<f32>) { As[k * BM4 + m / 4u] = v; }
-fn put_b4(k: u32, n: u32, v: vec4<f32>) { Bs[k * BN4 + n / 4u] = v; }
-fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> { return As[k * BM4 + ty * (TM / 4u) + r]; }
-fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> { return Bs[k * BN4 + tx + j * WG_X]; }
-#endif
 
 // Copies op(A)[m0 .. m0+BM, k0 .. k0+BK] and op(B)[k0 .. k0+BK, n0 .. n0+BN] into As and Bs, zero-padded.
-// Neighbouring invocations read neighbouring elements of the stored layout.
+// Neighbouring invocations read neighbouring words of the stored layout; vec4 reads along it when VEC4.
 fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
 #if ${VEC4}
 #if ${TRANS_A}
-  for (var e = lid; e < BK * BM4; e += WG_SIZE) {        // A (K, M): quads along m
+  for (var e = lid; e < BK * BM4; e += WG_SIZE) {        // A (K, M): quads along m, stored as they are
     let kk = e / BM4;
     let mm = (e % BM4) * 4u;
     let k = k0 + kk;
     let m = m0 + mm;
-    put_a4(kk, mm, select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M));
+    As[e] = select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
   }
 #else
-  for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k
+  for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k, scattered to 4 rows of As
     let kk = (e % (BK / 4u)) * 4u;
     let mm = e / (BK / 4u);
     let k = k0 + kk;
     let m = m0 + mm;
     let v = select(vec4<f32>(0.0), a[(baseA + m * p.K + k) / 4u], k < p.K && m < p.M);
-    for (var j = 0u; j < 4u; j++) { put_a(kk + j, mm, v[j]); }
+    for (var j = 0u; j < 4u; j++) { As[(kk + j) * BM4 + mm / 4u][mm % 4u] = v[j]; }
   }
 #endif
 #if ${TRANS_B}
-  for (var e = lid; e < BN * (BK / 4u); e += WG_SIZE) {  // B (N, K): quads along k
+  for (var e = lid; e < BN * (BK / 4u); e += WG_SIZE) {  // B (N, K): quads along k, scattered to 4 rows of Bs
     let kk = (e % (BK / 4u)) * 4u;
     let nn = e / (BK / 4u);
     let k = k0 + kk;
     let n = n0 + nn;
     let v = select(vec4<f32>(0.0), b[(baseB + n * p.K + k) / 4u], k < p.K && n < p.N);
-    for (var j = 0u; j < 4u; j++) { put_b(kk + j, nn, v[j]); }
+    for (var j = 0u; j < 4u; j++) { Bs[(kk + j) * BN4 + nn / 4u][nn % 4u] = v[j]; }
   }
 #else
-  for (var e = lid; e < BK * BN4; e += WG_SIZE) {        // B (K, N): quads along n
+  for (var e = lid; e < BK * BN4; e += WG_SIZE) {        // B (K, N): quads along n, stored as they are
     let kk = e / BN4;
     let nn = (e % BN4) * 4u;
     let k = k0 + kk;
     let n = n0 + nn;
-    put_b4(kk, nn, select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N));
+    Bs[e] = select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
   }
 #endif
 #else
@@ -226,7 +170,9 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let kk = e % BK;
     let mm = e / BK;
 #endif
-    put_a(kk, mm, a_elem(baseA, m0 + mm, k0 + kk));
+    let m = m0 + mm;
+    let k = k0 + kk;
+    As[kk * BM4 + mm / 4u][mm % 4u] = select(0.0, a[baseA + a_at(m, k)], m < p.M && k < p.K);
   }
   for (var e = lid; e < BK * BN; e += WG_SIZE) {
 #if ${TRANS_B}
@@ -236,87 +182,92 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let nn = e % BN;
     let kk = e / BN;
 #endif
-    put_b(kk, nn, b_elem(baseB, k0 + kk, n0 + nn));
+    let k = k0 + kk;
+    let n = n0 + nn;
+    Bs[kk * BN4 + nn / 4u][nn % 4u] = select(0.0, b[baseB + b_at(k, n)], k < p.K && n < p.N);
   }
 #endif
 }
-#else
-const COL_STEP: u32 = 1u;
-// Direct reads: `m` is the first of 4 rows, `n` the first of 4 columns, both absolute; k absolute.
-fn frag_a(baseA: u32, m: u32, k: u32) -> vec4<f32> {
-#if ${VEC4}
-#if ${TRANS_A}
-  return select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
-#else
-  // Rows are K apart: four scalar reads out of vec4 elements.
-  let inK = k < p.K;
-  let i = baseA + m * p.K + k;
-  let s = k % 4u;
-  return vec4<f32>(
-    select(0.0, a[i / 4u][s], inK && m < p.M),
-    select(0.0, a[(i + p.K) / 4u][s], inK && m + 1u < p.M),
-    select(0.0, a[(i + 2u * p.K) / 4u][s], inK && m + 2u < p.M),
-    select(0.0, a[(i + 3u * p.K) / 4u][s], inK && m + 3u < p.M));
-#endif
-#else
-  return vec4<f32>(a_elem(baseA, m, k), a_elem(baseA, m + 1u, k), a_elem(baseA, m + 2u, k), a_elem(baseA, m + 3u, k));
-#endif
-}
-fn frag_b(baseB: u32, k: u32, n: u32) -> vec4<f32> {
-#if ${VEC4}
-#if ${TRANS_B}
-  let inK = k < p.K;
-  let i = baseB + n * p.K + k;
-  let s = k % 4u;
-  return vec4<f32>(
-    select(0.0, b[i / 4u][s], inK && n < p.N),
-    select(0.0, b[(i + p.K) / 4u][s], inK && n + 1u < p.N),
-    select(0.0, b[(i + 2u * p.K) / 4u][s], inK && n + 2u < p.N),
-    select(0.0, b[(i + 3u * p.K) / 4u][s], inK && n + 3u < p.N));
-#else
-  return select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
-#endif
-#else
-  return vec4<f32>(b_elem(baseB, k, n), b_elem(baseB, k, n + 1u), b_elem(baseB, k, n + 2u), b_elem(baseB, k, n + 3u));
-#endif
-}
-#endif
 
-// Writes rows m .. m+3 and columns n + c*COL_STEP (c < 4) of C: alpha * acc [+ bias] [+ C], masked to (M, N).
+// Rows ty*TM + 4r .. +3 of the staged A slice at k.
+fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
+  return As[k * BM4 + ty * (TM / 4u) + r];
+}
+// Column quad tx + j*WG_X of the staged B slice at k.
+fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
+  return Bs[k * BN4 + tx + j * WG_X];
+}
+
+// acc + outer(x, y): row r of the 4x4 block is column r of the matrix.
+fn outer4(acc: mat4x4<f32>, x: vec4<f32>, y: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(acc[0] + x.x * y, acc[1] + x.y * y, acc[2] + x.z * y, acc[3] + x.w * y);
+}
+
+// Register block: m<r><j> holds rows 4r .. 4r+3 of an invocation and its column quad j.
+struct Acc {
+  m00: mat4x4<f32>, m01: mat4x4<f32>,
+  m10: mat4x4<f32>, m11: mat4x4<f32>,
+  m20: mat4x4<f32>, m21: mat4x4<f32>,
+  m30: mat4x4<f32>, m31: mat4x4<f32>,
+}
+
+// One k step: the invocation's A fragment times its B fragment, added to the register block.
+fn step(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32) {
+  let b0 = frag_b(k, tx, 0u);
+#if ${TN8}
+  let b1 = frag_b(k, tx, 1u);
+#endif
+  let a0 = frag_a(k, ty, 0u);
+  (*acc).m00 = outer4((*acc).m00, a0, b0);
+#if ${TN8}
+  (*acc).m01 = outer4((*acc).m01, a0, b1);
+#endif
+#if ${TM8}
+  let a1 = frag_a(k, ty, 1u);
+  (*acc).m10 = outer4((*acc).m10, a1, b0);
+#if ${TN8}
+  (*acc).m11 = outer4((*acc).m11, a1, b1);
+#endif
+#endif
+#if ${TM16}
+  let a2 = frag_a(k, ty, 2u);
+  let a3 = frag_a(k, ty, 3u);
+  (*acc).m20 = outer4((*acc).m20, a2, b0);
+  (*acc).m30 = outer4((*acc).m30, a3, b0);
+#if ${TN8}
+  (*acc).m21 = outer4((*acc).m21, a2, b1);
+  (*acc).m31 = outer4((*acc).m31, a3, b1);
+#endif
+#endif
+}
+
+// Writes rows m .. m+3, columns n .. n+3 of C: alpha * acc [+ bias] [+ C], masked to (M, N).
 fn store4(t: u32, m: u32, n: u32, acc: mat4x4<f32>) {
   if (n >= p.N) { return; }
   let biasAt = p.offsetBias + t * p.strideBias + n;
   let rowAt = p.offsetC + t * p.strideC + m * p.N + n;
-#if ${QUAD_STORE}
-  // vec4 bindings, columns n .. n+3 all inside (N is a multiple of 4).
-#if ${BIAS}
-  let bv = bias[biasAt / 4u];
-#endif
+  let addBias = (p.flags & HAS_BIAS) != 0u;
+  let accumulate = (p.flags & ACCUMULATE) != 0u;
+#if ${VEC4}
+  // N is a multiple of 4: the quad is wholly inside.
+  var bv = vec4<f32>();
+  if (addBias) { bv = bias[biasAt / 4u]; }
   for (var r = 0u; r < 4u; r++) {
     if (m + r >= p.M) { return; }
-    var v = p.alpha * acc[r];
-#if ${BIAS}
-    v += bv;
-#endif
     let i = (rowAt + r * p.N) / 4u;
-#if ${ACCUMULATE}
-    v += c[i];
-#endif
+    var v = p.alpha * acc[r] + bv;
+    if (accumulate) { v += c[i]; }
     c[i] = v;
   }
 #else
   for (var r = 0u; r < 4u; r++) {
     if (m + r >= p.M) { return; }
     for (var j = 0u; j < 4u; j++) {
-      if (n + j * COL_STEP < p.N) {
+      if (n + j < p.N) {
+        let i = rowAt + r * p.N + j;
         var v = p.alpha * acc[r][j];
-#if ${BIAS}
-        v += bias_get(biasAt + j * COL_STEP);
-#endif
-        let i = rowAt + r * p.N + j * COL_STEP;
-#if ${ACCUMULATE}
-        v += c_get(i);
-#endif
+        if (addBias) { v += bias_get(biasAt + j); }
+        if (accumulate) { v += c_get(i); }
         c_set(i, v);
       }
     }
@@ -334,69 +285,41 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let n0 = wid.x * BN;
   let baseA = p.offsetA + t * p.strideA;
   let baseB = p.offsetB + t * p.strideB;
-  // Register block: acc<r><j> holds rows 4r .. 4r+3 of this invocation and its column group j.
-  var acc00 = mat4x4<f32>();
-  var acc10 = mat4x4<f32>();
-  var acc01 = mat4x4<f32>();
-  var acc11 = mat4x4<f32>();
-  let mA = m0 + ty * TM;                       // first row of this invocation
-#if ${ATOMIC}
-  let nB0 = n0 + tx;                           // first column of group 0 (then + c * WG_X)
-  let nB1 = n0 + tx + 4u * WG_X;               // first column of group 1 (TN = 8)
-#else
-  let nB0 = n0 + tx * 4u;                      // first column of quad 0
-  let nB1 = n0 + (tx + WG_X) * 4u;             // first column of quad 1 (TN = 8)
-#endif
+  var acc = Acc();
 
-#if ${SHARED}
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     stage(lid, baseA, baseB, m0, n0, k0);
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      let a0 = frag_a(k, ty, 0u);
-      let b0 = frag_b(k, tx, 0u);
-      acc00 = outer4(acc00, a0, b0);
-#if ${TN8}
-      let b1 = frag_b(k, tx, 1u);
-      acc01 = outer4(acc01, a0, b1);
-#endif
-#if ${TM8}
-      let a1 = frag_a(k, ty, 1u);
-      acc10 = outer4(acc10, a1, b0);
-#if ${TN8}
-      acc11 = outer4(acc11, a1, b1);
-#endif
-#endif
+    // 4 steps per iteration: CPU adapters copy every loop-carried value (the whole register block) per
+    // iteration, which costs as much as the arithmetic when done every step.
+    for (var k = 0u; k < BK; k += 4u) {
+      step(&acc, k, tx, ty);
+      step(&acc, k + 1u, tx, ty);
+      step(&acc, k + 2u, tx, ty);
+      step(&acc, k + 3u, tx, ty);
     }
     workgroupBarrier();
   }
-#else
-  for (var k = 0u; k < p.K; k++) {
-    let a0 = frag_a(baseA, mA, k);
-    let b0 = frag_b(baseB, k, nB0);
-    acc00 = outer4(acc00, a0, b0);
-#if ${TN8}
-    let b1 = frag_b(baseB, k, nB1);
-    acc01 = outer4(acc01, a0, b1);
-#endif
-#if ${TM8}
-    let a1 = frag_a(baseA, mA + 4u, k);
-    acc10 = outer4(acc10, a1, b0);
-#if ${TN8}
-    acc11 = outer4(acc11, a1, b1);
-#endif
-#endif
-  }
-#endif
 
-  store4(t, mA, nB0, acc00);
+  let m = m0 + ty * TM;
+  let n = n0 + tx * 4u;
+  let n1 = n0 + (tx + WG_X) * 4u;
+  store4(t, m, n, acc.m00);
 #if ${TN8}
-  store4(t, mA, nB1, acc01);
+  store4(t, m, n1, acc.m01);
 #endif
 #if ${TM8}
-  store4(t, mA + 4u, nB0, acc10);
+  store4(t, m + 4u, n, acc.m10);
 #if ${TN8}
-  store4(t, mA + 4u, nB1, acc11);
+  store4(t, m + 4u, n1, acc.m11);
+#endif
+#endif
+#if ${TM16}
+  store4(t, m + 8u, n, acc.m20);
+  store4(t, m + 12u, n, acc.m30);
+#if ${TN8}
+  store4(t, m + 8u, n1, acc.m21);
+  store4(t, m + 12u, n1, acc.m31);
 #endif
 #endif
 }

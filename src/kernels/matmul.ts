@@ -46,22 +46,15 @@ export interface MatmulShape {
 export type MatmulVariant = 'naive' | 'tiled' | 'tiled-vec4';
 
 /** Work split of the tiled kernel (see shaders/matmul.wgsl): a workgroup of wgX·wgY invocations, each tm x tn outputs. */
-export type MatmulStaging = 'direct' | 'shared' | 'atomic';
-
 export interface MatmulTiling {
   wgX: number;
   wgY: number;
-  /** Rows per invocation: 4 or 8. */
-  tm: 4 | 8;
+  /** Rows per invocation: 4, 8 or 16. */
+  tm: 4 | 8 | 16;
   /** Columns per invocation: 4 or 8. */
   tn: 4 | 8;
-  /** K slice staged per step (shared and atomic staging), a multiple of 4. */
+  /** K slice staged in workgroup memory per step, a multiple of 4. */
   bk: number;
-  /**
-   * 'shared': A and B slices staged in workgroup memory as vec4s (GPUs). 'atomic': staged as atomic words,
-   * which SwiftShader loads without per-lane gathers. 'direct': no staging, fragments read from the buffers.
-   */
-  staging: MatmulStaging;
 }
 
 export interface MatmulOptions {
@@ -139,17 +132,28 @@ function floatsIn(b: Binding): number {
   return Math.floor(b.size / 4);
 }
 
-/** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, 3 pad. */
+/** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, flags u32, 2 pad. */
 function packParams(s: Resolved): ArrayBuffer {
   return packUniform([
     ['u32', s.M], ['u32', s.N], ['u32', s.K], ['u32', s.batch],
     ['u32', s.strideA], ['u32', s.strideB], ['u32', s.strideC], ['u32', s.strideBias],
     ['u32', s.offsetA], ['u32', s.offsetB], ['u32', s.offsetC], ['u32', s.offsetBias],
-    ['f32', s.alpha], ['u32', 0], ['u32', 0], ['u32', 0],
+    ['f32', s.alpha], ['u32', (s.bias ? 1 : 0) | (s.accumulate ? 2 : 0)], ['u32', 0], ['u32', 0],
   ]);
 }
 
 const NAIVE_WG = 16;
+
+// The bias binding when there is none (the shader reads it only when the bias flag is set).
+const placeholders = new WeakMap<Gpu, GPUBuffer>();
+function placeholder(gpu: Gpu): GPUBuffer {
+  let buf = placeholders.get(gpu);
+  if (!buf) {
+    buf = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'matmul: no bias' });
+    placeholders.set(gpu, buf);
+  }
+  return buf;
+}
 
 /** True when A, B, C (and bias) can be bound as vec4 arrays: contiguous dimensions, offsets and strides all multiples of 4. */
 export function vec4Eligible(shape: MatmulShape): boolean {
@@ -162,13 +166,16 @@ export function vec4Eligible(shape: MatmulShape): boolean {
 }
 
 /**
- * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles) staged through workgroup
- * memory. SwiftShader runs each workgroup on a CPU thread, 4 invocations per SIMD lane set, and every
- * per-invocation load is a gather: larger register blocks and no staging win there (bench/NOTES.md).
+ * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles). SwiftShader runs a
+ * workgroup on one CPU thread, 4 invocations per SIMD vector, and turns every workgroup-memory read at a
+ * computed index into a per-lane gather, which dominates its time: 16x8 register blocks read fewer words per
+ * multiply-add (measurements in bench/suites/matmul.ts).
  */
 export function defaultTiling(gpu: Gpu): MatmulTiling {
-  if (gpu.adapter.architecture === 'swiftshader') return { wgX: 8, wgY: 8, tm: 8, tn: 8, bk: 16, staging: 'atomic' };
-  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, staging: 'shared' };
+  if (gpu.adapter.architecture === 'swiftshader') {
+    return { wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 16 };
+  }
+  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 };
 }
 
 export class Matmul {
@@ -195,8 +202,7 @@ export class Matmul {
     check(variant !== 'tiled-vec4' || canVec4, () => `matmul: the vec4 variant needs the contiguous dimension of A, B and C and every offset and stride to be multiples of 4 (${JSON.stringify(shape)})`);
     this.variant = variant;
     const t: MatmulTiling = { ...defaultTiling(gpu), ...options.tiling };
-    check([4, 8].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm and tn must be 4 or 8, got ${t.tm}, ${t.tn}`);
-    check(['direct', 'shared', 'atomic'].includes(t.staging), () => `matmul: tiling staging must be direct, shared or atomic, got ${t.staging}`);
+    check([4, 8, 16].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm must be 4, 8 or 16 and tn 4 or 8, got ${t.tm}, ${t.tn}`);
     check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);
     check(t.wgX * t.wgY <= gpu.limits.maxComputeInvocationsPerWorkgroup, () => `matmul: workgroup ${t.wgX}x${t.wgY} exceeds this device's ${gpu.limits.maxComputeInvocationsPerWorkgroup} invocations`);
     this.tiling = t;
@@ -205,18 +211,14 @@ export class Matmul {
       VEC4: variant === 'tiled-vec4',
       TRANS_A: s.transA,
       TRANS_B: s.transB,
-      BIAS: s.bias,
-      ACCUMULATE: s.accumulate,
       WG_X: t.wgX,
       WG_Y: t.wgY,
       TM: t.tm,
       TN: t.tn,
-      TM8: t.tm === 8,
+      TM8: t.tm >= 8,
+      TM16: t.tm === 16,
       TN8: t.tn === 8,
       BK: t.bk,
-      SHARED: t.staging !== 'direct',
-      ATOMIC: t.staging === 'atomic',
-      QUAD_STORE: variant === 'tiled-vec4' && t.staging !== 'atomic',
     };
     if (variant === 'naive') {
       this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);
@@ -247,8 +249,7 @@ export class Matmul {
     for (const [name, binding] of named) {
       if (name !== 'c') check(bufferOf(binding!) !== out, () => `matmul: c must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
     }
-    const buffers: Binding[] = [this.uniform, a, b, c];
-    if (bias) buffers.push(bias);
+    const buffers: Binding[] = [this.uniform, a, b, c, bias ?? placeholder(this.gpu)];
     dispatch(this.gpu, pass, this.pipeline, buffers, this.grid);
   }
 
