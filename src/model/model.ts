@@ -100,6 +100,8 @@ export class Model {
     readonly shape: BatchShape,
     /** 1 / (tokens per optimisation step): the mean's normaliser for the loss gradient. */
     gradScale = 1 / (shape.B * shape.T),
+    /** Use this parameter buffer instead of allocating one (a sampler sharing a trainer's weights). */
+    sharedParams?: GPUBuffer,
   ) {
     const c = config;
     const { B, T } = shape;
@@ -118,7 +120,8 @@ export class Model {
       this.buffers.push(b);
       return b;
     };
-    this.params = buf(this.layout.totalLength, 'params');
+    this.params = sharedParams ?? buf(this.layout.totalLength, 'params');
+    if (sharedParams && sharedParams.size < this.layout.totalLength * 4) throw new RangeError(`shared parameter buffer holds ${sharedParams.size / 4} floats; the model needs ${this.layout.totalLength}`);
     this.grads = buf(this.layout.totalLength, 'grads');
     this.tokens = buf(N, 'tokens');
     this.targets = buf(N, 'targets');
@@ -138,7 +141,7 @@ export class Model {
         moe: moe
           ? new MoeLayer(gpu, {
               tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H,
-              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp, accumulateGrads: true,
+              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp as 'swiglu' | 'gelu', accumulateGrads: true,
             })
           : null,
       });

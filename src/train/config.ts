@@ -13,7 +13,7 @@ export const optimSchema = {
   lr: { type: 'number', default: 3e-3, min: 0, max: 10, doc: 'peak learning rate' },
   beta1: { type: 'number', default: 0.9, min: 0, max: 0.999999, doc: 'AdamW beta1' },
   beta2: { type: 'number', default: 0.95, min: 0, max: 0.999999, doc: 'AdamW beta2' },
-  eps: { type: 'number', default: 1e-8, min: 0, max: 1, doc: 'AdamW epsilon' },
+  eps: { type: 'number', default: 1e-8, min: 1e-12, max: 1, doc: 'AdamW epsilon' },
   weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: 'decoupled weight decay on matrices' },
   gradClip: { type: 'number', default: 1, min: 0, max: 1e6, doc: 'global gradient-norm clip; 0 turns it off' },
   schedule: { type: 'enum', default: 'cosine', values: ['cosine', 'wsd', 'constant'], doc: 'learning-rate schedule after warmup' },
@@ -58,8 +58,5 @@ export function resolveRunConfig(input: unknown): RunConfig {
   const model = resolveModelConfig(obj.model, 'model');
   const optim = resolve(optimSchema, obj.optim, 'optim');
   const train = resolve(trainSchema, obj.train, 'train');
-  if (data.tokenizer === 'byte' && model.vocabSize < 256) {
-    throw new ConfigError(`model.vocabSize ${model.vocabSize} is too small for the byte tokenizer, which needs at least 256 (plus its special tokens)`, 'model.vocabSize');
-  }
   return { model, data, optim, train, seed };
 }

@@ -11,7 +11,7 @@ export function rng(seed: number): () => number {
 }
 
 /** n normal(0, scale) values as float32 (the values the GPU will see). */
-export function randn(n: number, seed: number, scale = 1): Float32Array {
+export function randn(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -23,7 +23,7 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
 }
 
 /** n uniform values in [lo, hi). */
-export function randu(n: number, seed: number, lo = 0, hi = 1): Float32Array {
+export function randu(n: number, seed: number, lo = 0, hi = 1): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
@@ -31,7 +31,7 @@ export function randu(n: number, seed: number, lo = 0, hi = 1): Float32Array {
 }
 
 /** n integers in [0, hi). */
-export function randint(n: number, seed: number, hi: number): Uint32Array {
+export function randint(n: number, seed: number, hi: number): Uint32Array<ArrayBuffer> {
   const r = rng(seed);
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.floor(r() * hi);

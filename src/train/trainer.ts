@@ -1,0 +1,285 @@
+/**
+ * The training loop: micro-batches → forward, loss, backward (gradients accumulate) → global norm → AdamW, all
+ * on the GPU. Per-step scalars travel back through a MetricsRing in batches, so the loop never waits on a
+ * readback per step; it meets the GPU only when the ring's oldest readback is still outstanding.
+ */
+import { Batcher, type BatcherState } from '../data/batches';
+import type { Gpu } from '../gpu/device';
+import { AdamW, ADAMW_STEP_SKIPPED } from '../kernels/adamw';
+import { Reduce, SegmentNorms } from '../kernels/reduce';
+import { countParams, flopsPerToken } from '../model/config';
+import { initialParams } from '../model/init';
+import { Model } from '../model/model';
+import type { RunConfig } from './config';
+import { MetricsRing } from './metrics-ring';
+import { learningRate } from './schedule';
+
+export interface StepStats {
+  step: number;
+  /** Mean cross-entropy of the step's tokens (nats). */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  lr: number;
+  /** True when the step found a non-finite gradient and left the weights untouched. */
+  skipped: boolean;
+  /** Tensors whose gradient was non-finite (only when skipped). */
+  nonFinite: string[];
+}
+
+export interface Progress {
+  kind: 'progress';
+  steps: StepStats[];
+  /** Optimisation steps finished so far. */
+  step: number;
+  tokens: number;
+  elapsedMs: number;
+  tokensPerSecond: number;
+  /** Achieved training GFLOP/s (6·N_active + attention, per token). */
+  gflops: number;
+  flops: number;
+  /** Milliseconds from the trainer's start to the first finished step's readback. */
+  firstStepMs: number | null;
+}
+
+export interface EvalResult {
+  kind: 'eval';
+  step: number;
+  valLoss: number;
+}
+
+export interface TrainData {
+  train: Uint32Array;
+  validation: Uint32Array;
+}
+
+export class Trainer {
+  readonly model: Model;
+  readonly batcher: Batcher;
+  /** Optimisation steps done. */
+  step = 0;
+  readonly tokensPerStep: number;
+  readonly flopsPerToken: number;
+  private readonly m: GPUBuffer;
+  private readonly v: GPUBuffer;
+  private readonly adamw: AdamW;
+  private readonly norms: SegmentNorms;
+  private readonly normSq: GPUBuffer;
+  private readonly segNormSq: GPUBuffer;
+  private readonly status: GPUBuffer;
+  private readonly lossSums: GPUBuffer;
+  private readonly lossReduce: Reduce[];
+  private readonly ring: MetricsRing;
+  private readonly evalBatcherTokens: Uint32Array;
+  private readonly startMs = performance.now();
+  private trainMs = 0;
+  private firstStepMs: number | null = null;
+  private readonly pendingLr = new Map<number, number>();
+  private readonly segmentNames: string[];
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly config: RunConfig,
+    data: TrainData,
+  ) {
+    const { model: mc, train } = config;
+    const T = mc.contextLength;
+    this.model = new Model(gpu, mc, { B: train.batchSize, T }, 1 / (train.batchSize * T * train.gradAccum));
+    this.tokensPerStep = train.batchSize * T * train.gradAccum;
+    this.flopsPerToken = flopsPerToken(mc);
+    this.batcher = new Batcher(data.train, { batchSize: train.batchSize, seqLen: T, seed: config.seed });
+    this.evalBatcherTokens = data.validation;
+    const n = this.model.layout.totalLength;
+    this.m = gpu.createBuffer(4 * n, 'adam m');
+    this.v = gpu.createBuffer(4 * n, 'adam v');
+    const segments = this.model.layout.specs.map((s) => ({ offset: s.offset, length: s.length, decay: s.decay, name: s.name }));
+    this.segmentNames = segments.map((s) => s.name);
+    this.adamw = new AdamW(gpu, { n, segments });
+    this.norms = new SegmentNorms(gpu, { n, segments });
+    this.normSq = gpu.createBuffer(4, 'grad norm²');
+    this.segNormSq = gpu.createBuffer(4 * segments.length, 'grad norm² per tensor');
+    this.status = gpu.createBuffer(8, 'adamw status');
+    this.lossSums = gpu.createBuffer(4 * train.gradAccum, 'loss sums');
+    this.lossReduce = Array.from({ length: train.gradAccum }, (_, i) => new Reduce(gpu, { n: this.model.N, op: 'sum', outIndex: i }));
+    this.ring = new MetricsRing(gpu, 3 + train.gradAccum + segments.length, 16);
+    this.model.setParams(initialParams(mc, this.model.layout, config.seed));
+    this.zero(this.m);
+    this.zero(this.v);
+  }
+
+  private zero(buf: GPUBuffer): void {
+    const enc = this.gpu.device.createCommandEncoder();
+    enc.clearBuffer(buf);
+    this.gpu.queue.submit([enc.finish()]);
+  }
+
+  get paramCount(): number {
+    return countParams(this.config.model).total;
+  }
+
+  /** Records and submits one optimisation step. Returns without waiting for the GPU. */
+  private submitStep(onStats: (rows: StepStats[]) => void): Promise<void> | null {
+    const { gpu, model, config } = this;
+    const { optim, train } = config;
+    const s = this.step;
+    const lr = learningRate(
+      { lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: train.steps, kind: optim.schedule as 'cosine' | 'wsd' | 'constant', minLrFraction: optim.minLrFraction, decayFraction: optim.decayFraction },
+      s,
+    );
+    this.pendingLr.set(s, lr);
+    for (let micro = 0; micro < train.gradAccum; micro++) {
+      const batch = this.batcher.next();
+      model.setBatch(batch.inputs as Uint32Array<ArrayBuffer>, batch.targets as Uint32Array<ArrayBuffer>);
+      const enc = gpu.device.createCommandEncoder({ label: `step ${s} micro ${micro}` });
+      const pass = enc.beginComputePass();
+      if (micro === 0) model.zeroGrads(pass);
+      model.forward(pass);
+      model.lossAndGrad(pass);
+      this.lossReduce[micro].encode(pass, model.losses, this.lossSums);
+      model.backward(pass);
+      pass.end();
+      gpu.queue.submit([enc.finish()]);
+    }
+    this.adamw.setHyper({ lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 });
+    const enc = gpu.device.createCommandEncoder({ label: `step ${s} optimiser` });
+    const pass = enc.beginComputePass();
+    this.norms.encode(pass, model.grads, this.segNormSq, this.normSq);
+    this.adamw.encode(pass, model.params, model.grads, this.m, this.v, this.normSq, this.status);
+    pass.end();
+    this.ring.record(
+      enc,
+      [
+        { buffer: this.normSq, floats: 1 },
+        { buffer: this.status, floats: 2 },
+        { buffer: this.lossSums, floats: train.gradAccum },
+        { buffer: this.segNormSq, floats: this.segmentNames.length },
+      ],
+      s,
+    );
+    gpu.queue.submit([enc.finish()]);
+    this.step++;
+    if (this.ring.full || s === 0 || this.step >= train.steps) {
+      return this.ring.flush((first, rows) => onStats(rows.map((r, i) => this.decode(first + i, r))));
+    }
+    return null;
+  }
+
+  private decode(step: number, row: Float32Array): StepStats {
+    const words = new Uint32Array(row.buffer, row.byteOffset, row.length);
+    const ga = this.config.train.gradAccum;
+    let lossSum = 0;
+    for (let i = 0; i < ga; i++) lossSum += row[3 + i];
+    const skipped = words[1] === ADAMW_STEP_SKIPPED;
+    const nonFinite: string[] = [];
+    if (skipped) {
+      for (let i = 0; i < this.segmentNames.length; i++) if (!Number.isFinite(row[3 + ga + i])) nonFinite.push(this.segmentNames[i]);
+    }
+    const lr = this.pendingLr.get(step) ?? NaN;
+    this.pendingLr.delete(step);
+    return { step, loss: lossSum / this.tokensPerStep, gradNorm: Math.sqrt(row[0]), lr, skipped, nonFinite };
+  }
+
+  /**
+   * Trains for `steps` more steps (default: to config.train.steps), yielding progress as readbacks arrive and an
+   * evaluation every config.train.evalEvery steps.
+   */
+  async *train(steps = this.config.train.steps - this.step): AsyncGenerator<Progress | EvalResult> {
+    const end = Math.min(this.config.train.steps, this.step + steps);
+    const queue: StepStats[] = [];
+    const t0 = performance.now();
+    const startStep = this.step;
+    while (this.step < end) {
+      const flushed = this.submitStep((rows) => {
+        queue.push(...rows);
+        if (this.firstStepMs === null) this.firstStepMs = performance.now() - this.startMs;
+      });
+      if (flushed) await flushed;
+      const evalEvery = this.config.train.evalEvery;
+      if (queue.length) yield this.progress(queue.splice(0), t0, startStep);
+      if (evalEvery > 0 && (this.step % evalEvery === 0 || this.step === end)) yield { kind: 'eval', step: this.step, valLoss: await this.evaluate() };
+    }
+    await this.ring.flush((first, rows) => queue.push(...rows.map((r, i) => this.decode(first + i, r))));
+    await this.ring.drain();
+    this.trainMs += performance.now() - t0;
+    if (queue.length) yield this.progress(queue.splice(0), t0, startStep);
+  }
+
+  private progress(steps: StepStats[], t0: number, startStep: number): Progress {
+    const last = steps[steps.length - 1].step + 1;
+    const elapsedMs = this.trainMs + (performance.now() - t0);
+    const tokens = last * this.tokensPerStep;
+    const runTokens = (last - startStep) * this.tokensPerStep;
+    const tokensPerSecond = runTokens / Math.max(1e-3, (performance.now() - t0) / 1000);
+    return {
+      kind: 'progress', steps, step: last, tokens, elapsedMs, tokensPerSecond,
+      gflops: (tokensPerSecond * this.flopsPerToken) / 1e9, flops: tokens * this.flopsPerToken, firstStepMs: this.firstStepMs,
+    };
+  }
+
+  /** Mean validation loss over config.train.evalBatches contiguous batches. */
+  async evaluate(): Promise<number> {
+    const { gpu, model } = this;
+    const { batchSize: B, evalBatches } = this.config.train;
+    const T = this.config.model.contextLength;
+    const toks = this.evalBatcherTokens;
+    const windows = Math.floor((toks.length - 1) / T);
+    const batches = Math.min(evalBatches, Math.floor(windows / B));
+    if (batches < 1) throw new RangeError(`the validation split (${toks.length} tokens) is shorter than one batch of ${B}×${T + 1}; use a larger validationFraction or corpus`);
+    const sums = gpu.createBuffer(4 * batches, 'eval loss sums');
+    const reducers = Array.from({ length: batches }, (_, i) => new Reduce(gpu, { n: model.N, op: 'sum', outIndex: i }));
+    const inputs = new Uint32Array(B * T);
+    const targets = new Uint32Array(B * T);
+    for (let i = 0; i < batches; i++) {
+      for (let b = 0; b < B; b++) {
+        const s = (i * B + b) * T;
+        inputs.set(toks.subarray(s, s + T), b * T);
+        targets.set(toks.subarray(s + 1, s + T + 1), b * T);
+      }
+      model.setBatch(inputs, targets);
+      const enc = gpu.device.createCommandEncoder({ label: `eval ${i}` });
+      const pass = enc.beginComputePass();
+      model.forward(pass);
+      model.evalLoss(pass);
+      reducers[i].encode(pass, model.losses, sums);
+      pass.end();
+      gpu.queue.submit([enc.finish()]);
+    }
+    const out = await gpu.readFloat32(sums, batches);
+    gpu.release(sums);
+    for (const r of reducers) r.destroy();
+    return out.reduce((a, b) => a + b, 0) / (batches * B * T);
+  }
+
+  /** The data order's position, saved in checkpoints so a resumed run sees the same batches. */
+  batcherState(): BatcherState {
+    return this.batcher.state();
+  }
+
+  /** Weights and AdamW moments, read back (for checkpoints). */
+  async readState(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array }> {
+    const [params, m, v] = await Promise.all([this.gpu.readFloat32(this.model.params), this.gpu.readFloat32(this.m), this.gpu.readFloat32(this.v)]);
+    return { params, m, v };
+  }
+
+  /** Restores weights, moments, step and data order (from a checkpoint). */
+  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; step: number; batcher: BatcherState }): void {
+    const n = this.model.layout.totalLength;
+    for (const [name, a] of Object.entries({ params: s.params, m: s.m, v: s.v })) {
+      if (a.length !== n) throw new RangeError(`checkpoint ${name} has ${a.length} floats; this model needs ${n}`);
+    }
+    this.gpu.queue.writeBuffer(this.model.params, 0, s.params as Float32Array<ArrayBuffer>);
+    this.gpu.queue.writeBuffer(this.m, 0, s.m as Float32Array<ArrayBuffer>);
+    this.gpu.queue.writeBuffer(this.v, 0, s.v as Float32Array<ArrayBuffer>);
+    this.step = s.step;
+    this.batcher.restore(s.batcher);
+  }
+
+  destroy(): void {
+    this.model.destroy();
+    for (const b of [this.m, this.v, this.normSq, this.segNormSq, this.status, this.lossSums]) this.gpu.release(b);
+    for (const r of this.lossReduce) r.destroy();
+    this.ring.destroy();
+    this.adamw.destroy();
+    this.norms.destroy();
+  }
+}
