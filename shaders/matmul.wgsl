@@ -13,7 +13,14 @@
 // wrapper picks it when the contiguous dimensions, offsets and strides are multiples of 4); otherwise every load
 // is scalar and bounds-checked. Bias and accumulate are runtime flags: each pipeline costs seconds to compile on
 // SwiftShader, and the epilogue's uniform branch costs nothing measurable.
+// SUBGROUP_A (SwiftShader: subgroups of 4 consecutive invocations, which share ty when WG_X % 4 == 0): A is
+// staged as scalars, each lane reads a quarter of the A fragment and subgroupBroadcast hands it to the others,
+// since a CPU adapter pays for every workgroup-memory read per lane (about 15% faster there).
 // Stores are masked to (M, N), so any shape is valid.
+
+#if ${SUBGROUP_A}
+enable subgroups;
+#endif
 
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
@@ -95,7 +102,15 @@ const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
 const WG_SIZE: u32 = WG_X * WG_Y;
 
+#if ${SUBGROUP_A}
+var<workgroup> As: array<f32, BK * BM>;          // (BK, BM): As[k * BM + m] = op(A)[m0 + m, k0 + k]
+fn put_a(k: u32, m: u32, v: f32) { As[k * BM + m] = v; }
+fn put_a4(k: u32, m: u32, v: vec4<f32>) { for (var j = 0u; j < 4u; j++) { As[k * BM + m + j] = v[j]; } }
+#else
 var<workgroup> As: array<vec4<f32>, BK * BM4>;   // (BK, BM): As[k * BM4 + m / 4][m % 4] = op(A)[m0 + m, k0 + k]
+fn put_a(k: u32, m: u32, v: f32) { As[k * BM4 + m / 4u][m % 4u] = v; }
+fn put_a4(k: u32, m: u32, v: vec4<f32>) { As[k * BM4 + m / 4u] = v; }
+#endif
 var<workgroup> Bs: array<vec4<f32>, BK * BN4>;   // (BK, BN): Bs[k * BN4 + n / 4][n % 4] = op(B)[k0 + k, n0 + n]
 
 // Scalar access to C and the bias whatever the binding type.
@@ -131,7 +146,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let mm = (e % BM4) * 4u;
     let k = k0 + kk;
     let m = m0 + mm;
-    As[e] = select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M);
+    put_a4(kk, mm, select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M));
   }
 #else
   for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k, scattered to 4 rows of As
@@ -140,7 +155,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let k = k0 + kk;
     let m = m0 + mm;
     let v = select(vec4<f32>(0.0), a[(baseA + m * p.K + k) / 4u], k < p.K && m < p.M);
-    for (var j = 0u; j < 4u; j++) { As[(kk + j) * BM4 + mm / 4u][mm % 4u] = v[j]; }
+    for (var j = 0u; j < 4u; j++) { put_a(kk + j, mm, v[j]); }
   }
 #endif
 #if ${TRANS_B}
@@ -172,7 +187,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
 #endif
     let m = m0 + mm;
     let k = k0 + kk;
-    As[kk * BM4 + mm / 4u][mm % 4u] = select(0.0, a[baseA + a_at(m, k)], m < p.M && k < p.K);
+    put_a(kk, mm, select(0.0, a[baseA + a_at(m, k)], m < p.M && k < p.K));
   }
   for (var e = lid; e < BK * BN; e += WG_SIZE) {
 #if ${TRANS_B}
@@ -190,8 +205,13 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
 }
 
 // Rows ty*TM + 4r .. +3 of the staged A slice at k.
-fn frag_a(k: u32, ty: u32, r: u32) -> vec4<f32> {
+fn frag_a(k: u32, ty: u32, r: u32, lane: u32) -> vec4<f32> {
+#if ${SUBGROUP_A}
+  let x = As[k * BM + ty * TM + 4u * r + lane];
+  return vec4<f32>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
+#else
   return As[k * BM4 + ty * (TM / 4u) + r];
+#endif
 }
 // Column quad tx + j*WG_X of the staged B slice at k.
 fn frag_b(k: u32, tx: u32, j: u32) -> vec4<f32> {
@@ -212,26 +232,26 @@ struct Acc {
 }
 
 // One k step: the invocation's A fragment times its B fragment, added to the register block.
-fn step(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32) {
+fn step(acc: ptr<function, Acc>, k: u32, tx: u32, ty: u32, lane: u32) {
   let b0 = frag_b(k, tx, 0u);
 #if ${TN8}
   let b1 = frag_b(k, tx, 1u);
 #endif
-  let a0 = frag_a(k, ty, 0u);
+  let a0 = frag_a(k, ty, 0u, lane);
   (*acc).m00 = outer4((*acc).m00, a0, b0);
 #if ${TN8}
   (*acc).m01 = outer4((*acc).m01, a0, b1);
 #endif
 #if ${TM8}
-  let a1 = frag_a(k, ty, 1u);
+  let a1 = frag_a(k, ty, 1u, lane);
   (*acc).m10 = outer4((*acc).m10, a1, b0);
 #if ${TN8}
   (*acc).m11 = outer4((*acc).m11, a1, b1);
 #endif
 #endif
 #if ${TM16}
-  let a2 = frag_a(k, ty, 2u);
-  let a3 = frag_a(k, ty, 3u);
+  let a2 = frag_a(k, ty, 2u, lane);
+  let a3 = frag_a(k, ty, 3u, lane);
   (*acc).m20 = outer4((*acc).m20, a2, b0);
   (*acc).m30 = outer4((*acc).m30, a3, b0);
 #if ${TN8}
@@ -277,7 +297,15 @@ fn store4(t: u32, m: u32, n: u32, acc: mat4x4<f32>) {
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
+                @builtin(local_invocation_index) lid: u32,
+#if ${SUBGROUP_A}
+                @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
+#if ${SUBGROUP_A}
+#else
+  let lane = 0u;
+#endif
   let tx = lid3.x;
   let ty = lid3.y;
   let t = wid.z;
@@ -293,10 +321,10 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     // 4 steps per iteration: CPU adapters copy every loop-carried value (the whole register block) per
     // iteration, which costs as much as the arithmetic when done every step.
     for (var k = 0u; k < BK; k += 4u) {
-      step(&acc, k, tx, ty);
-      step(&acc, k + 1u, tx, ty);
-      step(&acc, k + 2u, tx, ty);
-      step(&acc, k + 3u, tx, ty);
+      step(&acc, k, tx, ty, lane);
+      step(&acc, k + 1u, tx, ty, lane);
+      step(&acc, k + 2u, tx, ty, lane);
+      step(&acc, k + 3u, tx, ty, lane);
     }
     workgroupBarrier();
   }

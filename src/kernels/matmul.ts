@@ -55,6 +55,11 @@ export interface MatmulTiling {
   tn: 4 | 8;
   /** K slice staged in workgroup memory per step, a multiple of 4. */
   bk: number;
+  /**
+   * Each lane of a 4-wide subgroup reads a quarter of the A fragment and subgroupBroadcast shares it. Needs the
+   * 'subgroups' feature, subgroups of exactly 4 consecutive invocations and wgX a multiple of 4: SwiftShader.
+   */
+  subgroupA: boolean;
 }
 
 export interface MatmulOptions {
@@ -166,16 +171,16 @@ export function vec4Eligible(shape: MatmulShape): boolean {
 }
 
 /**
- * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles). SwiftShader runs a
- * workgroup on one CPU thread, 4 invocations per SIMD vector, and turns every workgroup-memory read at a
- * computed index into a per-lane gather, which dominates its time: 16x8 register blocks read fewer words per
- * multiply-add (measurements in bench/suites/matmul.ts).
+ * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles; not tuned, no GPU was
+ * at hand). SwiftShader runs a workgroup on one CPU thread, 4 invocations per SIMD vector, and pays for every
+ * memory read per lane, which dominates its time: 16x8 register blocks read fewer words per multiply-add, and
+ * subgroup sharing of the A fragment fewer again (measurements in bench/suites/matmul.ts).
  */
 export function defaultTiling(gpu: Gpu): MatmulTiling {
   if (gpu.adapter.architecture === 'swiftshader') {
-    return { wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 16 };
+    return { wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 16, subgroupA: gpu.features.subgroups };
   }
-  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16 };
+  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, subgroupA: false };
 }
 
 export class Matmul {
@@ -203,6 +208,7 @@ export class Matmul {
     this.variant = variant;
     const t: MatmulTiling = { ...defaultTiling(gpu), ...options.tiling };
     check([4, 8, 16].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm must be 4, 8 or 16 and tn 4 or 8, got ${t.tm}, ${t.tn}`);
+    check(!t.subgroupA || (gpu.features.subgroups && t.wgX % 4 === 0), () => 'matmul: subgroupA needs the subgroups feature and wgX a multiple of 4');
     check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);
     check(t.wgX * t.wgY <= gpu.limits.maxComputeInvocationsPerWorkgroup, () => `matmul: workgroup ${t.wgX}x${t.wgY} exceeds this device's ${gpu.limits.maxComputeInvocationsPerWorkgroup} invocations`);
     this.tiling = t;
@@ -217,6 +223,7 @@ export class Matmul {
       TN: t.tn,
       TM8: t.tm >= 8,
       TM16: t.tm === 16,
+      SUBGROUP_A: t.subgroupA,
       TN8: t.tn === 8,
       BK: t.bk,
     };
