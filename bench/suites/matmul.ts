@@ -4,6 +4,19 @@ import type { BenchCase, Suite } from '../types';
 
 // FLOPs: 2·M·N·K per product (a multiply and an add per term). Fewest bytes: 4·(M·K + K·N + M·N); at 512³
 // that is 3 MiB against 268 MFLOP, so every case here is compute bound (arithmetic intensity ≥ 85 FLOP/byte).
+//
+// SwiftShader tuning (2 vCPUs, GPU-process CPU time per product, configs interleaved round-robin so machine
+// load hits them alike; 512³ unless noted):
+//   naive, one output per invocation                          0.04-0.11 GFLOP/s   TF.js tf.matMul 0.12-0.14
+//   tiled 16x16 wg, 4x4 blocks, one k per loop iteration     0.26
+//   tiled 8x8 wg, 8x8 blocks (bk 8 / 16 / 32 / 64)           0.41 / 0.43 / 0.38  (wg 4x4 0.39, 16x16 0.38)
+//   no staging, fragments read from the buffers, 8x8         0.76; unrolled K it hung SwiftShader's compiler
+//   A/B staged as atomics (SwiftShader loads equal/sequential atomics without gathers)   0.35: dropped
+//   K walked 4 steps per loop iteration (loop-carried copies halve), 8x8 → 16x8 blocks    0.49 → 0.67
+//   A fragment shared over the 4-wide subgroup (subgroupBroadcast)                        0.52 → 0.61
+//   Arithmetic alone (no workgroup reads) runs at ~5 GFLOP/cpu-s: the per-lane reads are the cost.
+// Same-run ratios after that (wall clock, load ~2): 256³ 4.9x, 512³ 4.5x, 1024³ 5.1x, 1024x1024x256 3.9x,
+// its dX 6.1x and dW 4.1x; bench --quick: 5.4x, 4.5x, and 9.9x / 6.4x / 3.1x for the small linear layer.
 function matmulCase(label: string, shape: MatmulShape, quick: boolean): BenchCase {
   const { M, N, K } = shape;
   const a = randn(M * K, 1);
