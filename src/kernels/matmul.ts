@@ -211,6 +211,8 @@ export class Matmul {
     check(!t.subgroupA || (gpu.features.subgroups && t.wgX % 4 === 0), () => 'matmul: subgroupA needs the subgroups feature and wgX a multiple of 4');
     check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);
     check(t.wgX * t.wgY <= gpu.limits.maxComputeInvocationsPerWorkgroup, () => `matmul: workgroup ${t.wgX}x${t.wgY} exceeds this device's ${gpu.limits.maxComputeInvocationsPerWorkgroup} invocations`);
+    const sharedBytes = 4 * t.bk * (t.wgY * t.tm + t.wgX * t.tn);
+    check(sharedBytes <= gpu.limits.maxComputeWorkgroupStorageSize, () => `matmul: tiling stages ${sharedBytes} bytes in workgroup memory; this device allows ${gpu.limits.maxComputeWorkgroupStorageSize}`);
     this.tiling = t;
     const params: ShaderParams = {
       NAIVE: variant === 'naive',
@@ -223,8 +225,8 @@ export class Matmul {
       TN: t.tn,
       TM8: t.tm >= 8,
       TM16: t.tm === 16,
-      SUBGROUP_A: t.subgroupA,
       TN8: t.tn === 8,
+      SUBGROUP_A: t.subgroupA,
       BK: t.bk,
     };
     if (variant === 'naive') {

@@ -136,6 +136,7 @@ describe('matmul variant choice', () => {
     expect(new Matmul(gpu, { M: 6, N: 8, K: 8, transA: true }).variant).toBe('tiled');
     expect(new Matmul(gpu, { M: 8, N: 8, K: 8, offsetC: 2 }).variant).toBe('tiled');
     expect(() => new Matmul(gpu, { M: 8, N: 7, K: 8 }, { variant: 'tiled-vec4' })).toThrow(/vec4 variant needs/);
+    expect(() => new Matmul(gpu, { M: 8, N: 8, K: 8 }, { tiling: { wgX: 16, wgY: 16, tm: 16, tn: 8, bk: 64 } })).toThrow(/bytes in workgroup memory/);
   });
 
   it('the default variant matches the reference on a transformer-like shape', async () => {
