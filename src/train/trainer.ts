@@ -117,6 +117,22 @@ export class Trainer {
     return countParams(this.config.model).total;
   }
 
+  /** Forward, loss and backward of the micro-batch already uploaded; the first micro-batch zeroes the gradients. */
+  encodeMicroBatch(pass: GPUComputePassEncoder, micro: number): void {
+    const { model } = this;
+    if (micro === 0) model.zeroGrads(pass);
+    model.forward(pass);
+    model.lossAndGrad(pass);
+    this.lossReduce[micro].encode(pass, model.losses, this.lossSums);
+    model.backward(pass);
+  }
+
+  /** Per-tensor gradient norms, then AdamW (clipping and the NaN skip inside). */
+  encodeOptimizer(pass: GPUComputePassEncoder): void {
+    this.norms.encode(pass, this.model.grads, this.segNormSq, this.normSq);
+    this.adamw.encode(pass, this.model.params, this.model.grads, this.m, this.v, this.normSq, this.status);
+  }
+
   /** Records and submits one optimisation step. Returns without waiting for the GPU. */
   private submitStep(onStats: (rows: StepStats[]) => void): Promise<void> | null {
     const { gpu, model, config } = this;
@@ -132,19 +148,14 @@ export class Trainer {
       model.setBatch(batch.inputs as Uint32Array<ArrayBuffer>, batch.targets as Uint32Array<ArrayBuffer>);
       const enc = gpu.device.createCommandEncoder({ label: `step ${s} micro ${micro}` });
       const pass = enc.beginComputePass();
-      if (micro === 0) model.zeroGrads(pass);
-      model.forward(pass);
-      model.lossAndGrad(pass);
-      this.lossReduce[micro].encode(pass, model.losses, this.lossSums);
-      model.backward(pass);
+      this.encodeMicroBatch(pass, micro);
       pass.end();
       gpu.queue.submit([enc.finish()]);
     }
     this.adamw.setHyper({ lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 });
     const enc = gpu.device.createCommandEncoder({ label: `step ${s} optimiser` });
     const pass = enc.beginComputePass();
-    this.norms.encode(pass, model.grads, this.segNormSq, this.normSq);
-    this.adamw.encode(pass, model.params, model.grads, this.m, this.v, this.normSq, this.status);
+    this.encodeOptimizer(pass);
     pass.end();
     this.ring.record(
       enc,
