@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { requestGpu } from '../../src/gpu/device';
 import { GpuOutOfMemoryError, GpuValidationError, WebGPUUnavailableError } from '../../src/gpu/errors';
 import { GpuTimer } from '../../src/gpu/timing';
-import { Fill, elementwiseShader } from '../../src/kernels/elementwise';
+import { Fill } from '../../src/kernels/elementwise';
 import { run, testGpu, testGpuWithoutFeatures } from '../util/gpu';
 
 describe('gpu runtime', () => {
@@ -49,12 +49,17 @@ describe('gpu runtime', () => {
 
   it('caches pipelines per variant', async () => {
     const gpu = await testGpu();
-    const a = gpu.pipelines.get(elementwiseShader, 'fill', { WG: 64, FILL: true, ADD: false });
-    const b = gpu.pipelines.get(elementwiseShader, 'fill', { WG: 64, FILL: true, ADD: false });
-    const c = await gpu.pipelines.prepare(elementwiseShader, 'fill', { WG: 128, FILL: true, ADD: false });
+    const src = {
+      name: 'cache-test',
+      code: '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n' +
+        '@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&o)) { o[g.x] = ${VALUE}; } }',
+    };
+    const a = gpu.pipelines.get(src, 'main', { WG: 64, VALUE: '1.0' });
+    const b = gpu.pipelines.get(src, 'main', { VALUE: '1.0', WG: 64 });
+    const c = await gpu.pipelines.prepare(src, 'main', { WG: 128, VALUE: '1.0' });
     expect(a).toBe(b);
     expect(c).not.toBe(a);
-    expect(gpu.pipelines.get(elementwiseShader, 'fill', { WG: 128, FILL: true, ADD: false })).toBe(c);
+    expect(gpu.pipelines.get(src, 'main', { WG: 128, VALUE: '1.0' })).toBe(c);
   });
 
   it('times work with and without timestamp queries', async () => {

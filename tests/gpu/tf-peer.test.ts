@@ -70,7 +70,8 @@ describe('TF.js training peer', () => {
     });
   }
 
-  for (const [name, override] of [cases[0], cases[2]]) {
+  // One Adam run (dense) keeps CI short: on SwiftShader its first step compiles every TF.js shader (minutes).
+  for (const [name, override] of [cases[0]]) {
     it(`Adam steps lower the loss: ${name}`, async () => {
       const c = resolveModelConfig({ ...override, initScale: 0.1 });
       const tokens = Int32Array.from(randint(B * T, 7, c.vocabSize));
