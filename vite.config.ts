@@ -5,7 +5,7 @@ export default defineConfig({
   // Relative asset paths: dist/ works when served from any sub-path (GitHub Pages).
   base: './',
   optimizeDeps: {
-    include: ['wgsl-preprocessor/wgsl-preprocessor.js', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu'],
+    include: ['wgsl-preprocessor/wgsl-preprocessor.js', 'lit', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-core/dist/register_all_gradients'],
   },
   build: {
     target: 'es2022',

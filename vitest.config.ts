@@ -7,6 +7,16 @@ const adapter = chooseAdapter();
 const executablePath = (await findChromium()) ?? undefined;
 
 export default defineConfig({
+  // Pre-bundle what the browser tests import, so Vite never reloads a test page mid-run to optimise a dependency.
+  optimizeDeps: {
+    include: [
+      'wgsl-preprocessor/wgsl-preprocessor.js',
+      'lit',
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-webgpu',
+      '@tensorflow/tfjs-core/dist/register_all_gradients',
+    ],
+  },
   test: {
     projects: [
       {
