@@ -5,12 +5,15 @@
 // (forward only).
 //
 // Tiling: a workgroup of 64 invocations (an 8 x 8 grid, tr = lid / 8, tc = lid % 8) owns BR rows of one
-// (b, head) and walks the other side BC rows at a time. Both sides are staged in workgroup memory as vec4
-// rows (stride TS, zero padded). Score tiles are register micro-tiles: invocation (tr, tc) computes rows
-// tr * RM + r against staged rows tc + 8 c, so each staged vec4 it reads feeds RM or CM multiply-adds.
-// Outputs (BR x HS) are register micro-tiles too: rows tr * RM + r, vec4 columns tc + 8 w (w < CW).
-// Loops marked `// unroll` are expanded by src/kernels/attention.ts so their indices are constants and the
-// micro-tiles stay in registers. Scores live in the log2 domain (pre-scaled by scale * log2(e)): one exp2 each.
+// (b, head) and walks the other side BC rows at a time. Both sides are staged in workgroup memory as vec4 rows
+// (stride TS, zero padded), in blocks of 8 rows: `q_tile@r` is block r (rows 8 r .. 8 r + 7). Score tiles are
+// register micro-tiles: invocation (tr, tc) computes owned rows 8 r + tr against staged rows 8 c + tc, so each
+// staged vec4 it reads feeds RM or CM multiply-adds. Outputs (BR x HS) are register micro-tiles too: rows
+// 8 r + tr, vec4 columns tc + 8 w (w < CW). Scores live in the log2 domain (pre-scaled by scale * log2(e)).
+// Template steps after the placeholders and conditionals, done by src/kernels/attention.ts: a loop marked
+// `// unroll` becomes copies of its body with the index a constant (so micro-tiles are registers) and `name@r`
+// inside it becomes name0, name1, ...; `var<workgroup> name@N` declares name0 .. name(N-1). Many small arrays
+// rather than one large one: SwiftShader's cost per workgroup grows faster than linearly with each one's size.
 //
 // Entry points (one per variant; each declares only its own bindings, numbered from 0):
 //   attention_forward  BR queries x BC keys: online softmax; writes y and lse = log sum_j exp(s_ij).
@@ -39,8 +42,8 @@ const CW: u32 = ${CW}u;   // output vec4 columns per invocation: ceil(HS4 / 8)
 const TS: u32 = ${TS}u;   // staged row stride in vec4s: 8 CW + 1 (the + 1 spreads rows over banks)
 const BR: u32 = ${BR}u;   // rows owned by a workgroup
 const BC: u32 = ${BC}u;   // rows staged per step
-const RM: u32 = ${RM}u;   // BR / 8: owned rows per invocation
-const CM: u32 = ${CM}u;   // BC / 8: staged rows per invocation in a score micro-tile
+const RM: u32 = ${RM}u;   // BR / 8: owned rows per invocation (and 8-row blocks of an owned tile)
+const CM: u32 = ${CM}u;   // BC / 8: staged rows per invocation in a score micro-tile (and staged blocks)
 const LOG2E: f32 = 1.4426950408889634;
 const NEG_BIG: f32 = -1.0e30; // finite "minus infinity": exp2(NEG_BIG - m) is 0, and no inf - inf
 
@@ -109,13 +112,11 @@ fn load_dy(base: u32, d4: u32) -> vec4<f32> {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> q_tile: array<vec4<f32>, BR * TS>; // queries, pre-scaled
-var<workgroup> k_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> v_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> p_tile: array<f32, BR * BC>;       // scores, then probabilities
-var<workgroup> m_row: array<f32, BR>;             // running max (log2 domain)
-var<workgroup> l_row: array<f32, BR>;             // running sum of exp2(s - m)
-var<workgroup> a_row: array<f32, BR>;             // this step's rescale of the output rows
+var<workgroup> q_tile@${RM}: array<vec4<f32>, 8 * TS>; // queries, pre-scaled
+var<workgroup> k_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> v_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> p_tile@${RM}: array<f32, 8 * BC>;   // probabilities (row, key)
+var<workgroup> part@${RM}: array<f32, 64>;         // per-invocation partial row max, then row sum
 
 fn store_y(base: u32, d4: u32, val: vec4<f32>) {
   let d = d4 * 4u;
@@ -128,6 +129,8 @@ fn store_y(base: u32, d4: u32, val: vec4<f32>) {
 @compute @workgroup_size(64)
 fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let T = params.T;
+  let TK = params.TK;
+  let off = TK - T; // query i sits at key position i + off
   let h = wid.y;
   let b = wid.z;
   let g = h / params.group;
@@ -135,44 +138,50 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let tr = lid / 8u;
   let tc = lid % 8u;
   let qscale = params.scale * LOG2E;
-  let TK = params.TK;
-  let off = TK - T; // query i sits at key position i + off
 
-  for (var e = lid; e < BR * HS4; e += 64u) {
-    let row = e / HS4;
-    let d4 = e % HS4;
-    var x = vec4<f32>(0.0);
-    if (q0 + row < T) { x = load_q(q_row(b, q0 + row, h), d4) * qscale; }
-    q_tile[row * TS + d4] = x;
+  for (var r = 0u; r < ${RM}u; r++) { // unroll
+    for (var e = lid; e < 8u * HS4; e += 64u) {
+      let t = q0 + 8u * r + e / HS4;
+      let d4 = e % HS4;
+      var x = vec4<f32>(0.0);
+      if (t < T) { x = load_q(q_row(b, t, h), d4) * qscale; }
+      q_tile@r[(e / HS4) * TS + d4] = x;
+    }
   }
-  if (lid < BR) {
-    m_row[lid] = NEG_BIG;
-    l_row[lid] = 0.0;
-  }
+  // Every invocation of a row group tr keeps the same running max m of rows 8 r + tr (computed from the same
+  // shared partials) and its own partial sum l over the keys it scores.
+  var m: array<f32, RM>;
+  var l: array<f32, RM>;
   var o: array<vec4<f32>, RM * CW>;
-  for (var x = 0u; x < ${RMCW}u; x++) { // unroll
-    o[x] = vec4<f32>(0.0);
+  for (var r = 0u; r < ${RM}u; r++) { // unroll
+    m[r] = NEG_BIG;
+    l[r] = 0.0;
+    for (var w = 0u; w < ${CW}u; w++) { // unroll
+      o[r * CW + w] = vec4<f32>(0.0);
+    }
   }
 
   let kv_end = min(TK, off + q0 + BR); // keys any row of this block can see
   for (var kb = 0u; kb < kv_end; kb += BC) {
     workgroupBarrier(); // the previous step's tiles are no longer read
-    for (var e = lid; e < BC * HS4; e += 64u) {
-      let row = e / HS4;
-      let d4 = e % HS4;
-      var kk = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (kb + row < TK) {
-        let base = kv_row(b, kb + row, g);
-        kk = load_k(base, d4);
-        vv = load_v(base, d4);
+    for (var c = 0u; c < ${CM}u; c++) { // unroll
+      for (var e = lid; e < 8u * HS4; e += 64u) {
+        let t = kb + 8u * c + e / HS4;
+        let d4 = e % HS4;
+        var kk = vec4<f32>(0.0);
+        var vv = vec4<f32>(0.0);
+        if (t < TK) {
+          let base = kv_row(b, t, g);
+          kk = load_k(base, d4);
+          vv = load_v(base, d4);
+        }
+        k_tile@c[(e / HS4) * TS + d4] = kk;
+        v_tile@c[(e / HS4) * TS + d4] = vv;
       }
-      k_tile[row * TS + d4] = kk;
-      v_tile[row * TS + d4] = vv;
     }
     workgroupBarrier();
 
-    // scores, masked to keys <= query + off (which also hides keys >= TK from real rows)
+    // scores of rows 8 r + tr against keys kb + 8 c + tc
     var sacc: array<vec4<f32>, RM * CM>;
     for (var x = 0u; x < ${RMCM}u; x++) { // unroll
       sacc[x] = vec4<f32>(0.0);
@@ -181,10 +190,10 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
       var qv: array<vec4<f32>, RM>;
       var kv: array<vec4<f32>, CM>;
       for (var r = 0u; r < ${RM}u; r++) { // unroll
-        qv[r] = q_tile[(tr * RM + r) * TS + d4];
+        qv[r] = q_tile@r[tr * TS + d4];
       }
       for (var c = 0u; c < ${CM}u; c++) { // unroll
-        kv[c] = k_tile[(tc + 8u * c) * TS + d4];
+        kv[c] = k_tile@c[tc * TS + d4];
       }
       for (var r = 0u; r < ${RM}u; r++) { // unroll
         for (var c = 0u; c < ${CM}u; c++) { // unroll
@@ -192,66 +201,72 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
         }
       }
     }
+    // masked to keys <= query + off (which also hides keys >= TK from real rows); row max over the 8 tc
+    var s: array<f32, RM * CM>;
     for (var r = 0u; r < ${RM}u; r++) { // unroll
+      var pm = NEG_BIG;
       for (var c = 0u; c < ${CM}u; c++) { // unroll
-        let row = tr * RM + r;
-        let key = tc + 8u * c;
-        p_tile[row * BC + key] = select(NEG_BIG, hsum(sacc[r * CM + c]), kb + key <= off + q0 + row);
+        s[r * CM + c] = select(NEG_BIG, hsum(sacc[r * CM + c]), kb + 8u * c + tc <= off + q0 + 8u * r + tr);
+        pm = max(pm, s[r * CM + c]);
       }
+      part@r[lid] = pm;
     }
     workgroupBarrier();
-
-    // online softmax, one invocation per row
-    if (lid < BR) {
-      let m_old = m_row[lid];
-      var m_new = m_old;
-      for (var j = 0u; j < BC; j++) { m_new = max(m_new, p_tile[lid * BC + j]); }
+    var a: array<f32, RM>; // this step's rescale of row r
+    for (var r = 0u; r < ${RM}u; r++) { // unroll
+      var mb = m[r];
+      for (var t = 0u; t < 8u; t++) { mb = max(mb, part@r[tr * 8u + t]); }
+      a[r] = exp2(m[r] - mb);
+      m[r] = mb;
       var sum = 0.0;
-      for (var j = 0u; j < BC; j++) {
-        let p = exp2(p_tile[lid * BC + j] - m_new);
-        p_tile[lid * BC + j] = p;
+      for (var c = 0u; c < ${CM}u; c++) { // unroll
+        let p = select(0.0, exp2(s[r * CM + c] - mb), s[r * CM + c] > NEG_BIG);
+        p_tile@r[tr * BC + 8u * c + tc] = p;
         sum += p;
       }
-      let a = exp2(m_old - m_new);
-      a_row[lid] = a;
-      m_row[lid] = m_new;
-      l_row[lid] = l_row[lid] * a + sum;
+      l[r] = l[r] * a[r] + sum;
     }
     workgroupBarrier();
 
     // o = a o + p v
     for (var r = 0u; r < ${RM}u; r++) { // unroll
-      let a = a_row[tr * RM + r];
       for (var w = 0u; w < ${CW}u; w++) { // unroll
-        o[r * CW + w] *= a;
+        o[r * CW + w] *= a[r];
       }
     }
-    for (var j = 0u; j < BC; j++) {
-      var vv: array<vec4<f32>, CW>;
-      for (var w = 0u; w < ${CW}u; w++) { // unroll
-        vv[w] = v_tile[j * TS + tc + 8u * w];
-      }
-      for (var r = 0u; r < ${RM}u; r++) { // unroll
-        let p = p_tile[(tr * RM + r) * BC + j];
+    for (var c = 0u; c < ${CM}u; c++) { // unroll
+      for (var j = 0u; j < 8u; j++) {
+        var vv: array<vec4<f32>, CW>;
         for (var w = 0u; w < ${CW}u; w++) { // unroll
-          o[r * CW + w] += p * vv[w];
+          vv[w] = v_tile@c[j * TS + tc + 8u * w];
+        }
+        for (var r = 0u; r < ${RM}u; r++) { // unroll
+          let p = p_tile@r[tr * BC + 8u * c + j];
+          for (var w = 0u; w < ${CW}u; w++) { // unroll
+            o[r * CW + w] += p * vv[w];
+          }
         }
       }
     }
   }
 
+  // row sums from the 8 partial sums of each row group
+  workgroupBarrier(); // everyone is done reading part
   for (var r = 0u; r < ${RM}u; r++) { // unroll
-    let row = tr * RM + r;
-    if (q0 + row < T) {
-      let inv = 1.0 / l_row[row];
+    part@r[lid] = l[r];
+  }
+  workgroupBarrier();
+  for (var r = 0u; r < ${RM}u; r++) { // unroll
+    var sum = 0.0;
+    for (var t = 0u; t < 8u; t++) { sum += part@r[tr * 8u + t]; }
+    let t = q0 + 8u * r + tr;
+    if (t < T) {
       for (var w = 0u; w < ${CW}u; w++) { // unroll
         let d4 = tc + 8u * w;
-        if (d4 < HS4) { store_y(q_row(b, q0 + row, h), d4, o[r * CW + w] * inv); }
+        if (d4 < HS4) { store_y(q_row(b, t, h), d4, o[r * CW + w] / sum); }
       }
+      if (tc == 0u) { lse[stat_index(b, h, t)] = (m[r] + log2(sum)) / LOG2E; }
     }
-  }
-  if (lid < BR && q0 + lid < T) {
-    lse[stat_index(b, h, q0 + lid)] = (m_row[lid] + log2(l_row[lid])) / LOG2E;
   }
 }
 #endif
@@ -278,11 +293,11 @@ fn attention_row_dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 #if ${DQ}
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 
-var<workgroup> q_tile: array<vec4<f32>, BR * TS>; // queries, pre-scaled
-var<workgroup> dy_tile: array<vec4<f32>, BR * TS>;
-var<workgroup> k_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> v_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> ds_tile: array<f32, BR * BC>;
+var<workgroup> q_tile@${RM}: array<vec4<f32>, 8 * TS>; // queries, pre-scaled
+var<workgroup> dy_tile@${RM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> k_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> v_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> ds_tile@${RM}: array<f32, 8 * BC>;     // (row, key)
 
 fn store_dq(base: u32, d4: u32, val: vec4<f32>) {
   let d = d4 * 4u;
@@ -303,46 +318,50 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let tc = lid % 8u;
   let qscale = params.scale * LOG2E;
 
-  for (var e = lid; e < BR * HS4; e += 64u) {
-    let row = e / HS4;
-    let d4 = e % HS4;
-    var x = vec4<f32>(0.0);
-    var gy = vec4<f32>(0.0);
-    if (q0 + row < T) {
-      let base = q_row(b, q0 + row, h);
-      x = load_q(base, d4) * qscale;
-      gy = load_dy(base, d4);
-    }
-    q_tile[row * TS + d4] = x;
-    dy_tile[row * TS + d4] = gy;
-  }
-  var lse2: array<f32, RM>; // the owned rows' lse (log2 domain) and D
-  var drow: array<f32, RM>;
   for (var r = 0u; r < ${RM}u; r++) { // unroll
-    let st = stat_index(b, h, min(q0 + tr * RM + r, T - 1u));
+    for (var e = lid; e < 8u * HS4; e += 64u) {
+      let t = q0 + 8u * r + e / HS4;
+      let d4 = e % HS4;
+      var x = vec4<f32>(0.0);
+      var gy = vec4<f32>(0.0);
+      if (t < T) {
+        let base = q_row(b, t, h);
+        x = load_q(base, d4) * qscale;
+        gy = load_dy(base, d4);
+      }
+      q_tile@r[(e / HS4) * TS + d4] = x;
+      dy_tile@r[(e / HS4) * TS + d4] = gy;
+    }
+  }
+  var lse2: array<f32, RM>; // rows 8 r + tr: lse (log2 domain) and D
+  var drow: array<f32, RM>;
+  var acc: array<vec4<f32>, RM * CW>;
+  for (var r = 0u; r < ${RM}u; r++) { // unroll
+    let st = stat_index(b, h, min(q0 + 8u * r + tr, T - 1u));
     lse2[r] = lse_in[st] * LOG2E;
     drow[r] = dsum[st];
-  }
-  var acc: array<vec4<f32>, RM * CW>;
-  for (var x = 0u; x < ${RMCW}u; x++) { // unroll
-    acc[x] = vec4<f32>(0.0);
+    for (var w = 0u; w < ${CW}u; w++) { // unroll
+      acc[r * CW + w] = vec4<f32>(0.0);
+    }
   }
 
   let kv_end = min(T, q0 + BR);
   for (var kb = 0u; kb < kv_end; kb += BC) {
     workgroupBarrier();
-    for (var e = lid; e < BC * HS4; e += 64u) {
-      let row = e / HS4;
-      let d4 = e % HS4;
-      var kk = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (kb + row < T) {
-        let base = kv_row(b, kb + row, g);
-        kk = load_k(base, d4);
-        vv = load_v(base, d4);
+    for (var c = 0u; c < ${CM}u; c++) { // unroll
+      for (var e = lid; e < 8u * HS4; e += 64u) {
+        let t = kb + 8u * c + e / HS4;
+        let d4 = e % HS4;
+        var kk = vec4<f32>(0.0);
+        var vv = vec4<f32>(0.0);
+        if (t < T) {
+          let base = kv_row(b, t, g);
+          kk = load_k(base, d4);
+          vv = load_v(base, d4);
+        }
+        k_tile@c[(e / HS4) * TS + d4] = kk;
+        v_tile@c[(e / HS4) * TS + d4] = vv;
       }
-      k_tile[row * TS + d4] = kk;
-      v_tile[row * TS + d4] = vv;
     }
     workgroupBarrier();
 
@@ -359,12 +378,12 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       var kv: array<vec4<f32>, CM>;
       var vv: array<vec4<f32>, CM>;
       for (var r = 0u; r < ${RM}u; r++) { // unroll
-        qv[r] = q_tile[(tr * RM + r) * TS + d4];
-        gv[r] = dy_tile[(tr * RM + r) * TS + d4];
+        qv[r] = q_tile@r[tr * TS + d4];
+        gv[r] = dy_tile@r[tr * TS + d4];
       }
       for (var c = 0u; c < ${CM}u; c++) { // unroll
-        kv[c] = k_tile[(tc + 8u * c) * TS + d4];
-        vv[c] = v_tile[(tc + 8u * c) * TS + d4];
+        kv[c] = k_tile@c[tc * TS + d4];
+        vv[c] = v_tile@c[tc * TS + d4];
       }
       for (var r = 0u; r < ${RM}u; r++) { // unroll
         for (var c = 0u; c < ${CM}u; c++) { // unroll
@@ -375,35 +394,36 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
     for (var r = 0u; r < ${RM}u; r++) { // unroll
       for (var c = 0u; c < ${CM}u; c++) { // unroll
-        let row = tr * RM + r;
-        let key = tc + 8u * c;
-        let p = select(0.0, exp2(hsum(sacc[r * CM + c]) - lse2[r]), kb + key <= q0 + row);
-        ds_tile[row * BC + key] = p * (hsum(pacc[r * CM + c]) - drow[r]);
+        let visible = kb + 8u * c + tc <= q0 + 8u * r + tr;
+        let p = select(0.0, exp2(hsum(sacc[r * CM + c]) - lse2[r]), visible);
+        ds_tile@r[tr * BC + 8u * c + tc] = p * (hsum(pacc[r * CM + c]) - drow[r]);
       }
     }
     workgroupBarrier();
 
     // dq += ds k
-    for (var j = 0u; j < BC; j++) {
-      var kv: array<vec4<f32>, CW>;
-      for (var w = 0u; w < ${CW}u; w++) { // unroll
-        kv[w] = k_tile[j * TS + tc + 8u * w];
-      }
-      for (var r = 0u; r < ${RM}u; r++) { // unroll
-        let ds = ds_tile[(tr * RM + r) * BC + j];
+    for (var c = 0u; c < ${CM}u; c++) { // unroll
+      for (var j = 0u; j < 8u; j++) {
+        var kv: array<vec4<f32>, CW>;
         for (var w = 0u; w < ${CW}u; w++) { // unroll
-          acc[r * CW + w] += ds * kv[w];
+          kv[w] = k_tile@c[j * TS + tc + 8u * w];
+        }
+        for (var r = 0u; r < ${RM}u; r++) { // unroll
+          let ds = ds_tile@r[tr * BC + 8u * c + j];
+          for (var w = 0u; w < ${CW}u; w++) { // unroll
+            acc[r * CW + w] += ds * kv[w];
+          }
         }
       }
     }
   }
 
   for (var r = 0u; r < ${RM}u; r++) { // unroll
-    let row = tr * RM + r;
-    if (q0 + row < T) {
+    let t = q0 + 8u * r + tr;
+    if (t < T) {
       for (var w = 0u; w < ${CW}u; w++) { // unroll
         let d4 = tc + 8u * w;
-        if (d4 < HS4) { store_dq(q_row(b, q0 + row, h), d4, acc[r * CW + w] * params.scale); }
+        if (d4 < HS4) { store_dq(q_row(b, t, h), d4, acc[r * CW + w] * params.scale); }
       }
     }
   }
@@ -414,12 +434,12 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
 
-var<workgroup> k_tile: array<vec4<f32>, BR * TS>; // keys, pre-scaled
-var<workgroup> v_tile: array<vec4<f32>, BR * TS>;
-var<workgroup> q_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> dy_tile: array<vec4<f32>, BC * TS>;
-var<workgroup> p_tile: array<f32, BR * BC>;  // (key, query)
-var<workgroup> ds_tile: array<f32, BR * BC>; // (key, query)
+var<workgroup> k_tile@${RM}: array<vec4<f32>, 8 * TS>; // keys, pre-scaled
+var<workgroup> v_tile@${RM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> q_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> dy_tile@${CM}: array<vec4<f32>, 8 * TS>;
+var<workgroup> p_tile@${RM}: array<f32, 8 * BC>;      // (key, query)
+var<workgroup> ds_tile@${RM}: array<f32, 8 * BC>;     // (key, query)
 
 fn store_dk(base: u32, d4: u32, val: vec4<f32>) {
   let d = d4 * 4u;
@@ -446,18 +466,20 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let tc = lid % 8u;
   let kscale = params.scale * LOG2E;
 
-  for (var e = lid; e < BR * HS4; e += 64u) {
-    let row = e / HS4;
-    let d4 = e % HS4;
-    var kk = vec4<f32>(0.0);
-    var vv = vec4<f32>(0.0);
-    if (k0 + row < T) {
-      let base = kv_row(b, k0 + row, g);
-      kk = load_k(base, d4) * kscale;
-      vv = load_v(base, d4);
+  for (var r = 0u; r < ${RM}u; r++) { // unroll
+    for (var e = lid; e < 8u * HS4; e += 64u) {
+      let t = k0 + 8u * r + e / HS4;
+      let d4 = e % HS4;
+      var kk = vec4<f32>(0.0);
+      var vv = vec4<f32>(0.0);
+      if (t < T) {
+        let base = kv_row(b, t, g);
+        kk = load_k(base, d4) * kscale;
+        vv = load_v(base, d4);
+      }
+      k_tile@r[(e / HS4) * TS + d4] = kk;
+      v_tile@r[(e / HS4) * TS + d4] = vv;
     }
-    k_tile[row * TS + d4] = kk;
-    v_tile[row * TS + d4] = vv;
   }
   var acc_dk: array<vec4<f32>, RM * CW>;
   var acc_dv: array<vec4<f32>, RM * CW>;
@@ -470,23 +492,25 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let h = g * params.group + hh;
     for (var qb = k0; qb < T; qb += BC) { // queries before k0 see none of these keys
       workgroupBarrier();
-      for (var e = lid; e < BC * HS4; e += 64u) {
-        let row = e / HS4;
-        let d4 = e % HS4;
-        var x = vec4<f32>(0.0);
-        var gy = vec4<f32>(0.0);
-        if (qb + row < T) {
-          let base = q_row(b, qb + row, h);
-          x = load_q(base, d4);
-          gy = load_dy(base, d4);
+      for (var c = 0u; c < ${CM}u; c++) { // unroll
+        for (var e = lid; e < 8u * HS4; e += 64u) {
+          let t = qb + 8u * c + e / HS4;
+          let d4 = e % HS4;
+          var x = vec4<f32>(0.0);
+          var gy = vec4<f32>(0.0);
+          if (t < T) {
+            let base = q_row(b, t, h);
+            x = load_q(base, d4);
+            gy = load_dy(base, d4);
+          }
+          q_tile@c[(e / HS4) * TS + d4] = x;
+          dy_tile@c[(e / HS4) * TS + d4] = gy;
         }
-        q_tile[row * TS + d4] = x;
-        dy_tile[row * TS + d4] = gy;
       }
-      var lse2: array<f32, CM>; // this invocation's queries' lse (log2 domain) and D
+      var lse2: array<f32, CM>; // queries qb + 8 c + tc: lse (log2 domain) and D
       var dcol: array<f32, CM>;
       for (var c = 0u; c < ${CM}u; c++) { // unroll
-        let st = stat_index(b, h, min(qb + tc + 8u * c, T - 1u));
+        let st = stat_index(b, h, min(qb + 8u * c + tc, T - 1u));
         lse2[c] = lse_in[st] * LOG2E;
         dcol[c] = dsum[st];
       }
@@ -505,12 +529,12 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         var qv: array<vec4<f32>, CM>;
         var gv: array<vec4<f32>, CM>;
         for (var r = 0u; r < ${RM}u; r++) { // unroll
-          kv[r] = k_tile[(tr * RM + r) * TS + d4];
-          vv[r] = v_tile[(tr * RM + r) * TS + d4];
+          kv[r] = k_tile@r[tr * TS + d4];
+          vv[r] = v_tile@r[tr * TS + d4];
         }
         for (var c = 0u; c < ${CM}u; c++) { // unroll
-          qv[c] = q_tile[(tc + 8u * c) * TS + d4];
-          gv[c] = dy_tile[(tc + 8u * c) * TS + d4];
+          qv[c] = q_tile@c[tc * TS + d4];
+          gv[c] = dy_tile@c[tc * TS + d4];
         }
         for (var r = 0u; r < ${RM}u; r++) { // unroll
           for (var c = 0u; c < ${CM}u; c++) { // unroll
@@ -521,30 +545,31 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
       }
       for (var r = 0u; r < ${RM}u; r++) { // unroll
         for (var c = 0u; c < ${CM}u; c++) { // unroll
-          let key = tr * RM + r;
-          let query = tc + 8u * c;
-          let visible = k0 + key <= qb + query && qb + query < T;
+          let query = qb + 8u * c + tc;
+          let visible = k0 + 8u * r + tr <= query && query < T;
           let p = select(0.0, exp2(hsum(sacc[r * CM + c]) - lse2[c]), visible);
-          p_tile[key * BC + query] = p;
-          ds_tile[key * BC + query] = p * (hsum(pacc[r * CM + c]) - dcol[c]);
+          p_tile@r[tr * BC + 8u * c + tc] = p;
+          ds_tile@r[tr * BC + 8u * c + tc] = p * (hsum(pacc[r * CM + c]) - dcol[c]);
         }
       }
       workgroupBarrier();
 
       // dv += p dy, dk += ds q
-      for (var j = 0u; j < BC; j++) {
-        var gv: array<vec4<f32>, CW>;
-        var qv: array<vec4<f32>, CW>;
-        for (var w = 0u; w < ${CW}u; w++) { // unroll
-          gv[w] = dy_tile[j * TS + tc + 8u * w];
-          qv[w] = q_tile[j * TS + tc + 8u * w];
-        }
-        for (var r = 0u; r < ${RM}u; r++) { // unroll
-          let p = p_tile[(tr * RM + r) * BC + j];
-          let ds = ds_tile[(tr * RM + r) * BC + j];
+      for (var c = 0u; c < ${CM}u; c++) { // unroll
+        for (var j = 0u; j < 8u; j++) {
+          var gv: array<vec4<f32>, CW>;
+          var qv: array<vec4<f32>, CW>;
           for (var w = 0u; w < ${CW}u; w++) { // unroll
-            acc_dv[r * CW + w] += p * gv[w];
-            acc_dk[r * CW + w] += ds * qv[w];
+            gv[w] = dy_tile@c[j * TS + tc + 8u * w];
+            qv[w] = q_tile@c[j * TS + tc + 8u * w];
+          }
+          for (var r = 0u; r < ${RM}u; r++) { // unroll
+            let p = p_tile@r[tr * BC + 8u * c + j];
+            let ds = ds_tile@r[tr * BC + 8u * c + j];
+            for (var w = 0u; w < ${CW}u; w++) { // unroll
+              acc_dv[r * CW + w] += p * gv[w];
+              acc_dk[r * CW + w] += ds * qv[w];
+            }
           }
         }
       }
@@ -552,9 +577,9 @@ fn attention_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
 
   for (var r = 0u; r < ${RM}u; r++) { // unroll
-    let row = tr * RM + r;
-    if (k0 + row < T) {
-      let base = kv_row(b, k0 + row, g);
+    let t = k0 + 8u * r + tr;
+    if (t < T) {
+      let base = kv_row(b, t, g);
       for (var w = 0u; w < ${CW}u; w++) { // unroll
         let d4 = tc + 8u * w;
         if (d4 < HS4) {

@@ -50,14 +50,19 @@ export function attentionSizes(s: AttentionShape): { q: number; kv: number; lse:
 }
 
 const UNROLL = /for \(var (\w+) = 0u; \1 < (\d+)u; \1\+\+\) \{ \/\/ unroll\n/;
+const DECLARE_MANY = /^var<workgroup> (\w+)@(\d+)(:[^\n]*)$/gm;
 
 /**
- * Expands every loop written `for (var x = 0u; x < N; x++) { // unroll` (N a literal once the template is
- * specialised) into N copies of its body, each opening with `const x = <i>u;`. The micro-tile indices then
- * fold to constants and the arrays they index become registers; a loop-indexed private array is memory
- * (and on SwiftShader every such access is a per-lane gather).
+ * The template steps that follow the ${...} and #if ones (see the header of shaders/attention.wgsl):
+ * `var<workgroup> name@N: T;` declares name0 .. name(N-1), and every loop written
+ * `for (var x = 0u; x < N; x++) { // unroll` (N a literal by now) becomes N copies of its body, each opening
+ * with `const x = <i>u;` and with `name@x` renamed name<i>. Indices into the micro-tile arrays then fold to
+ * constants and the arrays become registers: a loop-indexed private array lives in memory (on SwiftShader
+ * every access to it is a per-lane gather).
  */
 export function unrollLoops(code: string): string {
+  code = code.replace(DECLARE_MANY, (_, name: string, n: string, rest: string) =>
+    Array.from({ length: Number(n) }, (_, i) => `var<workgroup> ${name}${i}${rest}`).join('\n'));
   for (let m = UNROLL.exec(code); m; m = UNROLL.exec(code)) {
     const [head, name, count] = m;
     const bodyStart = m.index + head.length;
@@ -69,10 +74,13 @@ export function unrollLoops(code: string): string {
       else if (code[k] === '}') depth--;
     }
     const body = code.slice(bodyStart, k - 1);
+    const suffix = new RegExp(`@${name}\\b`, 'g');
     let copies = '';
-    for (let i = 0; i < Number(count); i++) copies += `{ const ${name} = ${i}u;\n${body}}\n`;
+    for (let i = 0; i < Number(count); i++) copies += `{ const ${name} = ${i}u;\n${body.replace(suffix, String(i))}}\n`;
     code = code.slice(0, m.index) + copies + code.slice(k);
   }
+  const left = /\w@\w+/.exec(code.replace(/\/\/[^\n]*/g, ''));
+  if (left) throw new Error(`unrollLoops: '${left[0]}' is outside every unrolled loop over its index`);
   return code;
 }
 
@@ -99,7 +107,7 @@ const FLAGS: Record<Kernel | 'rowDot', ShaderParams> = {
 /** Workgroup memory of one kernel's tiles (see the var<workgroup> declarations in the shader). */
 function tileBytes(kernel: Kernel, rows: number, staged: number, TS: number): number {
   const vec4Rows = kernel === 'forward' ? rows + 2 * staged : 2 * rows + 2 * staged;
-  const scalars = kernel === 'forward' ? rows * staged + 3 * rows : kernel === 'dq' ? rows * staged : 2 * rows * staged;
+  const scalars = kernel === 'forward' ? rows * staged + 8 * rows : kernel === 'dq' ? rows * staged : 2 * rows * staged;
   return vec4Rows * TS * 16 + scalars * 4;
 }
 
