@@ -2,7 +2,7 @@ import source from '../../shaders/adamw.wgsl?raw';
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
-import { ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { bufferOf, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 export const adamwShader: ShaderSource = { name: 'adamw', code: source };
 
@@ -85,7 +85,6 @@ function validateHyper(h: AdamWHyper): void {
   check(Number.isInteger(h.step) && h.step >= 1, bad('step', h.step, 'an integer ≥ 1 (the first step is 1)'));
 }
 
-const bufferOf = (b: Binding): GPUBuffer => ('buffer' in b ? b.buffer : b);
 const floatsIn = (b: Binding): number => Math.floor(b.size / 4);
 
 /**

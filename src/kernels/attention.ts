@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check, LimitExceededError } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import { preprocessWgsl, variantKey, type ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { bufferOf, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
  * Causal multi-head self-attention with grouped-query heads (shaders/attention.wgsl), flash style:
@@ -136,7 +136,6 @@ function validate(gpu: Gpu, s: AttentionShape): void {
   }
 }
 
-const bufferOf = (b: Binding): GPUBuffer => ('buffer' in b ? b.buffer : b);
 
 function assertHolds(b: Binding, floats: number, what: string): void {
   check(b.size >= floats * 4, () => `attention: ${what} buffer '${bufferOf(b).label}' holds ${Math.floor(b.size / 4)} floats, needs ${floats}`);

@@ -118,3 +118,31 @@ export function submitPass(gpu: Gpu, record: (pass: GPUComputePassEncoder) => vo
   pass.end();
   gpu.queue.submit([enc.finish()]);
 }
+
+// ---- binding checks shared by the kernel wrappers ----
+
+/** The buffer behind a binding. */
+export function bufferOf(b: Binding): GPUBuffer {
+  return 'buffer' in b ? b.buffer : b;
+}
+
+/** 4-byte elements a binding covers. */
+export function elementsIn(b: Binding): number {
+  return Math.floor(b.size / 4);
+}
+
+/** Throws a ShapeError naming the kernel, the binding and its label if it holds fewer than `n` elements. */
+export function assertHolds(kernel: string, name: string, b: Binding, n: number, unit = 'floats'): void {
+  check(elementsIn(b) >= n, () => `${kernel}: ${name} ('${bufferOf(b).label}') holds ${elementsIn(b)} ${unit}, needs ${n}`);
+}
+
+/** Throws unless `out` shares no buffer with any of `inputs` (WebGPU forbids a read and a read_write binding of one buffer). */
+export function assertNoAlias(kernel: string, outName: string, out: Binding, inputs: Record<string, Binding>): void {
+  for (const [name, b] of Object.entries(inputs)) {
+    check(bufferOf(b) !== bufferOf(out), () => `${kernel}: ${outName} must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
+  }
+}
+
+export function assertCount(kernel: string, name: string, v: number, min = 1): void {
+  check(Number.isInteger(v) && v >= min && v < 2 ** 32, () => `${kernel}: ${name} must be an integer >= ${min}, got ${v}`);
+}

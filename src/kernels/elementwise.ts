@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { assertCount, assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
  * Pointwise kernels (shaders/elementwise.wgsl): fill, residual add, scale, axpy, GELU, SwiGLU, RoPE, each
@@ -26,33 +26,6 @@ function variant(vec: 1 | 4, on: readonly Flag[]): ShaderParams {
   const p: ShaderParams = { WG, VT: vec === 4 ? 'vec4<f32>' : 'f32' };
   for (const f of ENTRY_FLAGS) p[f] = on.includes(f);
   return p;
-}
-
-// ---- binding helpers shared by the kernel wrappers of this family and of norm/embed ----
-
-export function bufferOf(b: Binding): GPUBuffer {
-  return 'buffer' in b ? b.buffer : b;
-}
-
-/** 4-byte elements a binding covers. */
-export function elementsIn(b: Binding): number {
-  return Math.floor(b.size / 4);
-}
-
-/** Throws a ShapeError naming the kernel, the binding and its label if it holds fewer than `n` elements. */
-export function assertHolds(kernel: string, name: string, b: Binding, n: number, unit = 'floats'): void {
-  check(elementsIn(b) >= n, () => `${kernel}: ${name} ('${bufferOf(b).label}') holds ${elementsIn(b)} ${unit}, needs ${n}`);
-}
-
-/** Throws unless `out` shares no buffer with any of `inputs` (WebGPU forbids a read and a read_write binding of one buffer). */
-export function assertNoAlias(kernel: string, outName: string, out: Binding, inputs: Record<string, Binding>): void {
-  for (const [name, b] of Object.entries(inputs)) {
-    check(bufferOf(b) !== bufferOf(out), () => `${kernel}: ${outName} must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
-  }
-}
-
-export function assertCount(kernel: string, name: string, v: number, min = 1): void {
-  check(Number.isInteger(v) && v >= min && v < 2 ** 32, () => `${kernel}: ${name} must be an integer >= ${min}, got ${v}`);
 }
 
 /** Uniform layout (16 bytes): n u32 (in units of the vector width), value f32, pad, pad. */

@@ -2,8 +2,7 @@ import source from '../../shaders/embed.wgsl?raw';
 import type { Gpu } from '../gpu/device';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
-import { assertCount, assertHolds, assertNoAlias } from './elementwise';
+import { assertCount, assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 import { check } from '../gpu/errors';
 
 /**

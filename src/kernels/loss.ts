@@ -2,7 +2,7 @@ import source from '../../shaders/loss.wgsl?raw';
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
-import { dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
+import { bufferOf, dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
 
 export const lossShader: ShaderSource = { name: 'loss', code: source };
 
@@ -62,7 +62,6 @@ export interface FusedCrossEntropyBuffers extends CrossEntropyBuffers {
   dlogits?: Binding;
 }
 
-const bufferOf = (b: Binding): GPUBuffer => ('buffer' in b ? b.buffer : b);
 const bytesOf = (b: Binding): number => b.size;
 
 function assertHolds(b: Binding, n: number, what: string): void {

@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
+import { bufferOf, ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
 
 export const matmulShader: ShaderSource = { name: 'matmul', code: source };
 
@@ -127,10 +127,6 @@ function elementsNeeded(s: Resolved, what: 'A' | 'B' | 'C' | 'bias'): number {
     case 'bias':
       return s.offsetBias + last * s.strideBias + s.N;
   }
-}
-
-function bufferOf(b: Binding): GPUBuffer {
-  return 'buffer' in b ? b.buffer : b;
 }
 
 function floatsIn(b: Binding): number {

@@ -3,8 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
-import { assertHolds, assertNoAlias } from './elementwise';
+import { assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
 
 export const moeShader: ShaderSource = { name: 'moe', code: source };
 

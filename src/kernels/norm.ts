@@ -3,8 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
-import { assertCount, assertHolds, assertNoAlias } from './elementwise';
+import { assertCount, assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
  * RMSNorm (shaders/norm.wgsl): y = x · rstd · w with rstd = 1/√(mean(x²) + eps) per row, and its backward
