@@ -8,7 +8,7 @@ export interface CompareReport {
   nonFinite: number;
 }
 
-export function compare(out: ArrayLike<number>, ref: ArrayLike<number>, tol: number): CompareReport {
+export function compare(out: ArrayLike<number>, ref: ArrayLike<number>, tol: number, magnitude: ArrayLike<number> = ref): CompareReport {
   if (out.length < ref.length) throw new Error(`output has ${out.length} values, reference ${ref.length}`);
   let num = 0;
   let den = 0;
@@ -18,8 +18,8 @@ export function compare(out: ArrayLike<number>, ref: ArrayLike<number>, tol: num
     const d = out[i] - ref[i];
     if (!Number.isFinite(out[i])) nonFinite++;
     num += d * d;
-    den += ref[i] * ref[i];
-    const scale = Math.max(Math.abs(ref[i]), 1e-3);
+    den += magnitude[i] * magnitude[i];
+    const scale = Math.max(Math.abs(magnitude[i]), 1e-3);
     if ((!Number.isFinite(out[i]) || Math.abs(d) / scale > Math.max(tol * 100, 1e-3)) && firstMismatches.length < 10) {
       firstMismatches.push(`[${i}] got ${out[i]} want ${ref[i]}`);
     }
@@ -34,6 +34,30 @@ export function expectClose(name: string, out: ArrayLike<number>, ref: ArrayLike
   if (!(r.relError <= tol)) {
     throw new Error(
       `${name}${context ? ` (${context})` : ''}: relative error ${r.relError.toExponential(3)} > ${tol}` +
+        (r.nonFinite ? `, ${r.nonFinite} non-finite values` : '') +
+        `\n  first mismatches: ${r.firstMismatches.join('; ') || '(none large; error is spread)'}`,
+    );
+  }
+  return r.relError;
+}
+
+/**
+ * Like expectClose, but the error is measured against `magnitude` (e.g. the same sums taken over absolute
+ * values) instead of the result itself: the right yardstick for short dot products, whose float32 error is
+ * bounded by the size of their terms, not of their (possibly cancelled) sum.
+ */
+export function expectCloseToScale(
+  name: string,
+  out: ArrayLike<number>,
+  ref: ArrayLike<number>,
+  magnitude: ArrayLike<number>,
+  tol: number,
+  context = '',
+): number {
+  const r = compare(out, ref, tol, magnitude);
+  if (!(r.relError <= tol)) {
+    throw new Error(
+      `${name}${context ? ` (${context})` : ''}: error relative to the terms' magnitude ${r.relError.toExponential(3)} > ${tol}` +
         (r.nonFinite ? `, ${r.nonFinite} non-finite values` : '') +
         `\n  first mismatches: ${r.firstMismatches.join('; ') || '(none large; error is spread)'}`,
     );
