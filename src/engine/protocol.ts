@@ -1,0 +1,100 @@
+/**
+ * The typed message union between the page (src/ui) and the engine worker (src/engine/worker.ts), which is
+ * the only owner of the GPU device. Commands go in, events come out; every message is structured-clone
+ * safe (no GPU objects, no class instances). Requests that expect one answer carry a `requestId` that the
+ * answer (or an `error` event) repeats.
+ */
+import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { RunConfig } from '../train/config';
+import type { EvalResult, Progress } from '../train/trainer';
+import type { StoredRun } from '../train/storage';
+
+/** What the engine reports about a run when it is created or loaded (shown wherever the run is described). */
+export interface RunInfo {
+  /** Stable id; autosaves of this run go under it in IndexedDB. */
+  runId: string;
+  /** The resolved config (defaults filled in; model.vocabSize is the tokenizer's). */
+  config: RunConfig;
+  params: number;
+  activeParams: number;
+  flopsPerToken: number;
+  trainTokens: number;
+  validationTokens: number;
+  /** Unigram entropy of the training tokens (nats). */
+  unigramEntropy: number;
+  /** Steps already done (non-zero after loading a checkpoint). */
+  step: number;
+  /** Tokens per optimisation step (B·T·gradAccum). */
+  tokensPerStep: number;
+}
+
+/** Expert load of one MoE layer at one step: how the router spread the step's tokens. */
+export interface MoeLayerLoad {
+  layer: number;
+  /** Token-expert pairs routed to each expert (length E), before capacity. */
+  load: number[];
+  /** Pairs dropped because their expert was full. */
+  dropped: number;
+  /** Pairs routed (tokens · k). */
+  routed: number;
+}
+
+export interface SampleOptions {
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** Where the engine is: what the Train / Pause / Resume / Stop controls reflect. */
+export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused' | 'sampling';
+
+export type EngineCommand =
+  /** Create a fresh run from a (partial) config; `text` replaces the corpus (a dropped file). */
+  | { type: 'create'; requestId: number; config: unknown; text?: string }
+  /** Load a run from checkpoint bytes (a file) or from an autosave in IndexedDB. */
+  | { type: 'load'; requestId: number; bytes: Uint8Array }
+  | { type: 'load-autosave'; requestId: number; runId: string }
+  /** Train to config.train.steps (or `steps` more); progress streams until done, paused or stopped. */
+  | { type: 'train'; steps?: number }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** Stop training (keeps the run and its weights; Train continues from here). */
+  | { type: 'stop' }
+  | { type: 'sample'; requestId: number; prompt: string; options: SampleOptions }
+  /** Checkpoint bytes of the current run, for a download. */
+  | { type: 'save'; requestId: number }
+  | { type: 'list-autosaves'; requestId: number }
+  | { type: 'delete-autosave'; requestId: number; runId: string }
+  /** Drop the current run and free its GPU memory. */
+  | { type: 'dispose' };
+
+/** An error as data: `name` is the typed exception's class (ConfigError, CheckpointError, DeviceLostError...). */
+export interface EngineError {
+  name: string;
+  message: string;
+  /** The config field to change (ConfigError, LimitExceededError). */
+  field?: string;
+  /** CheckpointError's code. */
+  code?: string;
+}
+
+export type EngineEvent =
+  /** The worker has a device (or not: then an `error` with name WebGPUUnavailableError follows). */
+  | { type: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
+  | { type: 'state'; state: EngineState }
+  | { type: 'run'; requestId?: number; run: RunInfo }
+  | (Progress & { type: 'progress'; moe?: MoeLayerLoad[] })
+  | (Omit<EvalResult, 'kind'> & { type: 'eval' })
+  /** Training reached config.train.steps. */
+  | { type: 'done'; step: number }
+  | { type: 'sample-chunk'; requestId: number; text: string }
+  | { type: 'sample-done'; requestId: number; tokens: number; tokensPerSecond: number }
+  | { type: 'saved'; requestId: number; bytes: Uint8Array; fileName: string }
+  | { type: 'autosaved'; runId: string; step: number }
+  | { type: 'autosaves'; requestId: number; runs: StoredRun[] }
+  | { type: 'deleted'; requestId: number; runId: string }
+  /** The device was lost; the engine acquires a new one and reloads the last autosave (then a `run` event). */
+  | { type: 'device-lost'; message: string; recoveredFromStep: number | null }
+  | { type: 'error'; requestId?: number; error: EngineError };
