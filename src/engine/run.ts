@@ -128,7 +128,7 @@ export async function createRun(input: unknown, opts: RunOptions = {}): Promise<
   // The vocabulary is the tokenizer's: the model's vocabSize follows it.
   config.model.vocabSize = tokenizer.vocabSize;
   const dataset = makeDataset(text, tokenizer, config.data.validationFraction);
-  const trainer = new Trainer(gpu, config, dataset);
+  const trainer = await Trainer.create(gpu, config, dataset);
   return new Run(gpu, config, tokenizer, dataset, trainer);
 }
 

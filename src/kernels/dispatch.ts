@@ -34,7 +34,8 @@ const MAX_CACHED_BIND_GROUPS = 4096;
 const bindGroupCache = new Map<string, GPUBindGroup>();
 
 /** A bind group for group 0 with `buffers[i]` at binding i. */
-export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: readonly Binding[]): GPUBindGroup {
+export function bindGroup(gpu: Gpu, pipelineOrStandIn: GPUComputePipeline, buffers: readonly Binding[]): GPUBindGroup {
+  const pipeline = gpu.pipelines.resolve(pipelineOrStandIn);
   const key = `${pipelineId(pipeline)}:${buffers.map((b) => ('buffer' in b ? `${idOf(b.buffer)}@${b.offset}+${b.size}` : idOf(b))).join(',')}`;
   let bg = bindGroupCache.get(key);
   if (bg) {
@@ -60,10 +61,11 @@ export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: reado
 export function dispatch(
   gpu: Gpu,
   pass: GPUComputePassEncoder,
-  pipeline: GPUComputePipeline,
+  pipelineOrStandIn: GPUComputePipeline,
   buffers: readonly Binding[],
   workgroups: readonly [number, number?, number?],
 ): void {
+  const pipeline = gpu.pipelines.resolve(pipelineOrStandIn);
   const [x, y = 1, z = 1] = workgroups;
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   check(x <= max && y <= max && z <= max, () => `dispatch of ${pipeline.label} needs ${x}x${y}x${z} workgroups; this device allows ${max} per dimension`);

@@ -139,12 +139,23 @@ interface GatherFlags {
 }
 
 /** The pipeline of one entry point of shaders/moe.wgsl (each entry point is its own variant). */
-function moePipeline(gpu: Gpu, entry: Entry, K: number, normalize: boolean, width: number, flags: GatherFlags): GPUComputePipeline {
+function moeVariant(entry: Entry, K: number, normalize: boolean, width: number, flags: GatherFlags): ShaderParams {
   const WG = WG_SIZE[entry] || rowWorkgroupSize(width);
   const params: ShaderParams = { K, NORMALIZE: normalize, WG, GATED: flags.gated ?? false, ACCUMULATE: flags.accumulate ?? false };
   for (const e of ENTRIES) params[e.toUpperCase()] = e === entry;
-  return gpu.pipelines.get(moeShader, entry, params);
+  return params;
 }
+
+function moePipeline(gpu: Gpu, entry: Entry, K: number, normalize: boolean, width: number, flags: GatherFlags): GPUComputePipeline {
+  return gpu.pipelines.get(moeShader, entry, moeVariant(entry, K, normalize, width, flags));
+}
+
+/** Every (entry, flags) the methods below use: compiled up front when built inside PipelineCache.build. */
+const USED_VARIANTS: [Entry, GatherFlags][] = [
+  ['router', {}], ['assign', {}], ['finalize', {}], ['tokens_to_slots', {}], ['tokens_to_slots', { gated: true }],
+  ['slots_to_tokens', { gated: true }], ['slots_to_tokens', { accumulate: false }], ['slots_to_tokens', { accumulate: true }],
+  ['combine_backward_gate', {}], ['router_backward', {}],
+];
 
 /** Uniform layout (32 bytes): ntok, width, experts, cap u32; aux_grad f32; 3 pad. */
 function packMoeParams(p: { ntok: number; width: number; experts: number; cap: number; auxGrad: number }): ArrayBuffer {
@@ -197,6 +208,7 @@ export class MoeRouting {
     this.normalizeGates = config.normalizeGates ?? K === 2;
     this.auxLossWeight = auxW;
     this.sizes = { logits: N * E, pairs: N * K, slotSource: E * cap, stats: statsWords(E), tokenRows: N * C, expertRows: E * cap * C };
+    for (const [entry, flags] of USED_VARIANTS) gpu.pipelines.warm(moeShader, entry, moeVariant(entry, K, this.normalizeGates, C, flags));
     this.uniform = gpu.uniform(
       packMoeParams({ ntok: N, width: C, experts: E, cap, auxGrad: (auxW * E) / (N * N) }),
       `moe ${shape} cap=${cap}`,

@@ -38,8 +38,10 @@ export interface Progress {
   /** Achieved training GFLOP/s (6·N_active + attention, per token). */
   gflops: number;
   flops: number;
-  /** Milliseconds from the trainer's start to the first finished step's readback. */
+  /** Time to the first finished step (ms): setup (allocation + pipeline compiles) plus the first step to its readback. */
   firstStepMs: number | null;
+  /** Of which allocation and pipeline compiles (ms). */
+  setupMs: number;
 }
 
 export interface EvalResult {
@@ -71,7 +73,10 @@ export class Trainer {
   private readonly lossReduce: Reduce[];
   private readonly ring: MetricsRing;
   private readonly evalBatcherTokens: Uint32Array;
-  private readonly startMs = performance.now();
+  /** Allocation and pipeline compiles before the first step (ms); set by `create`, or the constructor's own time. */
+  setupMs: number;
+  private firstTrainStart: number | null = null;
+  private gradientFault: { tensor: string; value: number } | null = null;
   private trainMs = 0;
   private firstStepMs: number | null = null;
   private readonly pendingLr = new Map<number, number>();
@@ -82,6 +87,7 @@ export class Trainer {
     readonly config: RunConfig,
     data: TrainData,
   ) {
+    const t0 = performance.now();
     const { model: mc, train } = config;
     const T = mc.contextLength;
     this.model = new Model(gpu, mc, { B: train.batchSize, T }, 1 / (train.batchSize * T * train.gradAccum));
@@ -105,6 +111,27 @@ export class Trainer {
     this.model.setParams(initialParams(mc, this.model.layout, config.seed));
     this.zero(this.m);
     this.zero(this.v);
+    this.setupMs = performance.now() - t0;
+  }
+
+  /**
+   * Fault injection (tests, regression runs): the next step's gradient of `tensor` gets one `value` (NaN or
+   * ±Infinity) written into it after the backward pass. The step must then be skipped and name the tensor.
+   */
+  injectGradientFault(tensor: string, value = NaN): void {
+    if (!this.model.layout.specs.some((x) => x.name === tensor)) throw new RangeError(`no parameter tensor '${tensor}'; known: ${this.segmentNames.join(', ')}`);
+    this.gradientFault = { tensor, value };
+  }
+
+  /**
+   * A trainer whose kernels' pipelines are all compiled asynchronously and in parallel before it returns
+   * (the constructor alone compiles each one synchronously on first use).
+   */
+  static async create(gpu: Gpu, config: RunConfig, data: TrainData): Promise<Trainer> {
+    const t0 = performance.now();
+    const trainer = await gpu.pipelines.build(() => new Trainer(gpu, config, data));
+    trainer.setupMs = performance.now() - t0;
+    return trainer;
   }
 
   private zero(buf: GPUBuffer): void {
@@ -151,6 +178,13 @@ export class Trainer {
       this.encodeMicroBatch(pass, micro);
       pass.end();
       gpu.queue.submit([enc.finish()]);
+    }
+    const fault = this.gradientFault;
+    if (fault) {
+      // After the backward passes (queue order), before the optimiser's norms: as a real overflow would land.
+      this.gradientFault = null;
+      const spec = model.layout.specs.find((x) => x.name === fault.tensor)!;
+      gpu.queue.writeBuffer(model.grads, 4 * (spec.offset + Math.floor(spec.length / 2)), new Float32Array([fault.value]));
     }
     this.adamw.setHyper({ lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 });
     const enc = gpu.device.createCommandEncoder({ label: `step ${s} optimiser` });
@@ -199,10 +233,11 @@ export class Trainer {
     const queue: StepStats[] = [];
     const t0 = performance.now();
     const startStep = this.step;
+    this.firstTrainStart ??= t0;
     while (this.step < end) {
       const flushed = this.submitStep((rows) => {
         queue.push(...rows);
-        if (this.firstStepMs === null) this.firstStepMs = performance.now() - this.startMs;
+        if (this.firstStepMs === null) this.firstStepMs = this.setupMs + (performance.now() - (this.firstTrainStart ?? t0));
       });
       if (flushed) await flushed;
       const evalEvery = this.config.train.evalEvery;
@@ -223,7 +258,7 @@ export class Trainer {
     const tokensPerSecond = runTokens / Math.max(1e-3, (performance.now() - t0) / 1000);
     return {
       kind: 'progress', steps, step: last, tokens, elapsedMs, tokensPerSecond,
-      gflops: (tokensPerSecond * this.flopsPerToken) / 1e9, flops: tokens * this.flopsPerToken, firstStepMs: this.firstStepMs,
+      gflops: (tokensPerSecond * this.flopsPerToken) / 1e9, flops: tokens * this.flopsPerToken, firstStepMs: this.firstStepMs, setupMs: this.setupMs,
     };
   }
 
