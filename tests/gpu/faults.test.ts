@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { createRun, type Run } from '../../src/engine/run';
+import type { StepStats } from '../../src/train/trainer';
+import { testGpu } from '../util/gpu';
+
+const TEXT = 'abcdefghij'.repeat(300);
+
+const config = (moe: boolean) => ({
+  model: { contextLength: 16, nLayer: 1, nEmbd: 32, nHead: 2, nKvHead: 1, mlp: 'swiglu', ...(moe ? { moeEvery: 1, moeExperts: 3, moeTopK: 2 } : {}) },
+  optim: { lr: 1e-2, warmupSteps: 1 },
+  train: { batchSize: 4, steps: 6, evalEvery: 0 },
+  seed: 3,
+});
+
+async function trainSteps(run: Run, steps: number): Promise<StepStats[]> {
+  const out: StepStats[] = [];
+  for await (const p of run.train({ steps })) if (p.kind === 'progress') out.push(...p.steps);
+  return out;
+}
+
+describe('a non-finite gradient', () => {
+  it.each([
+    ['NaN', 'h.0.wq', NaN, false],
+    ['+Infinity', 'wte', Infinity, false],
+    ['-Infinity', 'h.0.moe.router', -Infinity, true],
+  ] as const)('%s in %s: the step is skipped, names the tensor, and the weights stay the last good ones', async (_, tensor, value, moe) => {
+    const gpu = await testGpu();
+    const run = await createRun(config(moe), { gpu, text: TEXT });
+    const target = tensor;
+    await trainSteps(run, 2);
+    const good = await run.trainer.readState();
+    run.trainer.injectGradientFault(target, value);
+    const [bad] = await trainSteps(run, 1);
+    expect(bad.step).toBe(2);
+    expect(bad.skipped).toBe(true);
+    expect(bad.nonFinite).toEqual([target]);
+    const after = await run.trainer.readState();
+    expect(after.params).toEqual(good.params); // bitwise: the update was not applied
+    expect(after.m).toEqual(good.m);
+    expect(after.v).toEqual(good.v);
+    const rest = await trainSteps(run, 3);
+    expect(rest.map((s) => s.skipped)).toEqual([false, false, false]);
+    expect(rest.every((s) => Number.isFinite(s.loss) && Number.isFinite(s.gradNorm))).toBe(true);
+    const final = await run.trainer.readState();
+    expect(final.params.every(Number.isFinite)).toBe(true);
+    expect(final.params).not.toEqual(good.params);
+    run.destroy();
+  });
+
+  it('an unknown tensor name is refused with the known names', async () => {
+    const gpu = await testGpu();
+    const run = await createRun(config(false), { gpu, text: TEXT });
+    expect(() => run.trainer.injectGradientFault('h.9.wq')).toThrow(/no parameter tensor 'h\.9\.wq'; known: wte/);
+    run.destroy();
+  });
+});
