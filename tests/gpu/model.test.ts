@@ -79,4 +79,14 @@ describe('whole model vs float64 reference', () => {
   it('dense GELU, untied head', async () => {
     await checkModel({ vocabSize: 7, contextLength: 8, nLayer: 1, nEmbd: 12, nHead: 3, mlp: 'gelu', tiedEmbeddings: false }, 1, 7);
   });
+
+  // Routing is piecewise constant in the router logits: a finite difference of 1e-5 crosses a top-k or capacity
+  // boundary only at near-ties, which random float64 inputs make vanishingly rare.
+  it('MoE every 2nd layer, top-2 SwiGLU experts, aux loss', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'swiglu', moeEvery: 2, moeExperts: 4, moeTopK: 2, moeAuxLossWeight: 0.1 }, 2, 4);
+  });
+
+  it('MoE top-1 GELU experts with tokens dropped past capacity', async () => {
+    await checkModel({ vocabSize: 7, contextLength: 8, nLayer: 1, nEmbd: 8, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 3, moeTopK: 1, moeCapacityFactor: 0.5, tiedEmbeddings: false }, 1, 8);
+  });
 });
