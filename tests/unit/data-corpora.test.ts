@@ -14,7 +14,7 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('built-in corpora', () => {
   it('lists corpora with metadata, the default first', () => {
-    expect(BUILTIN_CORPORA.map((c) => c.id)).toEqual(['simple-stories', 'moby-dick']);
+    expect(BUILTIN_CORPORA.map((c) => c.id)).toEqual(['simple-stories', 'moby-dick', 'reasoning']);
     for (const c of BUILTIN_CORPORA) {
       expect(c.title.length).toBeGreaterThan(0);
       expect(c.description.length).toBeGreaterThan(20);

@@ -1,0 +1,81 @@
+/**
+ * Multi-digit addition with a column-by-column carry scratchpad, least significant column first (the order a
+ * person adds in, and the order a left-to-right model can produce the carries):
+ *
+ *   347+589=<think>7+9+0=16,4+8+1=13,3+5+1=9</think>936<|endoftext|>        (full: digits, carry in, column sum)
+ *   347+589=<think>16,13,9</think>936<|endoftext|>                           (short: column sums only)
+ *
+ * The answer's digits are the last digits of the column sums read backwards, plus the final carry.
+ */
+import type { Rng } from '../rng';
+import {
+  assembleExample,
+  checkDifficulty,
+  digitsLsbFirst,
+  promptOf,
+  randomDigits,
+  verifyInteger,
+  type Task,
+  type TaskInstance,
+  type ThinkingStyle,
+  type Verdict,
+} from './task';
+
+/** One column of the scratchpad. */
+export interface AdditionColumn {
+  a: number;
+  b: number;
+  carryIn: number;
+  sum: number;
+}
+
+/** The columns of a + b, least significant first; a missing digit is 0. */
+export function additionColumns(a: number, b: number): AdditionColumn[] {
+  const da = digitsLsbFirst(a);
+  const db = digitsLsbFirst(b);
+  const cols: AdditionColumn[] = [];
+  let carry = 0;
+  for (let i = 0; i < Math.max(da.length, db.length); i++) {
+    const x = da[i] ?? 0;
+    const y = db[i] ?? 0;
+    const sum = x + y + carry;
+    cols.push({ a: x, b: y, carryIn: carry, sum });
+    carry = sum >= 10 ? 1 : 0;
+  }
+  return cols;
+}
+
+export function additionThinking(a: number, b: number, style: ThinkingStyle): string {
+  const cols = additionColumns(a, b);
+  if (style === 'none') return '';
+  if (style === 'short') return cols.map((c) => c.sum).join(',');
+  return cols.map((c) => `${c.a}+${c.b}+${c.carryIn}=${c.sum}`).join(',');
+}
+
+/** Operand digits per difficulty level. */
+const DIGITS: Record<number, number> = { 1: 2, 2: 3, 3: 4, 4: 5, 5: 6 };
+
+function parsePrompt(prompt: string): [bigint, bigint] {
+  const m = /^\s*(\d{1,40})\s*\+\s*(\d{1,40})\s*=\s*$/.exec(prompt);
+  if (!m) throw new TypeError(`addition: prompt ${JSON.stringify(prompt)} is not of the form 'A+B='`);
+  return [BigInt(m[1]), BigInt(m[2])];
+}
+
+export const ADDITION: Task = {
+  id: 'addition',
+  name: 'Addition',
+  description: 'Add two numbers of the same length; the thinking adds column by column, carrying.',
+  difficulties: [1, 2, 3, 4, 5],
+  describeDifficulty: (d) => `${DIGITS[d]}-digit + ${DIGITS[d]}-digit`,
+  generate(rng: Rng, difficulty: number, style: ThinkingStyle = 'full'): TaskInstance {
+    checkDifficulty(ADDITION, difficulty);
+    const n = DIGITS[difficulty];
+    const a = randomDigits(rng, n);
+    const b = randomDigits(rng, n);
+    return assembleExample(ADDITION, difficulty, style, `${a}+${b}=`, additionThinking(a, b, style), String(a + b));
+  },
+  verify(problem: TaskInstance | string, completion: string): Verdict {
+    const [a, b] = parsePrompt(promptOf(problem));
+    return verifyInteger(completion, a + b);
+  },
+};
