@@ -230,6 +230,17 @@ export class Attention {
   }
 
   /**
+   * KV-cache decoding: the T queries are now the last T of `Tk` positions (T <= Tk <= kvRows). Rewrites the
+   * uniform, so it applies to command buffers submitted after the call.
+   */
+  setVisibleKeys(Tk: number): void {
+    const { B, T, NH, NKV } = this.shape;
+    const kvRows = this.shape.kvRows ?? this.shape.Tk ?? T;
+    check(Number.isInteger(Tk) && Tk >= T && Tk <= kvRows, () => `attention: visible keys ${Tk} must be an integer in [T ${T}, kvRows ${kvRows}]`);
+    this.gpu.queue.writeBuffer(this.uniform, 0, packUniform([['u32', B], ['u32', T], ['u32', NH], ['u32', NKV], ['f32', this.scale], ['u32', NH / NKV], ['u32', Tk], ['u32', kvRows]]));
+  }
+
+  /**
    * Compiles the pipelines for this head size and tiles in the background, all at once (the constructor
    * compiles them one after another, blocking; SwiftShader takes seconds for each).
    */
