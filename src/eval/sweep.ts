@@ -2,7 +2,8 @@
  * Test-time scaling sweeps: spend more compute at inference and measure accuracy on a generated task.
  *
  *  - best-of-N: for each N, sample N completions of every problem in one batch and pick one by each rule
- *    (oracle = pass@N, mean log-prob, majority vote, confidence-weighted vote);
+ *    (oracle = pass@N, mean log-prob, majority vote, confidence-weighted vote); these run without forcing, so the
+ *    decode loop stays on the GPU (thinking is bounded by maxThinkingTokens + maxAnswerTokens tokens in all);
  *  - thinking budget: cap the thinking at B tokens (force `</think>`), or extend it to at least M tokens
  *    (suppress an early `</think>` and force the task's continuation), one sample per problem;
  *  - contemplating mode: M parallel reasoners in one batch, then an aggregator: a confidence-weighted vote, or
@@ -99,7 +100,6 @@ export async function* runSweep(sampler: SequenceSampler, tokenizer: Tokenizer, 
   const base: Omit<BatchSampleOptions, 'samplesPerPrompt'> = {
     maxTokens: c.maxThinkingTokens + c.maxAnswerTokens + 2, temperature: c.temperature, topK: c.topK, topP: c.topP,
     seed: c.seed, padId: END_OF_TEXT_ID, stopId: END_OF_TEXT_ID,
-    budget: { maxThinkingTokens: c.maxThinkingTokens, maxAnswerTokens: c.maxAnswerTokens },
   };
   const score = (r: BatchSampleResult, n: number) => scoreBatch(task, tokenizer, problems, r, n);
 
@@ -148,7 +148,7 @@ export async function* runSweep(sampler: SequenceSampler, tokenizer: Tokenizer, 
       const cands = [...new Set(groups[i].samples.map((s) => s.answer).filter((a): a is string => a !== null))];
       return Uint32Array.from(tokenizer.encode(`${generationPrompt(p)}${cands.join(',')}</think>`));
     });
-    const agg = await sampler.sample(aggPrompts, { ...base, budget: undefined, maxTokens: c.maxAnswerTokens + 1, temperature: 0, samplesPerPrompt: 1 });
+    const agg = await sampler.sample(aggPrompts, { ...base, maxTokens: c.maxAnswerTokens + 1, temperature: 0, samplesPerPrompt: 1 });
     // its completion starts after `</think>`: an answer only
     const written = agg.sequences.map((s, i) => task.verify(problems[i], tokenizer.decode(s.tokens)));
     yield {
