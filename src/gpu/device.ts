@@ -93,7 +93,7 @@ export class Gpu {
     return this.device.queue;
   }
 
-  /** Bytes currently held in buffers made through this object (for leak checks). */
+  /** Bytes currently held in storage and uniform buffers made through this object (for leak checks). */
   get allocatedBytes(): number {
     return this.bytesAllocated;
   }
@@ -132,6 +132,7 @@ export class Gpu {
   uniform(data: ArrayBuffer, label: string): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     const buf = this.device.createBuffer({ size, label, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.bytesAllocated += size;
     this.queue.writeBuffer(buf, 0, data);
     return buf;
   }

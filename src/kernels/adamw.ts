@@ -161,7 +161,7 @@ export class AdamW {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
     this.gpu.release(this.blocks);
   }
 }

@@ -64,7 +64,7 @@ abstract class FlatKernel {
 
   /** Frees the uniform buffer (the pipeline stays cached). */
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }
 
@@ -192,7 +192,7 @@ abstract class SwigluKernel {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }
 
@@ -378,8 +378,8 @@ export class Rope {
   }
 
   destroy(): void {
-    this.forwardUniform.destroy();
-    this.backwardUniform.destroy();
+    this.gpu.release(this.forwardUniform);
+    this.gpu.release(this.backwardUniform);
     this.gpu.release(this.freqs);
   }
 }

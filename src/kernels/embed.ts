@@ -77,7 +77,7 @@ export class EmbeddingForward {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }
 
@@ -175,8 +175,8 @@ export class EmbeddingBackward {
   }
 
   destroy(): void {
-    for (const u of this.sortUniforms) u.destroy();
-    this.segmentUniform.destroy();
+    for (const u of this.sortUniforms) this.gpu.release(u);
+    this.gpu.release(this.segmentUniform);
     for (const b of [...this.keys, ...this.values, this.hist, this.partial]) this.gpu.release(b);
   }
 }

@@ -160,7 +160,7 @@ abstract class CrossEntropyBase {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }
 

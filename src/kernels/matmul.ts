@@ -260,6 +260,6 @@ export class Matmul {
 
   /** Frees the uniform buffer (the pipeline stays cached). */
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }

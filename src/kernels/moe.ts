@@ -302,6 +302,6 @@ export class MoeRouting {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }

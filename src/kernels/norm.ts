@@ -148,7 +148,7 @@ export class RmsNormForward {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
   }
 }
 
@@ -222,8 +222,8 @@ export class RmsNormBackward {
   }
 
   destroy(): void {
-    this.rowUniform.destroy();
-    this.dweightUniform.destroy();
+    this.gpu.release(this.rowUniform);
+    this.gpu.release(this.dweightUniform);
     if (this.ownsScratch) this.gpu.release(this.scratch);
   }
 }

@@ -116,8 +116,8 @@ export class Reduce {
   }
 
   destroy(): void {
-    this.params1.destroy();
-    this.params2.destroy();
+    this.gpu.release(this.params1);
+    this.gpu.release(this.params2);
     this.gpu.release(this.partials);
   }
 }
@@ -224,9 +224,6 @@ export class SegmentNorms {
   }
 
   destroy(): void {
-    for (const buf of Object.values(this.bindings)) {
-      if (buf.usage & GPUBufferUsage.UNIFORM) buf.destroy();
-      else this.gpu.release(buf);
-    }
+    for (const buf of Object.values(this.bindings)) this.gpu.release(buf);
   }
 }

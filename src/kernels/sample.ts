@@ -110,7 +110,7 @@ export class Sampler {
   }
 
   destroy(): void {
-    this.uniform.destroy();
+    this.gpu.release(this.uniform);
     this.gpu.release(this.settings);
   }
 }

@@ -222,7 +222,14 @@ export class Decoder {
 
   destroy(): void {
     for (const b of this.buffers) this.gpu.release(b);
-    for (const st of this.stages.values()) st.moe.forEach((m) => m?.destroy());
+    for (const st of this.stages.values()) {
+      for (const [key, v] of Object.entries(st)) {
+        if (key === 'moe') st.moe.forEach((m) => m?.destroy());
+        else if (v && typeof v === 'object' && 'destroy' in v && !(v instanceof GPUBuffer)) (v as { destroy(): void }).destroy();
+      }
+    }
+    this.headNorm.destroy();
+    this.head.destroy();
     this.stages.clear();
   }
 }

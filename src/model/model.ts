@@ -331,6 +331,7 @@ export class Model {
 
   destroy(): void {
     for (const a of this.acts) a.moe?.destroy();
+    for (const kernels of [...this.lk, this.k]) for (const kernel of Object.values(kernels)) kernel?.destroy();
     for (const b of this.buffers) this.gpu.release(b);
   }
 }
