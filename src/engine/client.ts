@@ -55,12 +55,13 @@ export class EngineClient {
     return this.request({ type: 'create', config, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
   }
 
-  load(bytes: Uint8Array): Promise<RunInfo> {
-    return this.request({ type: 'load', bytes }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  /** `text`: the training text of a run trained on a dropped file (a checkpoint does not hold it). */
+  load(bytes: Uint8Array, text?: string): Promise<RunInfo> {
+    return this.request({ type: 'load', bytes, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
   }
 
-  loadAutosave(runId: string): Promise<RunInfo> {
-    return this.request({ type: 'load-autosave', runId }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  loadAutosave(runId: string, text?: string): Promise<RunInfo> {
+    return this.request({ type: 'load-autosave', runId, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
   }
 
   train(steps?: number): void {

@@ -53,9 +53,12 @@ export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused'
 export type EngineCommand =
   /** Create a fresh run from a (partial) config; `text` replaces the corpus (a dropped file). */
   | { type: 'create'; requestId: number; config: unknown; text?: string }
-  /** Load a run from checkpoint bytes (a file) or from an autosave in IndexedDB. */
-  | { type: 'load'; requestId: number; bytes: Uint8Array }
-  | { type: 'load-autosave'; requestId: number; runId: string }
+  /**
+   * Load a run from checkpoint bytes (a file) or from an autosave in IndexedDB. A checkpoint does not hold its
+   * training text: `text` gives it again for a run trained on a dropped file (else the config's corpus is used).
+   */
+  | { type: 'load'; requestId: number; bytes: Uint8Array; text?: string }
+  | { type: 'load-autosave'; requestId: number; runId: string; text?: string }
   /** Train to config.train.steps (or `steps` more); progress streams until done, paused or stopped. */
   | { type: 'train'; steps?: number }
   | { type: 'pause' }
@@ -68,7 +71,9 @@ export type EngineCommand =
   | { type: 'list-autosaves'; requestId: number }
   | { type: 'delete-autosave'; requestId: number; runId: string }
   /** Drop the current run and free its GPU memory. */
-  | { type: 'dispose' };
+  | { type: 'dispose' }
+  /** Test-only: destroys the GPU device, to exercise device-loss recovery. The UI never sends it. */
+  | { type: 'debug-lose-device' };
 
 /** An error as data: `name` is the typed exception's class (ConfigError, CheckpointError, DeviceLostError...). */
 export interface EngineError {
