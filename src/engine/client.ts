@@ -4,6 +4,7 @@
  */
 import type { EngineCommand, EngineError, EngineEvent, RunInfo, SampleOptions } from './protocol';
 import type { StoredRun } from '../train/storage';
+import type { SweepConfig, SweepEvent } from '../eval/sweep';
 
 /** What a client talks to: a Worker, or anything with the same two methods (tests use a MessageChannel port). */
 export interface EnginePort {
@@ -23,7 +24,8 @@ export class EngineRequestError extends Error {
   }
 }
 
-type Pending = { resolve: (e: EngineEvent) => void; reject: (e: Error) => void; onChunk?: (text: string) => void };
+/** `onPartial` gets a request's intermediate events (sample chunks, sweep events) before its answer. */
+type Pending = { resolve: (e: EngineEvent) => void; reject: (e: Error) => void; onPartial?: (e: EngineEvent) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class EngineClient {
@@ -80,11 +82,20 @@ export class EngineClient {
   /** Samples after `prompt`; `onChunk` gets the text as it streams. Resolves with the whole text. */
   async sample(prompt: string, options: SampleOptions, onChunk?: (text: string) => void): Promise<{ text: string; tokens: number; tokensPerSecond: number }> {
     let text = '';
-    const done = (await this.request({ type: 'sample', prompt, options }, (t) => {
-      text += t;
-      onChunk?.(t);
+    const done = (await this.request({ type: 'sample', prompt, options }, (e) => {
+      if (e.type !== 'sample-chunk') return;
+      text += e.text;
+      onChunk?.(e.text);
     })) as Extract<EngineEvent, { type: 'sample-done' }>;
     return { text, tokens: done.tokens, tokensPerSecond: done.tokensPerSecond };
+  }
+
+  /** Runs a test-time sweep on the current run; `onEvent` gets its points, samples and progress as they come. */
+  async sweep(config: Partial<SweepConfig>, onEvent: (e: SweepEvent) => void): Promise<{ config: SweepConfig; ms: number }> {
+    const done = (await this.request({ type: 'sweep', config }, (e) => {
+      if (e.type === 'sweep') onEvent(e.event);
+    })) as Extract<EngineEvent, { type: 'sweep-done' }>;
+    return { config: done.config, ms: done.ms };
   }
 
   save(): Promise<{ bytes: Uint8Array; fileName: string }> {
@@ -99,10 +110,10 @@ export class EngineClient {
     return this.request({ type: 'delete-autosave', runId }).then(() => undefined);
   }
 
-  private request(command: DistributiveOmit<Extract<EngineCommand, { requestId: number }>, 'requestId'>, onChunk?: (text: string) => void): Promise<EngineEvent> {
+  private request(command: DistributiveOmit<Extract<EngineCommand, { requestId: number }>, 'requestId'>, onPartial?: (e: EngineEvent) => void): Promise<EngineEvent> {
     const requestId = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(requestId, { resolve, reject, onChunk });
+      this.pending.set(requestId, { resolve, reject, onPartial });
       this.send({ ...command, requestId } as EngineCommand);
     });
   }
@@ -111,7 +122,7 @@ export class EngineClient {
     if ('requestId' in e && e.requestId !== undefined) {
       const p = this.pending.get(e.requestId);
       if (p) {
-        if (e.type === 'sample-chunk') p.onChunk?.(e.text);
+        if (e.type === 'sample-chunk' || e.type === 'sweep') p.onPartial?.(e);
         else {
           this.pending.delete(e.requestId);
           if (e.type === 'error') p.reject(new EngineRequestError(e.error));

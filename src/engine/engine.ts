@@ -4,7 +4,7 @@
  *
  * - GPU work (create, load, save, sample, autosave, and each stretch of training up to its next progress message)
  *   runs one piece at a time through `exclusive`, so pause, stop, sample and save land between progress messages.
- * - Sampling while training pauses the training for the sample and then resumes it (state 'sampling' meanwhile).
+ * - Sampling (and test-time sweeps) while training pauses the training and then resumes it (state 'sampling').
  * - Training runs in segments that end on multiples of train.autosaveEvery, where the run is autosaved; it is also
  *   autosaved before its first step (a point to recover from) and when training stops or completes.
  * - Device loss: the work of the lost device is abandoned (`epoch`), a new device is requested, the run's last
@@ -16,28 +16,17 @@ import { CheckpointError, checkpointFileName } from '../train/checkpoint';
 import { CheckpointStore } from '../train/storage';
 import type { EvalResult, Progress } from '../train/trainer';
 import { MoeLoads } from './moe-loads';
-import type { EngineCommand, EngineError, EngineEvent, EngineState, RunInfo, SampleOptions } from './protocol';
+import type { EngineCommand, EngineEvent, EngineState, RunInfo, SampleOptions } from './protocol';
+import { EngineStateError, toEngineError } from './errors';
+import { streamSample, sweepJob } from './inference';
 import { createRun, loadRun, type Run } from './run';
+import { resolveSweepConfig } from '../eval/sweep-config';
 
 export type Emit = (event: EngineEvent, transfer?: Transferable[]) => void;
 
 export interface EngineOptions {
   /** Where autosaves go (default: the page's IndexedDB database). */
   store?: CheckpointStore;
-}
-
-/** A command that does not fit what the engine is doing (train without a run, train while training...). */
-export class EngineStateError extends Error {
-  override name = 'EngineStateError';
-}
-
-/** Any thrown value as data, keeping ConfigError's field and CheckpointError's code. */
-export function toEngineError(e: unknown): EngineError {
-  const x = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
-  const out: EngineError = { name: typeof x.name === 'string' && x.name ? x.name : 'Error', message: typeof x.message === 'string' ? x.message : String(e) };
-  if (typeof x.field === 'string') out.field = x.field;
-  if (typeof x.code === 'string') out.code = x.code;
-  return out;
 }
 
 /** A training loop to step `target`; `waiting`: it waits for resume (only then is the state 'paused'). */
@@ -113,6 +102,8 @@ export class Engine {
       }
       case 'sample':
         return this.sample(cmd.requestId, cmd.prompt, cmd.options);
+      case 'sweep':
+        return this.sweep(cmd.requestId, cmd.config);
       case 'save':
         return this.exclusive(async () => {
           const run = this.requireRun();
@@ -336,17 +327,23 @@ export class Engine {
     if (!(Number.isSafeInteger(maxTokens) && maxTokens > 0)) throw new RangeError(`sample: maxTokens must be a positive whole number, got ${maxTokens}`);
     // Only the settings given: an explicit undefined would override the run's defaults (its seed).
     const opts = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SampleOptions;
+    return this.inference((run) => streamSample(run, requestId, prompt, opts, this.emit));
+  }
+
+  private sweep(requestId: number, input: unknown): Promise<void> {
+    const config = resolveSweepConfig(input);
+    return this.inference((run) => sweepJob(run, requestId, config, this.emit));
+  }
+
+  /** Sampling work on the current run, between training's progress messages (state 'sampling' meanwhile). */
+  private inference(work: (run: Run) => Promise<void>): Promise<void> {
     return this.exclusive(async () => {
       const run = this.requireRun();
       const epoch = this.epoch;
       this.sampling = true;
       this.updateState();
       try {
-        const t0 = performance.now();
-        for await (const text of run.stream(prompt, opts)) if (text) this.emit({ type: 'sample-chunk', requestId, text });
-        const seconds = Math.max(1e-6, (performance.now() - t0) / 1000);
-        // Run.stream samples exactly maxTokens tokens (it passes no stop token).
-        this.emit({ type: 'sample-done', requestId, tokens: maxTokens, tokensPerSecond: maxTokens / seconds });
+        await work(run);
       } finally {
         if (epoch === this.epoch) {
           this.sampling = false;

@@ -5,6 +5,7 @@
  * answer (or an `error` event) repeats.
  */
 import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { SweepConfig, SweepEvent } from '../eval/sweep';
 import type { RunConfig } from '../train/config';
 import type { EvalResult, Progress } from '../train/trainer';
 import type { StoredRun } from '../train/storage';
@@ -66,6 +67,8 @@ export type EngineCommand =
   /** Stop training (keeps the run and its weights; Train continues from here). */
   | { type: 'stop' }
   | { type: 'sample'; requestId: number; prompt: string; options: SampleOptions }
+  /** A test-time scaling sweep (src/eval/sweep-config.ts validates `config`); streams 'sweep' events, then 'sweep-done'. */
+  | { type: 'sweep'; requestId: number; config: unknown }
   /** Checkpoint bytes of the current run, for a download. */
   | { type: 'save'; requestId: number }
   | { type: 'list-autosaves'; requestId: number }
@@ -96,6 +99,8 @@ export type EngineEvent =
   | { type: 'done'; step: number }
   | { type: 'sample-chunk'; requestId: number; text: string }
   | { type: 'sample-done'; requestId: number; tokens: number; tokensPerSecond: number }
+  | { type: 'sweep'; requestId: number; event: SweepEvent }
+  | { type: 'sweep-done'; requestId: number; config: SweepConfig; ms: number }
   | { type: 'saved'; requestId: number; bytes: Uint8Array; fileName: string }
   | { type: 'autosaved'; runId: string; step: number }
   | { type: 'autosaves'; requestId: number; runs: StoredRun[] }

@@ -11,6 +11,7 @@ import { makeDataset, unigramEntropy, type Dataset } from '../data/batches';
 import { findCorpus } from '../data/corpora';
 import { buildTokenizer, tokenizerFromJSON, TokenStreamDecoder, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
+import { BatchSampler } from '../eval/batch-sample';
 import { Generator, type GenerateOptions } from '../eval/generate';
 import { countParams, flopsPerToken } from '../model/config';
 import { ConfigError } from '../model/validate';
@@ -40,6 +41,7 @@ export interface RunSummary {
 export class Run {
   readonly summary: RunSummary;
   private generator: Generator | null = null;
+  private sampler: BatchSampler | null = null;
 
   constructor(
     readonly gpu: Gpu,
@@ -82,6 +84,12 @@ export class Run {
     if (rest) yield rest;
   }
 
+  /** Batched KV-cache sampling on the run's current weights (test-time sweeps). */
+  batchSampler(): BatchSampler {
+    this.sampler ??= new BatchSampler(this.gpu, this.config.model, this.trainer.model.params);
+    return this.sampler;
+  }
+
   /** The text sampled after `prompt` (the prompt not included). */
   async sample(prompt: string, opts: Partial<GenerateOptions> = {}): Promise<string> {
     let out = '';
@@ -107,6 +115,7 @@ export class Run {
 
   destroy(): void {
     this.generator?.destroy();
+    this.sampler?.destroy();
     this.trainer.destroy();
   }
 }

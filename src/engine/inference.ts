@@ -1,0 +1,19 @@
+/** The engine's sampling jobs on a run: streamed text for the sample box, and test-time scaling sweeps. */
+import { runSweep, type SweepConfig } from '../eval/sweep';
+import type { Emit } from './engine';
+import type { SampleOptions } from './protocol';
+import type { Run } from './run';
+
+export async function streamSample(run: Run, requestId: number, prompt: string, opts: SampleOptions, emit: Emit): Promise<void> {
+  const t0 = performance.now();
+  for await (const text of run.stream(prompt, opts)) if (text) emit({ type: 'sample-chunk', requestId, text });
+  const seconds = Math.max(1e-6, (performance.now() - t0) / 1000);
+  // Run.stream samples exactly maxTokens tokens (it passes no stop token).
+  emit({ type: 'sample-done', requestId, tokens: opts.maxTokens, tokensPerSecond: opts.maxTokens / seconds });
+}
+
+export async function sweepJob(run: Run, requestId: number, config: SweepConfig, emit: Emit): Promise<void> {
+  const t0 = performance.now();
+  for await (const event of runSweep(run.batchSampler(), run.tokenizer, config)) emit({ type: 'sweep', requestId, event });
+  emit({ type: 'sweep-done', requestId, config, ms: performance.now() - t0 });
+}
