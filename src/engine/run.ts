@@ -14,6 +14,7 @@ import { requestGpu, type Gpu } from '../gpu/device';
 import { BatchSampler } from '../eval/batch-sample';
 import { Generator, type GenerateOptions } from '../eval/generate';
 import { countParams, flopsPerToken } from '../model/config';
+import { checkFitsDevice } from '../model/memory';
 import { ConfigError } from '../model/validate';
 import { decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
 import { resolveRunConfig, type RunConfig } from '../train/config';
@@ -26,6 +27,8 @@ export interface RunOptions {
   text?: string;
   /** A tokenizer to reuse (from a checkpoint) instead of building one. */
   tokenizer?: Tokenizer;
+  /** Refuse configs whose estimated training memory exceeds this (bytes); WebGPU does not tell the device's size. */
+  memoryBudgetBytes?: number;
 }
 
 export interface RunSummary {
@@ -137,7 +140,18 @@ export async function createRun(input: unknown, opts: RunOptions = {}): Promise<
   // The vocabulary is the tokenizer's: the model's vocabSize follows it.
   config.model.vocabSize = tokenizer.vocabSize;
   const dataset = makeDataset(text, tokenizer, config.data.validationFraction);
-  const trainer = await Trainer.create(gpu, config, dataset);
+  // Refused before any buffer exists when it cannot fit; an allocation that still fails is reported as out of memory.
+  checkFitsDevice(config, gpu.limits, opts.memoryBudgetBytes);
+  let made: Promise<Trainer> | undefined;
+  try {
+    await gpu.scoped(() => {
+      made = Trainer.create(gpu, config, dataset); // allocates synchronously, inside the scopes
+    });
+  } catch (e) {
+    made?.then((t) => t.destroy(), () => undefined);
+    throw e;
+  }
+  const trainer = await made!;
   return new Run(gpu, config, tokenizer, dataset, trainer);
 }
 

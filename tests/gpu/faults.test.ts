@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRun, type Run } from '../../src/engine/run';
 import type { StepStats } from '../../src/train/trainer';
+import { estimateTrainingMemory } from '../../src/model/memory';
 import { testGpu } from '../util/gpu';
 
 const TEXT = 'abcdefghij'.repeat(300);
@@ -52,5 +53,34 @@ describe('a non-finite gradient', () => {
     const run = await createRun(config(false), { gpu, text: TEXT });
     expect(() => run.trainer.injectGradientFault('h.9.wq')).toThrow(/no parameter tensor 'h\.9\.wq'; known: wte/);
     run.destroy();
+  });
+});
+
+describe('a config the device cannot hold', () => {
+  it('is refused before any buffer is allocated, naming the field to shrink', async () => {
+    const gpu = await testGpu();
+    const before = gpu.allocatedBytes;
+    const limit = Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize);
+    // logits alone: B·T·V·4 bytes, past the per-buffer limit
+    const T = 2048;
+    const batchSize = Math.ceil(limit / (T * 259 * 4)) + 1;
+    expect(batchSize).toBeLessThanOrEqual(4096); // the schema's largest batch
+    const big = { model: { contextLength: T, nLayer: 1, nEmbd: 16, nHead: 2 }, train: { batchSize } };
+    await expect(createRun(big, { gpu, text: TEXT })).rejects.toMatchObject({ name: 'LimitExceededError', field: 'train.batchSize', message: expect.stringMatching(/logits.*Shrink train\.batchSize/) });
+    await expect(createRun(config(false), { gpu, text: TEXT, memoryBudgetBytes: 64 * 1024 })).rejects.toMatchObject({ name: 'LimitExceededError', message: expect.stringMatching(/over the 0\.1 MiB memory budget/) });
+    expect(gpu.allocatedBytes).toBe(before);
+  });
+
+  it('the estimate of training memory is within 25% of what a run really allocates', async () => {
+    const gpu = await testGpu();
+    for (const moe of [false, true]) {
+      const before = gpu.allocatedBytes;
+      const run = await createRun(config(moe), { gpu, text: TEXT });
+      const real = gpu.allocatedBytes - before;
+      const est = estimateTrainingMemory(run.config).totalBytes;
+      console.log(`${moe ? 'MoE' : 'dense'}: estimated ${est} bytes, allocated ${real}`);
+      expect(Math.abs(est - real) / real).toBeLessThan(0.25);
+      run.destroy();
+    }
   });
 });
