@@ -15,6 +15,7 @@ export default defineConfig({
       '@tensorflow/tfjs-core',
       '@tensorflow/tfjs-backend-webgpu',
       '@tensorflow/tfjs-core/dist/register_all_gradients',
+      'uplot',
     ],
   },
   test: {
