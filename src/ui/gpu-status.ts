@@ -1,46 +1,59 @@
 import { LitElement, css, html } from 'lit';
-import { requestGpu, type Gpu } from '../gpu/device';
+import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+
+/** What the engine said about its device (the engine worker owns it; this view only shows it). */
+export type GpuStatusState =
+  | { kind: 'pending' }
+  | { kind: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
+  | { kind: 'error'; name: string; message: string };
+
+const CHROME_HELP = [
+  'Use Chrome or Edge 113 or later (desktop), or Chrome 121 or later on Android.',
+  'Open the page over https or from localhost: WebGPU is off on plain http.',
+  'Check chrome://gpu: "WebGPU" should say "Hardware accelerated". If not, turn on "Use graphics acceleration when available" in chrome://settings/system and restart Chrome.',
+  'On Linux, start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan, or enable chrome://flags/#enable-unsafe-webgpu.',
+];
 
 /**
- * @summary Shows which WebGPU adapter Spark Lab will train on, or why it cannot.
+ * @summary Shows which WebGPU adapter the engine trains on, or why it cannot and what to do in Chrome.
  * @csspart panel - the outer box.
  */
 export class GpuStatus extends LitElement {
-  static override properties = { state: { state: true } };
+  static override properties = { status: { attribute: false } };
 
-  /** 'pending' while the adapter is requested, then 'ready' or 'error'. */
-  declare state: { kind: 'pending' } | { kind: 'ready'; gpu: Gpu } | { kind: 'error'; name: string; message: string };
+  /** The engine's device as reported by its 'ready' or 'error' event. */
+  declare status: GpuStatusState;
 
   static override styles = css`
     :host { display: block; font: 14px/1.4 system-ui, sans-serif; }
-    .panel { border: 1px solid #ccd; border-radius: 6px; padding: 12px 16px; max-width: 60rem; }
+    .panel { border: 1px solid var(--spark-border, #ccd); border-radius: 6px; padding: 8px 12px; }
     .error { border-color: #c33; background: #fff4f4; }
-    dt { font-weight: 600; } dd { margin: 0 0 6px 0; font-family: ui-monospace, monospace; }
+    dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
+    dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: 13px; overflow-wrap: anywhere; }
+    ul { margin: 6px 0 0 0; padding-left: 20px; }
   `;
 
   constructor() {
     super();
-    this.state = { kind: 'pending' };
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    requestGpu().then(
-      (gpu) => (this.state = { kind: 'ready', gpu }),
-      (e: unknown) => (this.state = { kind: 'error', name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) }),
-    );
+    this.status = { kind: 'pending' };
   }
 
   override render() {
-    const s = this.state;
-    if (s.kind === 'pending') return html`<div part="panel" class="panel" role="status">Looking for a WebGPU adapter…</div>`;
-    if (s.kind === 'error') return html`<div part="panel" class="panel error" role="alert" data-testid="gpu-error"><strong>${s.name}</strong>: ${s.message}</div>`;
-    const { adapter, limits, features } = s.gpu;
-    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const s = this.status;
+    if (s.kind === 'pending') return html`<div part="panel" class="panel" role="status">Starting the engine and looking for a WebGPU adapter…</div>`;
+    if (s.kind === 'error') {
+      const noWebGpu = s.name === 'WebGPUUnavailableError';
+      return html`<div part="panel" class="panel error" role="alert" data-testid="gpu-error">
+        <strong>${s.name}</strong>: ${s.message}
+        ${noWebGpu ? html`<div>What to do in Chrome:</div><ul>${CHROME_HELP.map((t) => html`<li>${t}</li>`)}</ul>` : null}
+      </div>`;
+    }
+    const { adapter, limits, features } = s;
+    const mib = (b: number | undefined) => (b === undefined ? '?' : `${(b / 2 ** 20).toFixed(0)} MiB`);
     return html`<div part="panel" class="panel" role="status" data-testid="gpu-ready">
       <dl>
         <dt>Adapter</dt><dd data-testid="adapter">${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'unknown'}</dd>
-        <dt>Limits</dt><dd>max buffer ${mib(limits.maxBufferSize)}, storage binding ${mib(limits.maxStorageBufferBindingSize)}, workgroup storage ${limits.maxComputeWorkgroupStorageSize} B, invocations ${limits.maxComputeInvocationsPerWorkgroup}</dd>
+        <dt>Limits</dt><dd>max buffer ${mib(limits.maxBufferSize)}, storage binding ${mib(limits.maxStorageBufferBindingSize)}, workgroup storage ${limits.maxComputeWorkgroupStorageSize ?? '?'} B</dd>
         <dt>Features</dt><dd>subgroups ${features.subgroups ? 'yes' : 'no'}, shader-f16 ${features.shaderF16 ? 'yes' : 'no'}, timestamp-query ${features.timestampQuery ? 'yes' : 'no'}</dd>
       </dl>
     </div>`;

@@ -1,0 +1,270 @@
+/**
+ * The lab page used as a person would: pick the tiny dense preset, train, watch the chart grow and the loss fall,
+ * sample, save the checkpoint (a download) and load it back, follow a shared link, and see a hostile link refused.
+ * Long tasks on the page's main thread are measured while training runs (the engine trains in its worker, so
+ * the page must stay responsive), and the chart is fed tens of thousands of points to check it stays smooth.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, serveDist, watchErrors, type Served } from './browser';
+
+let served: Served;
+let browser: Browser;
+beforeAll(async () => {
+  served = await serveDist();
+  browser = await launch();
+  mkdirSync('test-results', { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await served?.close();
+});
+
+const LONG_TASK_LIMIT_MS = 50;
+const shot = (page: Page, name: string) => page.screenshot({ path: `test-results/lab-${name}.png`, fullPage: true });
+const b64url = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+
+/** Records every long task of the page from its start (buffered), with its start time. */
+async function openLab(hash = '', viewport = { width: 1366, height: 900 }): Promise<{ page: Page; errors: string[] }> {
+  // Its own context (storage, IndexedDB), closed with the page; a second page in it sees the same autosaves.
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('close', () => void context.close().catch(() => undefined));
+  const errors = watchErrors(page);
+  await page.addInitScript(() => {
+    const w = window as unknown as { __longTasks: { start: number; duration: number }[] };
+    w.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.__longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(served.url + hash);
+  await page.getByTestId('adapter').waitFor({ timeout: 60_000 });
+  return { page, errors };
+}
+
+const chartStats = (page: Page) =>
+  page.evaluate(() => document.querySelector('spark-lab')!.shadowRoot!.querySelector('spark-loss-chart')!.stats);
+const longTasksSince = (page: Page, t0: number) =>
+  page.evaluate((t) => (window as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((x) => x.start >= t), t0);
+const now = (page: Page) => page.evaluate(() => performance.now());
+const engineState = (page: Page) => page.getByTestId('run-status').getAttribute('data-state');
+
+describe('the lab page', () => {
+  it('trains the tiny dense preset, samples, saves and loads the checkpoint, with no long tasks and no console errors', async () => {
+    const { page, errors } = await openLab();
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    await page.getByTestId('preset-tiny-dense').click();
+    await expect.poll(() => page.getByTestId('config-summary').textContent()).toMatch(/2 layers · width 32/);
+    await shot(page, 'start');
+
+    const t0 = await now(page);
+    await page.getByTestId('train').click();
+    await expect.poll(() => engineState(page), { timeout: 120_000 }).toBe('training');
+    // Enough steps for the byte-level loss to leave ln(vocab) ≈ 5.6 well behind.
+    await expect.poll(async () => (await chartStats(page)).points, { timeout: 150_000, interval: 500 }).toBeGreaterThanOrEqual(30);
+    const stats = await chartStats(page);
+    console.log(`chart: ${stats.points} points, train loss ${stats.firstLoss?.toFixed(3)} → ${stats.lastLoss?.toFixed(3)}`);
+    expect(stats.lastLoss!).toBeLessThan(stats.firstLoss! - 1);
+    await expect.poll(async () => (await chartStats(page)).valPoints, { timeout: 60_000, interval: 500 }).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId('tokens-per-second').textContent()).not.toBe('–');
+    await shot(page, 'training');
+
+    // From the keyboard: Enter on Pause; the same button, still focused, becomes Resume and takes Space.
+    await page.getByTestId('pause').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toBe('paused');
+    await expect.poll(() => page.getByTestId('resume').evaluate((b) => b.matches(':focus'))).toBe(true);
+    await page.keyboard.press('Space');
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toBe('training');
+    await page.getByTestId('stop').click();
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toBe('idle');
+    const tasks = await longTasksSince(page, t0);
+    const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
+    console.log(`long tasks while training: ${tasks.length}, longest ${maxTask.toFixed(0)} ms`);
+    expect(maxTask).toBeLessThanOrEqual(LONG_TASK_LIMIT_MS);
+
+    // Sample: the text streams into the output after the prompt.
+    await page.getByTestId('prompt').fill('Once upon a time');
+    await page.getByTestId('sample-maxTokens').fill('48');
+    await page.getByTestId('sample').click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: /tokens at/ }).count(), { timeout: 60_000 }).toBe(1);
+    const sampled = (await page.getByTestId('sample-output').textContent()) ?? '';
+    expect(sampled.startsWith('Once upon a time')).toBe(true);
+    expect(sampled.length).toBeGreaterThan('Once upon a time'.length + 10);
+    await shot(page, 'sample');
+
+    // Save (a download), then load that file back: a second series starts at the saved step.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('save').click()]);
+    const file = `test-results/lab-${download.suggestedFilename()}`;
+    await download.saveAs(file);
+    expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
+    await page.getByTestId('load-file').setInputFiles(file);
+    await expect.poll(() => page.getByTestId('checkpoint-message').textContent(), { timeout: 60_000 }).toMatch(/Loaded .*step \d+/);
+    expect((await chartStats(page)).runs).toBe(2);
+    await expect.poll(() => engineState(page)).toBe('idle');
+    await shot(page, 'loaded');
+
+    // A broken file is refused with its code and message.
+    await page.getByTestId('load-file').setInputFiles({ name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
+    await expect.poll(() => page.getByTestId('checkpoint-message').textContent(), { timeout: 30_000 }).toMatch(/Could not load broken\.safetensors: CheckpointError \[[a-z-]+\]/);
+    await shot(page, 'load-error');
+
+    // A new visit in the same browser offers to resume the newest autosave; resuming it loads that run.
+    const again = await page.context().newPage();
+    const againErrors = watchErrors(again);
+    await again.goto(served.url);
+    await again.getByTestId('resume-offer').waitFor({ timeout: 60_000 });
+    expect(await again.getByTestId('resume-offer').textContent()).toMatch(/at step \d+/);
+    await shot(again, 'resume-offer');
+    await again.getByTestId('resume-newest').click();
+    await expect.poll(() => again.getByTestId('checkpoint-message').textContent(), { timeout: 60_000 }).toMatch(/Loaded the autosaved run: step \d+/);
+
+    // Device loss (forced through the engine's test-only command): the page says so and that the run resumes
+    // from its last autosave; the engine reloads it on a new device.
+    await again.evaluate(() => (document.querySelector('spark-lab') as unknown as { client: { send(c: { type: string }): void } }).client.send({ type: 'debug-lose-device' }));
+    await expect.poll(() => again.getByTestId('device-lost').textContent(), { timeout: 60_000 }).toMatch(/device was lost.*resumes the run from its last autosave \(step \d+\)/s);
+    await expect.poll(() => engineState(again), { timeout: 120_000 }).toBe('idle');
+    await shot(again, 'device-lost');
+    expect(againErrors).toEqual([]);
+    await again.close();
+
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('trains a tiny MoE run from a shared link and shows its expert load', async () => {
+    const config = {
+      model: { contextLength: 32, nLayer: 2, nEmbd: 32, nHead: 2, moeEvery: 1, moeExperts: 4, moeTopK: 2 },
+      optim: { lr: 0.01, warmupSteps: 2 },
+      // Evaluations every 4 steps flush progress (which otherwise comes in batches of up to 16 steps), so several
+      // progress messages arrive and the routing statistics, read back one message late, reach the page.
+      train: { batchSize: 4, steps: 16, evalEvery: 4, evalBatches: 1, autosaveEvery: 0 },
+    };
+    const { page, errors } = await openLab(`#config=${b64url(JSON.stringify(config))}`);
+    await expect.poll(() => page.getByTestId('config-summary').textContent()).toMatch(/MoE 4 experts top-2/);
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    await page.getByTestId('train').click();
+    await expect.poll(() => engineState(page), { timeout: 120_000 }).toBe('training');
+    // SwiftShader compiles the MoE pipelines on the first step: allow minutes.
+    await expect.poll(() => engineState(page), { timeout: 300_000, interval: 1000 }).toBe('idle');
+    await page.waitForTimeout(500);
+    await shot(page, 'moe');
+    expect(await page.getByTestId('moe-dropped').textContent()).toMatch(/layer 0: [\d.]+% dropped/);
+    expect(await page.getByTestId('moe-heatmap').isVisible()).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 420_000);
+
+  it('fills the form from a shared link, refuses hostile links with a message, and shows field errors inline', async () => {
+    const config = { model: { nLayer: 3, nEmbd: 48, nHead: 3 }, train: { steps: 77 } };
+    const { page, errors } = await openLab(`#config=${b64url(JSON.stringify(config))}`);
+    await expect.poll(() => page.locator('[data-field="model.nLayer"] input').inputValue()).toBe('3');
+    expect(await page.locator('[data-field="train.steps"] input').inputValue()).toBe('77');
+    expect(await page.getByTestId('url-loaded').isVisible()).toBe(true);
+    await shot(page, 'shared-url');
+
+    // Editing a field shows the validator's message at the field and keeps Train off.
+    await page.locator('[data-field="model.nHead"] input').fill('5');
+    await expect.poll(() => page.locator('[data-field="model.nEmbd"] [data-testid="field-error"]').textContent()).toMatch(/model\.nEmbd 48 is not divisible by model\.nHead 5/);
+    expect(await page.getByTestId('train').isDisabled()).toBe(true);
+    await page.locator('[data-field="model.nHead"] input').fill('3');
+    await expect.poll(() => page.locator('[data-testid="field-error"]').count()).toBe(0);
+
+    // A binary file for a corpus is refused with validateUserText's message; a text file becomes a choice.
+    await page.getByTestId('corpus-file').setInputFiles({ name: 'photo.txt', mimeType: 'text/plain', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]) });
+    await expect.poll(() => page.getByTestId('corpus-error').textContent()).toMatch(/photo\.txt contains NUL bytes/);
+    await page.getByTestId('corpus-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('The cat sat on the mat.\n'.repeat(20)) });
+    await expect.poll(() => page.getByTestId('corpus').inputValue()).toBe('user');
+    await shot(page, 'corpus-file');
+
+    // Every control in every shadow root has an accessible name.
+    const unnamed = await page.evaluate(() => {
+      const out: string[] = [];
+      const visit = (root: Document | ShadowRoot) => {
+        for (const el of root.querySelectorAll<HTMLElement>('input, select, textarea, button')) {
+          const labelled = (el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent!.trim());
+          if (!labelled && (el as HTMLInputElement).type !== 'hidden') out.push(el.outerHTML.slice(0, 80));
+        }
+        for (const host of root.querySelectorAll('*')) if (host.shadowRoot) visit(host.shadowRoot);
+      };
+      visit(document);
+      return out;
+    });
+    expect(unnamed).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+
+    for (const [hash, pattern] of [
+      [`#config=${b64url('{"__proto__": {"polluted": true}}')}`, /"__proto__".*not allowed/],
+      ['#config=%%%garbage!!', /not valid base64url/],
+      [`#config=${b64url('{"model": {"nLayer": 1e308}}')}`, /model\.nLayer must be at most 96/],
+      [`#config=${'A'.repeat(5000)}`, /more than the 4096/],
+    ] as const) {
+      // At a 1024×768 projector's width.
+      const { page: p, errors: pe } = await openLab(hash, { width: 1024, height: 768 });
+      await expect.poll(() => p.getByTestId('url-error').textContent()).toMatch(pattern);
+      expect(await p.evaluate(() => ({} as Record<string, unknown>).polluted)).toBeUndefined();
+      if (String(pattern).includes('__proto__')) await shot(p, 'hostile-url');
+      expect(pe).toEqual([]);
+      await p.close();
+    }
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps the chart smooth with 50,000 points over three runs, and lays out at projector width', async () => {
+    const { page, errors } = await openLab('', { width: 1920, height: 1080 });
+    // 49,000 points at once (two finished runs and most of a third), then progress at training's pace: 20
+    // batches of 50 steps, 100 ms apart, each redrawing a chart that holds tens of thousands of points.
+    await page.evaluate(() => {
+      const loss = (run: number, step: number) => 1.2 + 0.3 * run + 4 / Math.sqrt(1 + step / 50) + 0.2 * Math.sin(step);
+      const chart = document.querySelector('spark-lab')!.shadowRoot!.querySelector('spark-loss-chart')!;
+      for (let r = 0; r < 3; r++) {
+        chart.startRun({ id: `synthetic-${r}`, label: `synthetic ${r}`, tokensPerStep: 128, flopsPerToken: 1e5, step: 0 });
+        const n = r === 2 ? 29_000 : 10_000;
+        chart.addSteps(Array.from({ length: n }, (_, i) => ({ step: i, loss: loss(r, i) })), n * 20);
+        for (let s = 500; s <= n; s += 2000) chart.addEval(s, loss(r, s) + 0.1);
+      }
+    });
+    await page.waitForTimeout(500);
+    const t0 = await now(page);
+    const redrawMs = await page.evaluate(async () => {
+      const loss = (run: number, step: number) => 1.2 + 0.3 * run + 4 / Math.sqrt(1 + step / 50) + 0.2 * Math.sin(step);
+      const chart = document.querySelector('spark-lab')!.shadowRoot!.querySelector('spark-loss-chart')!;
+      const frame = () => new Promise((r) => requestAnimationFrame(r));
+      const times: number[] = [];
+      for (let s = 29_000; s < 30_000; s += 50) {
+        chart.addSteps(Array.from({ length: 50 }, (_, i) => ({ step: s + i, loss: loss(2, s + i) })), (s + 50) * 20);
+        const t = performance.now();
+        await frame();
+        await frame();
+        times.push(performance.now() - t);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return times.sort((a, b) => a - b)[times.length >> 1];
+    });
+    const tasks = await longTasksSince(page, t0);
+    const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
+    console.log(`chart at 50k points: median 2 frames per update ${redrawMs.toFixed(0)} ms; long tasks ${tasks.length}, longest ${maxTask.toFixed(0)} ms`);
+    expect((await chartStats(page)).points).toBe(30_000);
+    await page.getByTestId('log-scale').check();
+    await page.getByTestId('x-axis').selectOption('tokens');
+    await page.waitForTimeout(300);
+    // Hover read-out: the legend shows the values under the cursor.
+    const plot = page.locator('spark-loss-chart .u-over');
+    const box = (await plot.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await expect.poll(() => page.locator('spark-loss-chart .u-legend').textContent()).toMatch(/synthetic 2 train:?\s*\d\.\d+/);
+    await shot(page, 'chart-50k-projector');
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+    await csv.saveAs('test-results/lab-loss.csv');
+    expect(readFileSync('test-results/lab-loss.csv', 'utf8').split('\n').length).toBeGreaterThan(50_000);
+    const [png] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-png').click()]);
+    await png.saveAs('test-results/lab-loss-export.png');
+    expect(readFileSync('test-results/lab-loss-export.png').subarray(1, 4).toString()).toBe('PNG');
+    expect(maxTask).toBeLessThanOrEqual(LONG_TASK_LIMIT_MS);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
