@@ -9,7 +9,7 @@ export default defineConfig({
   },
   build: {
     target: 'es2022',
-    rollupOptions: { input: { main: resolve(import.meta.dirname, 'index.html') } },
+    rollupOptions: { input: { main: resolve(import.meta.dirname, 'index.html'), regress: resolve(import.meta.dirname, 'regress.html') } },
   },
   worker: { format: 'es' },
 });
