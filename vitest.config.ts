@@ -6,6 +6,19 @@ import { chooseAdapter, chromiumArgs, findChromium } from './scripts/browser.mjs
 const adapter = chooseAdapter();
 const executablePath = (await findChromium()) ?? undefined;
 
+const browserTests = {
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+  fileParallelism: false,
+  browser: {
+    enabled: true,
+    headless: true,
+    screenshotFailures: false,
+    provider: playwright({ launchOptions: { executablePath, args: chromiumArgs(adapter) } }),
+    instances: [{ browser: 'chromium' as const }],
+  },
+};
+
 export default defineConfig({
   // Pre-bundle what the browser tests import, so Vite never reloads a test page mid-run to optimise a dependency.
   optimizeDeps: {
@@ -39,20 +52,11 @@ export default defineConfig({
         },
       },
       {
-        test: {
-          name: 'gpu',
-          include: ['tests/gpu/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          fileParallelism: false,
-          browser: {
-            enabled: true,
-            headless: true,
-            screenshotFailures: false,
-            provider: playwright({ launchOptions: { executablePath, args: chromiumArgs(adapter) } }),
-            instances: [{ browser: 'chromium' }],
-          },
-        },
+        test: { name: 'gpu', include: ['tests/gpu/**/*.test.ts'], ...browserTests },
+      },
+      {
+        // Long measurements for closing notes and docs; only `npm run experiment` runs them (never `npm test`).
+        test: { name: 'experiments', include: ['experiments/**/*.test.ts'], ...browserTests },
       },
     ],
   },

@@ -7,6 +7,9 @@ import { chooseAdapter, ensureChromium } from './browser.mjs';
 const chrome = await ensureChromium();
 const adapter = chooseAdapter();
 console.log(`[spark-lab] Chromium: ${chrome}; WebGPU adapter: ${adapter === 'swiftshader' ? 'SwiftShader (software; no GPU found)' : 'default (real GPU)'}`);
-const args = ['vitest', 'run', ...process.argv.slice(2)];
+const given = process.argv.slice(2);
+// Without --project, the test suite: unit, gpu and e2e (the 'experiments' project runs only when named).
+const projects = given.some((a) => a.startsWith('--project')) ? [] : ['--project', 'unit', '--project', 'gpu', '--project', 'e2e'];
+const args = ['vitest', 'run', ...projects, ...given];
 const r = spawnSync('npx', args, { stdio: 'inherit', env: { ...process.env, CHROME_PATH: chrome, SPARK_ADAPTER: adapter } });
 process.exit(r.status ?? 1);
