@@ -7,6 +7,8 @@ const adapter = chooseAdapter();
 const executablePath = (await findChromium()) ?? undefined;
 
 const browserTests = {
+  // One page for every file: they share the GPU device and its compiled pipelines (compiles dominate on SwiftShader).
+  isolate: false,
   testTimeout: 120_000,
   hookTimeout: 120_000,
   fileParallelism: false,

@@ -3,15 +3,21 @@ import { createRun } from '../../src/engine/run';
 import { testGpu } from '../util/gpu';
 
 const TEXT = 'abcdefghij'.repeat(200);
+/**
+ * `npm test` soaks 400 steps (about 110 s on SwiftShader, compiles included, where every dispatch costs milliseconds); the issue's
+ * 2,000 (about 300 s there) run with VITE_SOAK_STEPS=2000 npx vitest run --project gpu tests/gpu/soak.test.ts.
+ * Eight evaluations either way, each followed by a sample and a checkpoint, with GPU memory measured after each.
+ */
+const STEPS = Number(import.meta.env.VITE_SOAK_STEPS ?? 400);
 const tiny = {
   model: { contextLength: 8, nLayer: 1, nEmbd: 16, nHead: 2, nKvHead: 1, mlp: 'swiglu', moeEvery: 1, moeExperts: 2, moeTopK: 1 },
   optim: { lr: 1e-2, warmupSteps: 10 },
-  train: { batchSize: 2, steps: 2000, evalEvery: 250, evalBatches: 1 },
+  train: { batchSize: 2, steps: STEPS, evalEvery: Math.ceil(STEPS / 8), evalBatches: 1 },
   seed: 5,
 };
 
 describe('soak', () => {
-  it('2,000 training steps (with evaluations, sampling and checkpoints) hold GPU memory constant after warm-up', async () => {
+  it(`${STEPS} training steps (with evaluations, sampling and checkpoints) hold GPU memory constant after warm-up`, async () => {
     const gpu = await testGpu();
     const base = gpu.allocatedBytes;
     const run = await createRun(tiny, { gpu, text: TEXT });
@@ -28,7 +34,7 @@ describe('soak', () => {
         if (warm < 0) warm = gpu.allocatedBytes;
       } else steps += p.steps.length;
     }
-    expect(steps).toBe(2000);
+    expect(steps).toBe(STEPS);
     expect(evals).toBe(8);
     console.log(`soak: ${(warm / 1024).toFixed(0)} KiB after warm-up; at each evaluation: ${samples.map((b) => (b / 1024).toFixed(0)).join(', ')} KiB`);
     expect(new Set(samples).size).toBe(1); // not one byte more after the first evaluation
