@@ -21,6 +21,7 @@ import './moe-view';
 import './notice-list';
 import './run-controls';
 import './sample-view';
+import './sweep-view';
 import './throughput-panel';
 
 /** How long the page waits for the engine's first word before saying it did not start. */
@@ -383,6 +384,8 @@ export class LabApp extends LitElement {
             <spark-sample-view ?disabled=${!canSample} @spark-sample=${(e: CustomEvent<SparkEventDetails['spark-sample']>) => this.sample(e.detail)}></spark-sample-view></section>
         </div>
       </div>
+      <section class="card sweep" aria-labelledby="h-sweep"><h2 id="h-sweep">Test-time scaling</h2>
+        <spark-sweep-view .client=${this.client} ?has-run=${!!run && idle}></spark-sweep-view></section>
     `;
   }
 }

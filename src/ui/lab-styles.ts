@@ -19,6 +19,7 @@ export const labStyles = css`
   .col { display: grid; gap: 14px; min-width: 0; }
   .card { border: 1px solid var(--spark-border); border-radius: 8px; padding: 10px 14px; background: #fff; min-width: 0; }
   .card[hidden] { display: none; }
+  .card.sweep { margin-top: 14px; }
   .head { display: flex; justify-content: space-between; align-items: baseline; gap: 8px; }
   button.small { font: inherit; font-size: 13px; padding: 2px 10px; }
   input.share { width: 100%; box-sizing: border-box; font: 12px ui-monospace, monospace; margin-bottom: 8px; }

@@ -32,6 +32,17 @@ export const PRESETS: readonly Preset[] = [
     },
   },
   {
+    id: 'tiny-reasoning',
+    title: 'Tiny reasoning',
+    description: 'Learns addition, multiplication and countdown with worked <think> steps; then sweep best-of-N and thinking budgets below.',
+    config: {
+      model: { contextLength: 48, nLayer: 2, nEmbd: 48, nHead: 4, nKvHead: 2 },
+      data: { corpus: 'reasoning' },
+      optim: { lr: 6e-3, warmupSteps: 20 },
+      train: { batchSize: 8, steps: 600, evalEvery: 50, evalBatches: 2, autosaveEvery: 100 },
+    },
+  },
+  {
     id: 'bigger',
     title: 'Bigger',
     description: '6 layers, width 384, 256-token context on Moby Dick (about 11M parameters): for a real GPU.',

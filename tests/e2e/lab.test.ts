@@ -1,6 +1,7 @@
 /**
  * The lab page used as a person would: pick the tiny dense preset, train, watch the chart grow and the loss fall,
- * sample, save the checkpoint (a download) and load it back, follow a shared link, and see a hostile link refused.
+ * sample, save the checkpoint (a download) and load it back, follow a shared link, and see a hostile link refused;
+ * train a tiny reasoner and sweep its test-time compute (best-of-N, thinking budgets, contemplation).
  * Long tasks on the page's main thread are measured while training runs (the engine trains in its worker, so
  * the page must stay responsive), and the chart is fed tens of thousands of points to check it stays smooth.
  */
@@ -156,6 +157,45 @@ describe('the lab page', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 420_000);
+
+  it('trains a tiny reasoner, then sweeps test-time compute: every strategy gets points on the charts', async () => {
+    // The tiny reasoning preset, shrunk for SwiftShader: a few steps, then a sweep small enough for a CI machine.
+    const config = {
+      model: { contextLength: 48, nLayer: 1, nEmbd: 32, nHead: 2 },
+      data: { corpus: 'reasoning' },
+      optim: { lr: 0.01, warmupSteps: 2 },
+      train: { batchSize: 4, steps: 6, evalEvery: 0, autosaveEvery: 0 },
+    };
+    const { page, errors } = await openLab(`#config=${b64url(JSON.stringify(config))}`);
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    expect(await page.getByTestId('run-sweep').isDisabled()).toBe(true); // nothing to sweep yet
+    await page.getByTestId('train').click();
+    await page.getByTestId('done').waitFor({ timeout: 300_000 }); // 'Training finished'
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toBe('idle');
+    const set = (field: string, value: string) => page.locator(`[data-field="sweep.${field}"] input`).fill(value);
+    await set('problems', '2');
+    await set('ns', '1, 2');
+    await set('budgets', '0, 4');
+    await set('extends', '6');
+    await set('reasoners', '2');
+    await set('maxThinkingTokens', '8');
+    await set('maxAnswerTokens', '3');
+    await page.getByTestId('run-sweep').click();
+    await expect.poll(() => page.getByTestId('sweep-summary').count(), { timeout: 400_000, interval: 1000 }).toBe(1);
+    const stats = await page.evaluate(() => {
+      const view = document.querySelector('spark-lab')!.shadowRoot!.querySelector('spark-sweep-view')!;
+      return (view.shadowRoot!.querySelector('spark-sweep-chart') as unknown as { stats: Record<string, Record<string, number>> }).stats;
+    });
+    console.log(`sweep chart points: ${JSON.stringify(stats)}`);
+    expect(stats.n).toEqual({ oracle: 2, logprob: 2, majority: 2, weighted: 2, 'contemplate-vote': 1, 'contemplate-write': 1 });
+    expect(stats.budget).toEqual({ 'budget-cap': 2, 'budget-extend': 1 });
+    expect(Object.keys(stats.tokens).sort()).toEqual(['budget-cap', 'budget-extend', 'contemplate-vote', 'contemplate-write', 'logprob', 'majority', 'oracle', 'weighted']);
+    expect(await page.getByTestId('inspector-summary').textContent()).toMatch(/of \d+ samples/);
+    await page.getByTestId('sweep-summary').scrollIntoViewIfNeeded();
+    await shot(page, 'sweep');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
 
   it('fills the form from a shared link, refuses hostile links with a message, and shows field errors inline', async () => {
     const config = { model: { nLayer: 3, nEmbd: 48, nHead: 3 }, train: { steps: 77 } };
