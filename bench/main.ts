@@ -9,8 +9,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { requestGpu, type Gpu } from '../src/gpu/device';
-import { median } from '../src/gpu/timing';
-import type { BenchCase, BenchRow, OursRunner, PeerRunner, Suite } from './types';
+import { median, medianPassTime } from '../src/gpu/timing';
+import type { BenchCase, BenchRow, PeerRunner, Suite } from './types';
 
 const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: true });
 
@@ -24,25 +24,6 @@ const logEl = document.getElementById('log') as HTMLPreElement;
 function log(line: string): void {
   console.log(`[bench] ${line}`);
   logEl.textContent += `\n${line}`;
-}
-
-async function timeOurs(gpu: Gpu, r: OursRunner): Promise<number> {
-  const once = async (repeats: number): Promise<number> => {
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < repeats; i++) r.record(pass);
-    pass.end();
-    const t0 = performance.now();
-    gpu.queue.submit([enc.finish()]);
-    await gpu.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
-  };
-  await once(1);
-  const first = await once(1);
-  const repeats = Math.max(1, Math.min(100, Math.round(targetMs / Math.max(first, 0.01))));
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) times.push((await once(repeats)) / repeats);
-  return median(times);
 }
 
 async function timePeer(p: PeerRunner): Promise<number> {
@@ -73,7 +54,7 @@ async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: str
   const ours = await c.ours(gpu);
   let oursMs: number;
   try {
-    oursMs = await timeOurs(gpu, ours);
+    oursMs = await medianPassTime(gpu, (pass) => ours.record(pass), targetMs, samples);
   } finally {
     ours.dispose();
   }

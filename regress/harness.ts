@@ -2,8 +2,6 @@
  * Small helpers the checks share: turning a comparison with the float64 reference into a CheckResult, seeds
  * derived from check ids (so every run sees the same inputs), and timing of recorded GPU work.
  */
-import type { Gpu } from '../src/gpu/device';
-import { median } from '../src/gpu/timing';
 import { compare } from '../tests/util/compare';
 import type { CheckResult } from './types';
 
@@ -71,25 +69,3 @@ export function errorCheck(id: string, kernel: string, e: unknown): CheckResult 
   return { id, kind: 'correctness', kernel, value: null, unit: '', tolerance: { rule: 'max', value: 0 }, message, error: true };
 }
 
-/**
- * Median wall time (ms) of one repetition of `record`, encoded `repeats` times back to back in one pass, after a
- * warm-up; `repeats` chosen so one sample lasts about `targetMs`.
- */
-export async function timeRecorded(gpu: Gpu, record: (pass: GPUComputePassEncoder) => void, targetMs: number, samples: number): Promise<number> {
-  const once = async (repeats: number): Promise<number> => {
-    const enc = gpu.device.createCommandEncoder({ label: 'regress timing' });
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < repeats; i++) record(pass);
-    pass.end();
-    const t0 = performance.now();
-    gpu.queue.submit([enc.finish()]);
-    await gpu.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
-  };
-  await once(1);
-  const first = await once(1);
-  const repeats = Math.max(1, Math.min(200, Math.round(targetMs / Math.max(first, 0.01))));
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) times.push((await once(repeats)) / repeats);
-  return median(times);
-}

@@ -60,3 +60,33 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/**
+ * Median wall time (ms) of one repetition of `record`, encoded `repeats` times back to back in one pass after a
+ * warm-up, with `repeats` (at most `maxRepeats`) chosen so one of the `samples` samples lasts about `targetMs`.
+ * Wall time from submit to `onSubmittedWorkDone`: comparable with a peer library timed the same way.
+ */
+export async function medianPassTime(
+  gpu: Gpu,
+  record: (pass: GPUComputePassEncoder) => void,
+  targetMs: number,
+  samples: number,
+  maxRepeats = 100,
+): Promise<number> {
+  const once = async (repeats: number): Promise<number> => {
+    const enc = gpu.device.createCommandEncoder({ label: 'median pass time' });
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < repeats; i++) record(pass);
+    pass.end();
+    const t0 = performance.now();
+    gpu.queue.submit([enc.finish()]);
+    await gpu.queue.onSubmittedWorkDone();
+    return performance.now() - t0;
+  };
+  await once(1);
+  const first = await once(1);
+  const repeats = Math.max(1, Math.min(maxRepeats, Math.round(targetMs / Math.max(first, 0.01))));
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) times.push((await once(repeats)) / repeats);
+  return median(times);
+}
