@@ -28,10 +28,13 @@ it('train a tiny reasoner, then sweep test-time compute', async () => {
   const sampler = run.batchSampler();
   for (const difficulty of [1, 2]) {
     for await (const e of runSweep(sampler, run.tokenizer, {
-      task: 'addition', difficulty, problems: PROBLEMS, ns: [1, 2, 4, 8], budgets: [0, 4, 8, 16, 32], extends: [], reasoners: 4,
-      maxThinkingTokens: 40, maxAnswerTokens: 6, temperature: 0.8, seed: 7,
+      // Prompt (at most 8 tokens) + thinking + answer + 2 must fit the context of 48; the longest worked thinking
+      // here (3 columns) is 25 tokens.
+      task: 'addition', difficulty, problems: PROBLEMS, ns: [1, 2, 4, 8], budgets: [0, 6, 12, 18, 24, 30], extends: [], reasoners: 4,
+      maxThinkingTokens: 30, maxAnswerTokens: 6, temperature: 0.8, seed: 7,
     })) {
       if (e.kind === 'point') console.log(`[tts] d${difficulty} ${JSON.stringify(e.point)}`);
+      if (e.kind === 'progress') console.log(`[tts] d${difficulty} ${e.label} at ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       if (e.kind === 'pass-at-k') console.log(`[tts] d${difficulty} pass@k n=${e.n} ${JSON.stringify(e.curve)}`);
     }
   }
