@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   for (const [path, mod] of Object.entries(suites).sort(([x], [y]) => x.localeCompare(y))) {
     for (const c of mod.default({ quick })) {
       if (quick && !c.quick) continue;
-      if (only.length && !only.includes(c.op)) continue;
+      if (only.length && !only.some((o) => c.op === o || c.op.startsWith(`${o}_`))) continue;
       try {
         const row = await runCase(gpu, c);
         rows.push(row);
@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (only.length && rows.length === 0) throw new Error(`--only ${only.join(',')} names no benchmark row${quick ? ' in the quick suite' : ''}`);
   const result = { adapter, browser: navigator.userAgent, rows };
   const report = (window as unknown as { __benchReport?: (json: string) => void }).__benchReport;
   if (report) report(JSON.stringify(result));
