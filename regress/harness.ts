@@ -1,6 +1,6 @@
 /**
  * Small helpers the checks share: turning a comparison with the float64 reference into a CheckResult, seeds
- * derived from check ids (so every run sees the same inputs), and timing of recorded GPU work.
+ * derived from check ids (so every run sees the same inputs). Timing lives in src/gpu/timing.ts.
  */
 import { compare } from '../tests/util/compare';
 import type { CheckResult } from './types';
