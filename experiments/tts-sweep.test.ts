@@ -10,7 +10,7 @@ import { reasoningCorpus } from '../src/data/tasks';
 import { runSweep } from '../src/eval/sweep';
 import { testGpu } from '../tests/util/gpu';
 
-const STEPS = Number(import.meta.env.VITE_TTS_STEPS ?? 1500);
+const STEPS = Number(import.meta.env.VITE_TTS_STEPS ?? 2600);
 const PROBLEMS = 48;
 
 it('train a tiny reasoner, then sweep test-time compute', async () => {
@@ -20,7 +20,7 @@ it('train a tiny reasoner, then sweep test-time compute', async () => {
     model: { contextLength: 48, nLayer: 2, nEmbd: 64, nHead: 4, nKvHead: 2, mlp: 'swiglu' },
     optim: { lr: 6e-3, warmupSteps: 50, schedule: 'cosine' },
     train: { batchSize: 16, steps: STEPS, evalEvery: 250, evalBatches: 4 }, seed: 1,
-  }, { gpu, text: reasoningCorpus({ tasks: ['addition'], difficulty: [1, 2], examples: 40000, thinking: 'mixed', seed: 1 }) });
+  }, { gpu, text: reasoningCorpus({ tasks: ['addition'], difficulty: [1, 2], examples: 40000, thinking: 'full', seed: 1 }) });
   const t0 = performance.now();
   for await (const p of run.train()) {
     if (p.kind === 'eval') console.log(`[tts] step ${p.step} val ${p.valLoss.toFixed(3)} at ${((performance.now() - t0) / 1000).toFixed(0)} s (unigram ${run.summary.unigramEntropy.toFixed(3)})`);
