@@ -15,6 +15,8 @@ const configs: [string, Partial<ModelConfig>][] = [
   ['dense SwiGLU, GQA, tied', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
   // capacity factor E: the training forward drops nothing either, so the two must agree
   ['MoE top-2 GELU, untied', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 4, tiedEmbeddings: false, initScale: 0.5 }],
+  // a cache wider than one 64-key workgroup, stepped past position 64
+  ['dense SwiGLU, GQA, context 96', { vocabSize: 259, contextLength: 96, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
 ];
 
 async function paramsFor(cfg: Partial<ModelConfig>, seed: number) {
@@ -29,7 +31,7 @@ describe('KV-cache decoder', () => {
     const seed = freshSeed();
     const { gpu, c, params } = await paramsFor(cfg, seed);
     const S = 3;
-    const T = 13;
+    const T = Math.min(c.contextLength - 11, 72);
     const P = 5;
     const tokens = randint(S * T, seed + 1, c.vocabSize);
     const model = new Model(gpu, c, { B: S, T }, 1, params);
@@ -51,7 +53,8 @@ describe('KV-cache decoder', () => {
       expectClose(`step logits at position ${t}`, await gpu.readFloat32(dec.logits, S * V), at(t), 1e-4, `seed ${seed}`);
     }
     expect(dec.position).toBe(T);
-    expect(() => dec.run(new Uint32Array(S * 12), 12)).toThrow(/exceed the cache capacity 24/);
+    const over = c.contextLength - T + 1;
+    expect(() => dec.run(new Uint32Array(S * over), over)).toThrow(new RegExp(`exceed the cache capacity ${c.contextLength}`));
     dec.destroy();
     model.destroy();
   });
