@@ -4,7 +4,8 @@
  * The corpus is tokenised once. The validation split is the contiguous last `validationFraction` of the tokens
  * (not a random sample: neighbouring windows overlap in content, so a random split would leak training text into
  * validation). Training batches are B windows of T+1 tokens at uniformly random starts drawn from a seeded
- * {@link Rng}; the batcher's state (the RNG state and a step count) goes into checkpoints, and restoring it makes a
+ * {@link Rng} (or, with `startAt`, at uniformly random document starts: the positions of a separator token, so a
+ * window opens the way a sampling prompt does); the batcher's state (the RNG state and a step count) goes into checkpoints, and restoring it makes a
  * resumed run see exactly the batches the uninterrupted run would have seen. Evaluation walks the validation
  * split in order. Layout of every batch: row-major (B, T): `inputs[b*T + t]`, `targets[b*T + t]` is the next token.
  */
@@ -63,6 +64,18 @@ function checkShape(what: string, batchSize: number, seqLen: number): void {
   if (!Number.isInteger(seqLen) || seqLen < 1) throw new RangeError(`${what}: seqLen must be a positive integer, got ${seqLen}`);
 }
 
+export interface BatcherOptions {
+  batchSize: number;
+  seqLen: number;
+  seed: number;
+  /**
+   * Start every window at an occurrence of this token id (a document separator such as `<|endoftext|>`) instead of
+   * anywhere. A task corpus trains this way on what sampling sees: the separator at position 0, then the prompt.
+   * Documents longer than the window contribute their first seqLen + 1 tokens only.
+   */
+  startAt?: number;
+}
+
 /** Random training windows from a token array. */
 export class Batcher {
   readonly batchSize: number;
@@ -70,10 +83,12 @@ export class Batcher {
   /** Batches drawn so far. */
   step = 0;
   private rng: Rng;
+  /** With `startAt`: the positions a window may start at (each leaves seqLen + 1 tokens). */
+  private readonly starts: Uint32Array | null;
 
   constructor(
     private readonly tokens: Uint32Array,
-    options: { batchSize: number; seqLen: number; seed: number },
+    options: BatcherOptions,
   ) {
     checkShape('Batcher', options.batchSize, options.seqLen);
     this.batchSize = options.batchSize;
@@ -85,6 +100,7 @@ export class Batcher {
       );
     }
     this.rng = new Rng(options.seed);
+    this.starts = options.startAt === undefined ? null : documentStarts(tokens, options.startAt, this.seqLen);
   }
 
   /** The next batch; pass `out` to fill existing arrays (each B*T long) instead of allocating. */
@@ -96,7 +112,7 @@ export class Batcher {
     }
     const starts = tokens.length - T; // window [s, s+T] must fit
     for (let b = 0; b < B; b++) {
-      const s = this.rng.nextInt(starts);
+      const s = this.starts ? this.starts[this.rng.nextInt(this.starts.length)] : this.rng.nextInt(starts);
       batch.inputs.set(tokens.subarray(s, s + T), b * T);
       batch.targets.set(tokens.subarray(s + 1, s + T + 1), b * T);
     }
@@ -116,6 +132,20 @@ export class Batcher {
     this.rng = Rng.fromState(validateRngState(state.rng));
     this.step = state.step;
   }
+}
+
+/** Positions of `id` in `tokens` that leave a window of seqLen + 1 tokens; throws, naming the sizes, if there are none. */
+export function documentStarts(tokens: Uint32Array, id: number, seqLen: number): Uint32Array {
+  const last = tokens.length - seqLen - 1;
+  const out: number[] = [];
+  for (let p = 0; p <= last; p++) if (tokens[p] === id) out.push(p);
+  if (out.length === 0) {
+    throw new RangeError(
+      `no document start (token ${id}) in the training split's ${tokens.length} tokens leaves a window of seqLen + 1 = ${seqLen + 1}; ` +
+        "the corpus has no separators there: use windows 'random', or a smaller seqLen",
+    );
+  }
+  return Uint32Array.from(out);
 }
 
 /** Number of full evaluation batches over `tokens` (see {@link evalBatches}). */

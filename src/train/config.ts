@@ -7,6 +7,10 @@ export const dataSchema = {
   tokenizer: { type: 'enum', default: 'byte', values: ['byte', 'bpe'], doc: 'byte-level, or BPE trained on the corpus' },
   bpeVocabSize: { type: 'int', default: 512, min: 260, max: 65_536, doc: 'BPE vocabulary size' },
   validationFraction: { type: 'number', default: 0.1, min: 0.001, max: 0.5, doc: 'share of the corpus held out for evaluation' },
+  windows: {
+    type: 'enum', default: 'random', values: ['random', 'documents'],
+    doc: 'training windows start anywhere, or at a document start (after <|endoftext|>, where sampling prompts start)',
+  },
 } as const satisfies Schema;
 
 export const optimSchema = {

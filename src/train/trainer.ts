@@ -4,6 +4,7 @@
  * readback per step; it meets the GPU only when the ring's oldest readback is still outstanding.
  */
 import { Batcher, type BatcherState } from '../data/batches';
+import { END_OF_TEXT_ID } from '../data/specials';
 import type { Gpu } from '../gpu/device';
 import { AdamW, ADAMW_STEP_SKIPPED } from '../kernels/adamw';
 import { Reduce, SegmentNorms } from '../kernels/reduce';
@@ -93,7 +94,8 @@ export class Trainer {
     this.model = new Model(gpu, mc, { B: train.batchSize, T }, 1 / (train.batchSize * T * train.gradAccum));
     this.tokensPerStep = train.batchSize * T * train.gradAccum;
     this.flopsPerToken = flopsPerToken(mc);
-    this.batcher = new Batcher(data.train, { batchSize: train.batchSize, seqLen: T, seed: config.seed });
+    const startAt = config.data.windows === 'documents' ? END_OF_TEXT_ID : undefined;
+    this.batcher = new Batcher(data.train, { batchSize: train.batchSize, seqLen: T, seed: config.seed, startAt });
     this.evalBatcherTokens = data.validation;
     const n = this.model.layout.totalLength;
     this.m = gpu.createBuffer(4 * n, 'adam m');

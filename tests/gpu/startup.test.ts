@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeDataset } from '../../src/data/batches';
+import { END_OF_TEXT_ID } from '../../src/data/specials';
 import { buildTokenizer } from '../../src/data/tokenizer';
 import { Matmul } from '../../src/kernels/matmul';
 import { resolveRunConfig } from '../../src/train/config';
@@ -60,6 +61,23 @@ describe('start-up: pipelines compiled asynchronously, in parallel, before the f
     console.log(`Trainer.create: ${compiled} pipelines, setup ${p.setupMs.toFixed(0)} ms (allocation + parallel compiles)`);
     built.destroy();
     plain.destroy();
+  });
+
+  it("data.windows 'documents' starts every training window at <|endoftext|>; 'random' does not", async () => {
+    const gpu = await testGpu();
+    const text = Array.from({ length: 300 }, (_, i) => `${i}+${i % 7}=${i + (i % 7)}<|endoftext|>`).join('');
+    const tok = buildTokenizer({ kind: 'byte' }, text);
+    const data = makeDataset(text, tok, 0.1);
+    const firsts = (windows: 'random' | 'documents') => {
+      const config = resolveRunConfig({ model: { contextLength: 16, nLayer: 1, nEmbd: 16, nHead: 2 }, train: { batchSize: 8, steps: 1, evalEvery: 0 }, data: { windows } });
+      config.model.vocabSize = tok.vocabSize;
+      const t = new Trainer(gpu, config, data);
+      const { inputs } = t.batcher.next();
+      t.destroy();
+      return Array.from({ length: 8 }, (_, r) => inputs[r * 16]);
+    };
+    expect(firsts('documents')).toEqual(new Array(8).fill(END_OF_TEXT_ID));
+    expect(firsts('random').some((id) => id !== END_OF_TEXT_ID)).toBe(true);
   });
 
   it('reports the time to the first finished step, setup included', async () => {

@@ -3,6 +3,7 @@ import {
   Batcher,
   bitsPerByte,
   countEvalBatches,
+  documentStarts,
   evalBatches,
   makeDataset,
   splitTokens,
@@ -152,6 +153,61 @@ describe('Batcher', () => {
   it('explains data too short for a window and bad shapes', () => {
     expect(() => new Batcher(range(8), { batchSize: 1, seqLen: 8, seed: 1 })).toThrow(/8 tokens, fewer than one window of seqLen \+ 1 = 9/);
     expect(() => new Batcher(tokens, { batchSize: 0, seqLen: 8, seed: 1 })).toThrow(/batchSize must be a positive integer/);
+  });
+});
+
+describe('Batcher with document starts', () => {
+  // documents of random lengths 1..12, each after a separator 0; other ids are 1..99
+  const SEP = 0;
+  const makeDocs = (seed: number, count: number) => {
+    const rng = new Rng(seed);
+    const out: number[] = [];
+    for (let d = 0; d < count; d++) {
+      out.push(SEP);
+      for (let k = 1 + rng.nextInt(12); k > 0; k--) out.push(1 + rng.nextInt(99));
+    }
+    return Uint32Array.from(out);
+  };
+
+  it('starts every window at a separator, reaches every start that fits, and none past it', () => {
+    const tokens = makeDocs(3, 60);
+    const T = 10;
+    const expected = Array.from(tokens.keys()).filter((p) => tokens[p] === SEP && p + T + 1 <= tokens.length);
+    expect(Array.from(documentStarts(tokens, SEP, T))).toEqual(expected);
+    const b = new Batcher(tokens, { batchSize: 4, seqLen: T, seed: 5, startAt: SEP });
+    const seen = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const { inputs, targets } = b.next();
+      for (let r = 0; r < 4; r++) {
+        expect(inputs[r * T]).toBe(SEP);
+        // the window is a contiguous slice: find it by its start among the allowed ones
+        const start = expected.find((p) => tokens.subarray(p, p + T).every((v, t) => v === inputs[r * T + t]) && tokens.subarray(p + 1, p + T + 1).every((v, t) => v === targets[r * T + t]));
+        expect(start).toBeDefined();
+        seen.add(start!);
+      }
+    }
+    expect(seen.size).toBe(expected.length);
+  });
+
+  it('is deterministic, resumes from a saved state, and differs from random windows', () => {
+    const tokens = makeDocs(4, 200);
+    const a = new Batcher(tokens, { batchSize: 3, seqLen: 8, seed: 9, startAt: SEP });
+    for (let i = 0; i < 7; i++) a.next();
+    const saved = JSON.parse(JSON.stringify(a.state()));
+    const expected = Array.from({ length: 4 }, () => Array.from(a.next().inputs));
+    const b = new Batcher(tokens, { batchSize: 3, seqLen: 8, seed: 1, startAt: SEP });
+    b.restore(saved);
+    expect(Array.from({ length: 4 }, () => Array.from(b.next().inputs))).toEqual(expected);
+    const random = new Batcher(tokens, { batchSize: 64, seqLen: 8, seed: 9 }).next().inputs;
+    expect(Array.from({ length: 64 }, (_, r) => random[r * 8]).some((v) => v !== SEP)).toBe(true);
+  });
+
+  it('explains a corpus with no separator that leaves a full window', () => {
+    expect(() => new Batcher(range(50), { batchSize: 1, seqLen: 8, seed: 1, startAt: 1000 })).toThrow(/no document start \(token 1000\).*50 tokens.*seqLen \+ 1 = 9.*windows 'random'/);
+    // a separator too close to the end to leave a window does not count
+    const late = Uint32Array.from([5, 6, 7, 8, 9, 10, 11, 0, 1, 2]);
+    expect(() => new Batcher(late, { batchSize: 1, seqLen: 4, seed: 1, startAt: 0 })).toThrow(/no document start/);
+    expect(Array.from(documentStarts(late, 0, 2))).toEqual([7]);
   });
 });
 
