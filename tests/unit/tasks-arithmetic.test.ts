@@ -4,7 +4,9 @@ import { ByteTokenizer, END_OF_TEXT_ID, END_THINK_ID, THINK_ID } from '../../src
 import {
   ADDITION,
   MULTIPLICATION,
+  END_THINK_TEXT,
   THINKING_STYLES,
+  checkAdditionThinking,
   finalAnswerText,
   generationPrompt,
   leadingInteger,
@@ -189,5 +191,32 @@ describe('multiplication', () => {
       const short = MULTIPLICATION.generate(new Rng(i), 4, 'short');
       expect(short.thinking.split('+').reduce((s, p) => s + Number(p), 0)).toBe(Number(short.answer));
     }
+  });
+});
+
+describe('checkAdditionThinking', () => {
+  it('marks a true scratchpad correct in every column', () => {
+    for (let i = 0; i < 50; i++) {
+      const e = ADDITION.generate(new Rng(300 + i), 1 + (i % 5), 'full');
+      const completion = `${e.thinking}${END_THINK_TEXT}${e.answer}`;
+      const cols = checkAdditionThinking(e, completion);
+      expect(cols).toHaveLength(digits(operands(e.prompt)[0]).length);
+      expect(cols.every((c) => c.written && c.operands && c.carry && c.arithmetic && c.correct)).toBe(true);
+    }
+  });
+
+  it('tells a wrong digit copy, a wrong carry, a wrong sum and a missing column apart', () => {
+    // 347+589: columns 7+9+0=16, 4+8+1=13, 3+5+1=9.
+    const cols = checkAdditionThinking('347+589=', '7+9+0=16,4+2+1=7,3+5+0=9</think>736');
+    expect(cols.map((c) => [c.written, c.operands, c.carry, c.arithmetic, c.correct])).toEqual([
+      [true, true, true, true, true],
+      [true, false, true, true, false],
+      [true, true, false, false, false],
+    ]);
+    const wrongSum = checkAdditionThinking('347+589=', '7+9+0=15,4+8+1=13,3+5+1=9</think>935');
+    expect([wrongSum[0].operands, wrongSum[0].carry, wrongSum[0].arithmetic, wrongSum[0].correct]).toEqual([true, true, false, false]);
+    const cut = checkAdditionThinking('347+589=', '7+9+0=16,4+8');
+    expect(cut.map((c) => c.written)).toEqual([true, false, false]);
+    expect(checkAdditionThinking('347+589=', '16,13,9</think>936').every((c) => !c.written)).toBe(true);
   });
 });

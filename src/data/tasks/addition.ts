@@ -12,6 +12,7 @@ import {
   assembleExample,
   checkDifficulty,
   digitsLsbFirst,
+  END_THINK_TEXT,
   promptOf,
   randomDigits,
   verifyInteger,
@@ -79,3 +80,41 @@ export const ADDITION: Task = {
     return verifyInteger(completion, a + b);
   },
 };
+
+/** How one column of a sampled scratchpad compares with the true column (for diagnosing where a model goes wrong). */
+export interface ColumnCheck {
+  /** Column index, least significant first. */
+  index: number;
+  /** The sample wrote this column in the `a+b+c=s` form. */
+  written: boolean;
+  /** It copied both operand digits right. */
+  operands: boolean;
+  /** It carried in the right value. */
+  carry: boolean;
+  /** Its sum is right for the digits and carry it wrote (whether or not those were right). */
+  arithmetic: boolean;
+  /** The whole column equals the true one. */
+  correct: boolean;
+}
+
+const FULL_COLUMN = /^(\d)\+(\d)\+(\d)=(\d{1,2})$/;
+
+/**
+ * Checks each column of a sampled full-style scratchpad against the true columns of the prompt's sum. `completion`
+ * is the sampled text after `<think>` (thinking, then `</think>` and the answer, or the thinking alone if it was
+ * cut). One entry per true column; a column the sample did not write, or wrote in another form, has every flag false.
+ */
+export function checkAdditionThinking(problem: TaskInstance | string, completion: string): ColumnCheck[] {
+  const [a, b] = parsePrompt(promptOf(problem));
+  const truth = additionColumns(Number(a), Number(b));
+  const end = completion.indexOf(END_THINK_TEXT);
+  const chunks = (end < 0 ? completion : completion.slice(0, end)).split(',');
+  return truth.map((t, index) => {
+    const m = FULL_COLUMN.exec((chunks[index] ?? '').trim());
+    if (!m) return { index, written: false, operands: false, carry: false, arithmetic: false, correct: false };
+    const [x, y, c, s] = m.slice(1).map(Number);
+    const operands = x === t.a && y === t.b;
+    const carry = c === t.carryIn;
+    return { index, written: true, operands, carry, arithmetic: x + y + c === s, correct: operands && carry && s === t.sum };
+  });
+}

@@ -8,7 +8,7 @@ import { MULTIPLICATION } from './multiplication';
 import type { Task, TaskInstance, ThinkingStyle } from './task';
 
 export * from './task';
-export { ADDITION, additionColumns, additionThinking, type AdditionColumn } from './addition';
+export { ADDITION, additionColumns, additionThinking, checkAdditionThinking, type AdditionColumn, type ColumnCheck } from './addition';
 export { MULTIPLICATION, multiplicationThinking, partialProducts, type PartialProduct } from './multiplication';
 export {
   COUNTDOWN,
