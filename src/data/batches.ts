@@ -148,6 +148,25 @@ export function documentStarts(tokens: Uint32Array, id: number, seqLen: number):
   return Uint32Array.from(out);
 }
 
+/**
+ * Starts of the trainer's evaluation windows over `tokens`: k·T for k = 0, 1, … (targets never overlap, so each
+ * token is predicted once), or, with `startAt`, the document starts in order, each the first one at or after the end
+ * of the window before (windows open as the training windows and sampling prompts do; targets still never overlap).
+ * Every window leaves seqLen + 1 tokens.
+ */
+export function evalWindowStarts(tokens: Uint32Array, seqLen: number, startAt?: number): Uint32Array {
+  checkShape('evalWindowStarts', 1, seqLen);
+  if (startAt === undefined) return Uint32Array.from({ length: Math.max(0, Math.floor((tokens.length - 1) / seqLen)) }, (_, k) => k * seqLen);
+  const out: number[] = [];
+  for (let p = 0, next = 0; p + seqLen + 1 <= tokens.length; p++) {
+    if (p >= next && tokens[p] === startAt) {
+      out.push(p);
+      next = p + seqLen;
+    }
+  }
+  return Uint32Array.from(out);
+}
+
 /** Number of full evaluation batches over `tokens` (see {@link evalBatches}). */
 export function countEvalBatches(tokenCount: number, batchSize: number, seqLen: number): number {
   checkShape('countEvalBatches', batchSize, seqLen);

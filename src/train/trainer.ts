@@ -3,7 +3,7 @@
  * on the GPU. Per-step scalars travel back through a MetricsRing in batches, so the loop never waits on a
  * readback per step; it meets the GPU only when the ring's oldest readback is still outstanding.
  */
-import { Batcher, type BatcherState } from '../data/batches';
+import { Batcher, evalWindowStarts, type BatcherState } from '../data/batches';
 import { END_OF_TEXT_ID } from '../data/specials';
 import type { Gpu } from '../gpu/device';
 import { AdamW, ADAMW_STEP_SKIPPED } from '../kernels/adamw';
@@ -74,6 +74,8 @@ export class Trainer {
   private readonly lossReduce: Reduce[];
   private readonly ring: MetricsRing;
   private readonly evalBatcherTokens: Uint32Array;
+  /** Where each validation window starts (at document starts when training windows do). */
+  private readonly evalStarts: Uint32Array;
   /** Allocation and pipeline compiles before the first step (ms); set by `create`, or the constructor's own time. */
   setupMs: number;
   private firstTrainStart: number | null = null;
@@ -97,6 +99,7 @@ export class Trainer {
     const startAt = config.data.windows === 'documents' ? END_OF_TEXT_ID : undefined;
     this.batcher = new Batcher(data.train, { batchSize: train.batchSize, seqLen: T, seed: config.seed, startAt });
     this.evalBatcherTokens = data.validation;
+    this.evalStarts = evalWindowStarts(data.validation, T, startAt);
     const n = this.model.layout.totalLength;
     this.m = gpu.createBuffer(4 * n, 'adam m');
     this.v = gpu.createBuffer(4 * n, 'adam v');
@@ -264,22 +267,27 @@ export class Trainer {
     };
   }
 
-  /** Mean validation loss over config.train.evalBatches contiguous batches. */
+  /** Mean validation loss over the first config.train.evalBatches batches of validation windows, in order. */
   async evaluate(): Promise<number> {
     const { gpu, model } = this;
     const { batchSize: B, evalBatches } = this.config.train;
     const T = this.config.model.contextLength;
     const toks = this.evalBatcherTokens;
-    const windows = Math.floor((toks.length - 1) / T);
+    const windows = this.evalStarts.length;
     const batches = Math.min(evalBatches, Math.floor(windows / B));
-    if (batches < 1) throw new RangeError(`the validation split (${toks.length} tokens) is shorter than one batch of ${B}×${T + 1}; use a larger validationFraction or corpus`);
+    if (batches < 1) {
+      throw new RangeError(
+        `the validation split (${toks.length} tokens) holds ${windows} evaluation windows of ${T + 1} tokens, fewer than one batch of ${B}; ` +
+          (this.config.data.windows === 'documents' ? 'windows start at documents here: ' : '') + 'use a larger validationFraction or corpus',
+      );
+    }
     const sums = gpu.createBuffer(4 * batches, 'eval loss sums');
     const reducers = Array.from({ length: batches }, (_, i) => new Reduce(gpu, { n: model.N, op: 'sum', outIndex: i }));
     const inputs = new Uint32Array(B * T);
     const targets = new Uint32Array(B * T);
     for (let i = 0; i < batches; i++) {
       for (let b = 0; b < B; b++) {
-        const s = (i * B + b) * T;
+        const s = this.evalStarts[i * B + b];
         inputs.set(toks.subarray(s, s + T), b * T);
         targets.set(toks.subarray(s + 1, s + T + 1), b * T);
       }

@@ -68,16 +68,17 @@ describe('start-up: pipelines compiled asynchronously, in parallel, before the f
     const text = Array.from({ length: 300 }, (_, i) => `${i}+${i % 7}=${i + (i % 7)}<|endoftext|>`).join('');
     const tok = buildTokenizer({ kind: 'byte' }, text);
     const data = makeDataset(text, tok, 0.1);
-    const firsts = (windows: 'random' | 'documents') => {
+    const firsts = async (windows: 'random' | 'documents') => {
       const config = resolveRunConfig({ model: { contextLength: 16, nLayer: 1, nEmbd: 16, nHead: 2 }, train: { batchSize: 8, steps: 1, evalEvery: 0 }, data: { windows } });
       config.model.vocabSize = tok.vocabSize;
       const t = new Trainer(gpu, config, data);
       const { inputs } = t.batcher.next();
+      expect(Number.isFinite(await t.evaluate())).toBe(true); // validation windows start at documents too (unit-tested)
       t.destroy();
       return Array.from({ length: 8 }, (_, r) => inputs[r * 16]);
     };
-    expect(firsts('documents')).toEqual(new Array(8).fill(END_OF_TEXT_ID));
-    expect(firsts('random').some((id) => id !== END_OF_TEXT_ID)).toBe(true);
+    expect(await firsts('documents')).toEqual(new Array(8).fill(END_OF_TEXT_ID));
+    expect((await firsts('random')).some((id) => id !== END_OF_TEXT_ID)).toBe(true);
   });
 
   it('reports the time to the first finished step, setup included', async () => {

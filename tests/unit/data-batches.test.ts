@@ -4,6 +4,7 @@ import {
   bitsPerByte,
   countEvalBatches,
   documentStarts,
+  evalWindowStarts,
   evalBatches,
   makeDataset,
   splitTokens,
@@ -200,6 +201,23 @@ describe('Batcher with document starts', () => {
     expect(Array.from({ length: 4 }, () => Array.from(b.next().inputs))).toEqual(expected);
     const random = new Batcher(tokens, { batchSize: 64, seqLen: 8, seed: 9 }).next().inputs;
     expect(Array.from({ length: 64 }, (_, r) => random[r * 8]).some((v) => v !== SEP)).toBe(true);
+  });
+
+  it('evaluation windows: k·T without separators; with them, successive document starts whose targets never overlap', () => {
+    expect(Array.from(evalWindowStarts(range(25), 8))).toEqual([0, 8, 16]);
+    const tokens = makeDocs(6, 80);
+    const T = 10;
+    const starts = Array.from(evalWindowStarts(tokens, T, SEP));
+    const all = Array.from(documentStarts(tokens, SEP, T));
+    expect(starts.length).toBeGreaterThan(10);
+    expect(starts[0]).toBe(all[0]);
+    for (let k = 1; k < starts.length; k++) {
+      expect(tokens[starts[k]]).toBe(SEP);
+      expect(starts[k]).toBeGreaterThanOrEqual(starts[k - 1] + T);
+      // greedy: no document start is skipped between the end of one window and the start of the next
+      expect(all.filter((p) => p >= starts[k - 1] + T && p < starts[k])).toEqual([]);
+    }
+    expect(all.filter((p) => p >= starts.at(-1)! + T)).toEqual([]);
   });
 
   it('explains a corpus with no separator that leaves a full window', () => {
