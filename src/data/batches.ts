@@ -5,9 +5,9 @@
  * (not a random sample: neighbouring windows overlap in content, so a random split would leak training text into
  * validation). Training batches are B windows of T+1 tokens at uniformly random starts drawn from a seeded
  * {@link Rng} (or, with `startAt`, at uniformly random document starts: the positions of a separator token, so a
- * window opens the way a sampling prompt does); the batcher's state (the RNG state and a step count) goes into checkpoints, and restoring it makes a
- * resumed run see exactly the batches the uninterrupted run would have seen. Evaluation walks the validation
- * split in order. Layout of every batch: row-major (B, T): `inputs[b*T + t]`, `targets[b*T + t]` is the next token.
+ * window opens the way a sampling prompt does); the batcher's state (the RNG state and a step count) goes into
+ * checkpoints, and restoring it makes a resumed run see exactly the batches the uninterrupted run would have seen.
+ * Evaluation walks the validation split in order. Layout of every batch: row-major (B, T): `inputs[b*T + t]`, `targets[b*T + t]` is the next token.
  */
 import { Rng, validateRngState, type RngState } from './rng';
 import type { Tokenizer } from './tokenizer';

@@ -9,7 +9,7 @@ export const dataSchema = {
   validationFraction: { type: 'number', default: 0.1, min: 0.001, max: 0.5, doc: 'share of the corpus held out for evaluation' },
   windows: {
     type: 'enum', default: 'random', values: ['random', 'documents'],
-    doc: 'training windows start anywhere, or at a document start (after <|endoftext|>, where sampling prompts start)',
+    doc: 'training and validation windows start anywhere, or at a document start (its <|endoftext|>, as sampling prompts do)',
   },
 } as const satisfies Schema;
 
