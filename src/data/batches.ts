@@ -110,9 +110,9 @@ export class Batcher {
     if (batch.inputs.length !== B * T || batch.targets.length !== B * T) {
       throw new RangeError(`Batcher.next: out arrays must hold B*T = ${B * T} ids`);
     }
-    const starts = tokens.length - T; // window [s, s+T] must fit
+    const anywhere = tokens.length - T; // window [s, s+T] must fit
     for (let b = 0; b < B; b++) {
-      const s = this.starts ? this.starts[this.rng.nextInt(this.starts.length)] : this.rng.nextInt(starts);
+      const s = this.starts ? this.starts[this.rng.nextInt(this.starts.length)] : this.rng.nextInt(anywhere);
       batch.inputs.set(tokens.subarray(s, s + T), b * T);
       batch.targets.set(tokens.subarray(s + 1, s + T + 1), b * T);
     }
