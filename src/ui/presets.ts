@@ -37,7 +37,9 @@ export const PRESETS: readonly Preset[] = [
     description: 'Learns addition, multiplication and countdown with worked <think> steps; then sweep best-of-N and thinking budgets below.',
     config: {
       model: { contextLength: 48, nLayer: 2, nEmbd: 48, nHead: 4, nKvHead: 2 },
-      data: { corpus: 'reasoning' },
+      // Windows start at a document start, as the sweep's prompts do: with random windows the same 2,600-step
+      // addition run solved 6% of 3-digit sums at N=1, with document windows 64% (experiments/tts-sweep.test.ts).
+      data: { corpus: 'reasoning', windows: 'documents' },
       optim: { lr: 6e-3, warmupSteps: 20 },
       train: { batchSize: 8, steps: 600, evalEvery: 50, evalBatches: 2, autosaveEvery: 100 },
     },

@@ -179,7 +179,7 @@ describe('the lab page', () => {
     // The tiny reasoning preset, shrunk for SwiftShader: a few steps, then a sweep small enough for a CI machine.
     const config = {
       model: { contextLength: 48, nLayer: 1, nEmbd: 32, nHead: 2 },
-      data: { corpus: 'reasoning' },
+      data: { corpus: 'reasoning', windows: 'documents' },
       optim: { lr: 0.01, warmupSteps: 2 },
       train: { batchSize: 4, steps: 6, evalEvery: 0, autosaveEvery: 0 },
     };

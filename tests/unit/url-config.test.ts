@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveRunConfig } from '../../src/train/config';
+import { PRESETS } from '../../src/ui/presets';
 import { decodeConfigHash, encodeConfigHash, MAX_URL_CONFIG_CHARS, nonDefaultConfig, type PartialRunConfig } from '../../src/ui/url-config';
 
 const b64url = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
@@ -112,5 +113,21 @@ describe('encodeConfigHash / decodeConfigHash', () => {
       for (let j = 0; j < len; j++) s += alphabet[Math.floor(rand() * alphabet.length)];
       expect(() => decodeConfigHash(s)).not.toThrow();
     }
+  });
+});
+
+describe('presets', () => {
+  it('every preset survives a link and resolves to a valid run config', () => {
+    for (const preset of PRESETS) {
+      const back = decodeConfigHash(`#${encodeConfigHash(preset.config)}`);
+      expect(back?.ok && back.warnings, preset.id).toEqual([]);
+      // the link drops fields equal to their defaults; what it resolves to is the preset's run
+      if (back?.ok) expect(resolveRunConfig(back.config), preset.id).toEqual(resolveRunConfig(preset.config));
+    }
+  });
+
+  it('the reasoning preset trains on windows that start at a document start, as the sweep prompts do', () => {
+    const preset = PRESETS.find((p) => p.id === 'tiny-reasoning')!;
+    expect(resolveRunConfig(preset.config).data.windows).toBe('documents');
   });
 });
