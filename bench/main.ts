@@ -2,14 +2,17 @@
  * Benchmark page: runs every case of bench/suites/*.ts against TensorFlow.js's WebGPU backend on the same
  * adapter in the same page, and hands the rows to scripts/bench.mjs (or shows them when opened by hand).
  *
- * Timing: both sides by wall clock over R back-to-back iterations after warm-up (ours: R iterations encoded
- * in one pass, submitted, then onSubmittedWorkDone; peer: R calls, then awaiting the last output's data),
- * R chosen so one sample lasts ~targetMs; the reported time is the median per-iteration time of several samples.
+ * Timing (src/gpu/timing.ts medianPassTimes, the same clock on both sides): wall time over R back-to-back
+ * iterations, JavaScript work included (ours: encoding R iterations into one pass, submitting; peer: R calls of its
+ * TF.js ops), ending when the GPU has finished (onSubmittedWorkDone on each side's queue), nothing read back. R is
+ * chosen per side so one sample lasts ~targetMs; after warm-up, rounds alternate ours and the peer (round r: one
+ * sample of ours, then one of the peer's), and each side's time is the median per-iteration time of its samples.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { requestGpu, type Gpu } from '../src/gpu/device';
-import { median, medianPassTime } from '../src/gpu/timing';
+import { medianPassTimes, passWork, type PassTiming, type TimedWork } from '../src/gpu/timing';
 import type { BenchCase, BenchRow, PeerRunner, Suite } from './types';
 
 const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: true });
@@ -18,7 +21,8 @@ const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
 const only = (params.get('only') ?? '').split(',').filter(Boolean);
 const targetMs = quick ? 150 : 400;
-const samples = quick ? 3 : 5;
+/** Timed samples per side (DESIGN.md: median of at least 7). */
+const samples = quick ? 7 : 9;
 
 const logEl = document.getElementById('log') as HTMLPreElement;
 function log(line: string): void {
@@ -26,47 +30,52 @@ function log(line: string): void {
   logEl.textContent += `\n${line}`;
 }
 
-async function timePeer(p: PeerRunner): Promise<number> {
-  const once = async (repeats: number): Promise<number> => {
-    const t0 = performance.now();
+/**
+ * Waits until TF.js's GPU work is done without reading anything back. The WebGPU backend records dispatches into
+ * a command encoder that it submits every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches or when data is read, so
+ * its queue may hold nothing yet: flush the encoder the way the backend's own reads do (end the pass, submitQueue),
+ * then await the queue, as ours ends. The alternatives do work our side does not: data() copies and maps the whole
+ * output, and a one-element slice().data() adds a kernel, a copy and a buffer map to every sample.
+ */
+async function peerGpuDone(): Promise<void> {
+  const backend = tf.backend() as WebGPUBackend;
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+  await backend.queue.onSubmittedWorkDone();
+}
+
+/** The peer as a TimedWork: `repeats` calls of its TF.js ops (each disposing the previous outputs), then its GPU finishing. */
+function peerWork(p: PeerRunner): TimedWork {
+  return async (repeats) => {
     let last: tf.Tensor[] = [];
     for (let i = 0; i < repeats; i++) {
-      for (const t of last) t.dispose();
+      tf.dispose(last);
       const out = p.run();
       last = Array.isArray(out) ? out : [out];
     }
-    await last[0].data();
-    const dt = performance.now() - t0;
-    for (const t of last) t.dispose();
-    return dt;
+    await peerGpuDone();
+    tf.dispose(last);
   };
-  await once(1);
-  const first = await once(1);
-  const repeats = Math.max(1, Math.min(100, Math.round(targetMs / Math.max(first, 0.01))));
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) times.push((await once(repeats)) / repeats);
-  return median(times);
 }
 
 async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: string }> {
   const gflops = (ms: number | null) => (ms && c.flops ? c.flops / (ms * 1e6) : 0);
   const gbps = (ms: number | null) => (ms && c.bytes ? c.bytes / (ms * 1e6) : 0);
   const ours = await c.ours(gpu);
-  let oursMs: number;
+  let peer: PeerRunner | null = null;
+  let ourTiming: PassTiming;
+  let peerTiming: PassTiming | null = null;
   try {
-    oursMs = await medianPassTime(gpu, (pass) => ours.record(pass), targetMs, samples);
+    peer = c.peer ? await c.peer(tf) : null;
+    const sides = [passWork(gpu, (pass) => ours.record(pass)), ...(peer ? [peerWork(peer)] : [])];
+    [ourTiming, peerTiming = null] = await medianPassTimes(sides, { targetMs, samples });
   } finally {
     ours.dispose();
+    peer?.dispose();
   }
-  let peerMs: number | null = null;
-  if (c.peer) {
-    const peer = await c.peer(tf);
-    try {
-      peerMs = await timePeer(peer);
-    } finally {
-      peer.dispose();
-    }
-  }
+  const oursMs = ourTiming.medianMs;
+  const peerMs = peerTiming?.medianMs ?? null;
   const row: BenchRow = {
     op: c.op,
     shape: c.shape,
@@ -75,6 +84,10 @@ async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: str
     ratio: peerMs === null ? null : peerMs / oursMs,
     ours_gflops: gflops(oursMs),
     peer_gflops: peerMs === null ? null : gflops(peerMs),
+    ours_samples_ms: ourTiming.samplesMs,
+    peer_samples_ms: peerTiming?.samplesMs ?? null,
+    ours_repeats: ourTiming.repeats,
+    peer_repeats: peerTiming?.repeats ?? null,
   };
   if (c.bytes) {
     row.ours_gbps = gbps(oursMs);
@@ -87,6 +100,10 @@ async function main(): Promise<void> {
   const gpu = await requestGpu({ onError: (e) => log(`GPU error: ${e.message}`) });
   await tf.setBackend('webgpu');
   await tf.ready();
+  const backend = tf.backend() as Partial<WebGPUBackend>;
+  if (typeof backend.submitQueue !== 'function' || typeof backend.ensureCommandEncoderReady !== 'function' || !backend.queue) {
+    throw new Error('the TF.js WebGPU backend no longer has submitQueue / ensureCommandEncoderReady / queue: the peer cannot be timed to GPU completion');
+  }
   const adapter = { vendor: gpu.adapter.vendor, architecture: gpu.adapter.architecture, description: gpu.adapter.description };
   log(`adapter: ${JSON.stringify(adapter)}  tfjs backend: ${tf.getBackend()}  quick: ${quick}`);
   const rows: (BenchRow & { error?: string })[] = [];
@@ -106,7 +123,13 @@ async function main(): Promise<void> {
     }
   }
   if (only.length && rows.length === 0) throw new Error(`--only ${only.join(',')} names no benchmark row${quick ? ' in the quick suite' : ''}`);
-  const result = { adapter, browser: navigator.userAgent, rows };
+  const method = {
+    clock: 'wall time, JavaScript work included on both sides, ending when the GPU finishes; nothing read back',
+    samples,
+    targetMs,
+    order: 'alternating: each round one sample of ours, then one of the peer',
+  };
+  const result = { adapter, browser: navigator.userAgent, method, rows };
   const report = (window as unknown as { __benchReport?: (json: string) => void }).__benchReport;
   if (report) report(JSON.stringify(result));
   else log(JSON.stringify(result, null, 1));

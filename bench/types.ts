@@ -11,7 +11,10 @@ export interface OursRunner {
   dispose(): void;
 }
 
-/** The peer's side: `run` performs one iteration with TF.js ops and returns the tensors it produced (disposed by the harness). */
+/**
+ * The peer's side: `run` performs one iteration with TF.js ops and returns the tensors it produced (disposed by the
+ * harness). Do the work once: a forward and its gradient come from one tf.valueAndGrad(s), not f(x) and grad(x).
+ */
 export interface PeerRunner {
   run(): tfNs.Tensor | tfNs.Tensor[];
   dispose(): void;
@@ -49,4 +52,10 @@ export interface BenchRow {
   peer_gflops: number | null;
   ours_gbps?: number;
   peer_gbps?: number | null;
+  /** Each timed sample's per-iteration time (ms), in the order taken (the medians above come from these). */
+  ours_samples_ms?: number[];
+  peer_samples_ms?: number[] | null;
+  /** Iterations per sample. */
+  ours_repeats?: number;
+  peer_repeats?: number | null;
 }

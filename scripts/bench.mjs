@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// npm run bench -- [--quick] [--json FILE] [--only op1,op2] [--adapter default|swiftshader]
+// npm run bench -- [--quick] [--json FILE] [--only op1,op2] [--adapter default|swiftshader] [--max-load L] [--allow-load]
 // Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios.
+//
+// Host load: figures taken while other work runs are not results (SwiftShader uses every core, and a GPU run
+// still needs a free core for its JavaScript). The 1-minute load average before the run is compared with
+// --max-load (default 0.5: an idle machine sits near 0, whatever its core count); above it the printed table is
+// marked TAKEN UNDER LOAD, and --json refuses to write unless --allow-load, which writes the figures marked so.
+// The load before and after (1/5/15-minute averages) and the CPU count go into the table's header and the JSON.
+// The load after includes the benchmark's own browser, so only the load before decides.
 import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { createServer } from 'vite';
 import { chromium } from 'playwright';
 import { chooseAdapter, chromiumArgs, ensureChromium } from './browser.mjs';
@@ -15,6 +23,26 @@ const quick = argv.includes('--quick');
 const jsonFile = opt('--json');
 const only = opt('--only');
 const adapter = chooseAdapter(opt('--adapter'));
+const allowLoad = argv.includes('--allow-load');
+const maxLoad = Number(opt('--max-load') ?? 0.5);
+if (!(maxLoad >= 0)) {
+  console.error(`bench: --max-load must be a number >= 0, got '${opt('--max-load')}'`);
+  process.exit(2);
+}
+
+const round2 = (xs) => xs.map((x) => Math.round(x * 100) / 100);
+const loadBefore = round2(loadavg());
+const cpuCount = cpus().length;
+const underLoad = loadBefore[0] > maxLoad;
+const loadLine = (label, l) => `${label} ${l.map((x) => x.toFixed(2)).join(' / ')}`;
+if (underLoad) {
+  const why = `the 1-minute load average is ${loadBefore[0].toFixed(2)} on ${cpuCount} CPUs, above --max-load ${maxLoad}`;
+  if (jsonFile && !allowLoad) {
+    console.error(`bench: refusing to record figures: ${why}. Wait for an idle machine, or pass --allow-load to write them marked "taken under load".`);
+    process.exit(2);
+  }
+  console.error(`\n*** bench: ${why}: the figures will be marked TAKEN UNDER LOAD and are not results. ***\n`);
+}
 
 const executablePath = await ensureChromium();
 const server = await createServer({ configFile: 'vite.config.ts', server: { host: '127.0.0.1', port: 0 }, logLevel: 'error' });
@@ -47,14 +75,22 @@ try {
   await server.close();
 }
 if (result) {
-  result.browser = `${result.browser}`;
+  const loadAfter = round2(loadavg());
+  result.host = { cpus: cpuCount, loadBefore, loadAfter, maxLoad, takenUnderLoad: underLoad };
+  // First in the file, where a reader sees it.
+  if (underLoad) result = { warning: `TAKEN UNDER LOAD: 1-minute load ${loadBefore[0]} > ${maxLoad} before the run; these figures are not results`, ...result };
+  const banner = `*** TAKEN UNDER LOAD (1-minute load ${loadBefore[0].toFixed(2)} > ${maxLoad} before the run): these figures are not results ***`;
   const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
   const a = result.adapter;
+  if (underLoad) console.log(banner);
   console.log(`adapter: ${a.vendor} / ${a.architecture} / ${a.description || '(no description)'}  (${adapter})`);
+  console.log(`host: ${cpuCount} CPUs; load average (1 / 5 / 15 min): ${loadLine('before', loadBefore)}, ${loadLine('after', loadAfter)}`);
+  console.log(`method: ${result.method.clock}; median of ${result.method.samples} samples per side, ${result.method.order}`);
   console.log(['op', 'shape', 'ours ms', 'peer ms', 'ratio', 'ours GFLOP/s', 'peer GFLOP/s', 'ours GB/s'].join('\t'));
   for (const r of result.rows) {
     console.log([r.op, r.shape, fmt(r.ours_ms, 3), fmt(r.peer_ms, 3), fmt(r.ratio), fmt(r.ours_gflops), fmt(r.peer_gflops), fmt(r.ours_gbps)].join('\t') + (r.error ? `\tERROR ${r.error}` : ''));
   }
+  if (underLoad) console.log(banner);
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(result, null, 2));
   if (result.rows.some((r) => r.error)) process.exitCode = 1;
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// npm run regress -- [--suite quick|full] [--baseline FILE] [--update-baseline] [--json FILE] [--junit FILE]
-//                    [--adapter default|swiftshader] [--browser PATH] [--shard i/n] [--only a,b] [--break KERNEL]
-//                    [--speed-tolerance F] [--timeout SECONDS] [--no-build]
+// npm run regress -- [--suite quick|full] [--baseline FILE] [--update-baseline] [--require-baseline] [--json FILE]
+//                    [--junit FILE] [--adapter default|swiftshader] [--browser PATH] [--shard i/n] [--only a,b]
+//                    [--break KERNEL] [--speed-tolerance F] [--timeout SECONDS] [--no-build]
 // npm run regress -- --merge a.json b.json ... [--json FILE] [--junit FILE] [--baseline FILE --update-baseline]
 //
 // Builds the site when dist/ is older than its sources, serves dist/, opens regress.html in headless Chromium with
 // WebGPU (the real GPU by default), collects every check, judges it against the baseline kept per adapter, prints a
 // table and writes JSON (regress/SCHEMA.md) and JUnit XML. Exit: 0 all within tolerance, 1 a regression, 2 no run.
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chooseAdapter, chromiumArgs, ensureChromium, hasRealGpu } from './browser.mjs';
@@ -18,7 +19,7 @@ import { validateReport } from '../regress/lib/schema.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BREAKABLE = JSON.parse(readFileSync(join(ROOT, 'regress/kernels.json'), 'utf8'));
-const USAGE = 'usage: npm run regress -- [--suite quick|full] [--baseline FILE] [--update-baseline] [--json FILE] [--junit FILE] [--adapter default|swiftshader] [--browser PATH] [--shard i/n] [--only a,b] [--break KERNEL] [--speed-tolerance F] [--timeout S] [--no-build] | --merge a.json b.json ... [--json FILE] [--junit FILE]';
+const USAGE = 'usage: npm run regress -- [--suite quick|full] [--baseline FILE] [--update-baseline] [--require-baseline] [--json FILE] [--junit FILE] [--adapter default|swiftshader] [--browser PATH] [--shard i/n] [--only a,b] [--break KERNEL] [--speed-tolerance F] [--timeout S] [--no-build] | --merge a.json b.json ... [--json FILE] [--junit FILE]';
 
 /** Exit 2 with one line saying why the run could not be made. */
 function cannotRun(reason) {
@@ -34,6 +35,7 @@ try {
       suite: { type: 'string', default: 'quick' },
       baseline: { type: 'string', default: join(ROOT, 'regress/baseline.json') },
       'update-baseline': { type: 'boolean', default: false },
+      'require-baseline': { type: 'boolean', default: false },
       json: { type: 'string' },
       junit: { type: 'string' },
       adapter: { type: 'string' },
@@ -123,6 +125,10 @@ async function runSuite() {
     adapterRequested = chooseAdapter(opt.adapter ?? process.env.SPARK_ADAPTER);
   } catch (e) {
     cannotRun(e.message.replace('SPARK_ADAPTER', '--adapter'));
+  }
+  const load = loadavg()[0];
+  if (opt['update-baseline'] && load > 0.5) {
+    console.error(`\n*** regress: writing a baseline with the 1-minute load average at ${load.toFixed(2)} on ${cpus().length} CPUs: its throughput values are taken under load (loss and correctness values are not affected). Write throughput baselines on an idle machine. ***\n`);
   }
   const askedForSoftware = (opt.adapter ?? process.env.SPARK_ADAPTER) === 'swiftshader';
   if (adapterRequested === 'swiftshader' && !askedForSoftware) {
@@ -238,7 +244,7 @@ async function runSuite() {
           report.baseline.found = baselineChecks !== null;
           console.error(formatEnvironment(report));
           if (env.software) console.error(`\n*** regress: the adapter is a SOFTWARE one (${env.adapter.description || env.adapter.architecture}): throughput is not a GPU's. ***\n`);
-          if (!report.baseline.found) console.error(`regress: no baseline for adapter '${report.adapterId}' in ${baselineFile}: baseline-relative checks will be 'new'`);
+          if (!report.baseline.found) console.error(`regress: no baseline for adapter '${report.adapterId}' in ${baselineFile}: baseline-relative checks will be ${opt['require-baseline'] ? "failures (--require-baseline)" : "'new'"}`);
         }),
         page.exposeFunction('__regressStart', (id) => {
           currentTask = id;
@@ -247,7 +253,7 @@ async function runSuite() {
         page.exposeFunction('__regressResults', (json) => {
           doneTasks++;
           for (const c of JSON.parse(json)) {
-            const judged = judge({ ...c, task: currentTask }, baselineChecks);
+            const judged = judge({ ...c, task: currentTask }, baselineChecks, { requireBaseline: opt['require-baseline'] });
             report.checks.push(judged);
             if (judged.verdict === 'fail' || judged.verdict === 'error') console.error(`  ${judged.verdict.toUpperCase()} [${judged.kernel}] ${judged.id}: ${judged.reason}`);
           }

@@ -24,7 +24,8 @@ struct Params {
   width: u32,
   experts: u32,
   cap: u32,
-  // d(aux_weight * aux loss) / d probs[t, e] per first choice of e: aux_weight * E / N^2.
+  // d(aux_weight * aux loss) / d probs[t, e] per first choice of e: aux_weight * E / N^2, times the micro-batch's
+  // share of the step (1/G under gradient accumulation; see MoeConfig.auxGradScale).
   aux_grad: f32,
   _pad0: u32,
   _pad1: u32,

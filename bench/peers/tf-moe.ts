@@ -64,7 +64,10 @@ function routeOnGpu(tf: Tf, logits: Tensor, s: MoeShape, cap: number): Tensor {
   return tf.concat([gateIndex, slot, tokenOfSlot, firstFraction], 0);
 }
 
-/** silu(gate) · up on [gate | up] halves of the last axis (SwiGLU), or tanh-GELU. */
+/**
+ * silu(gate) · up on [gate | up] halves of the last axis (SwiGLU), or tanh-GELU (TF.js core has none) from its
+ * parts as ours computes it: u·u·u, not pow(u, 3), whose gradient also computes d/d(exponent). Every peer uses this.
+ */
 export function activate(tf: Tf, u: Tensor, mlp: string): Tensor {
   if (mlp === 'swiglu') {
     const [gate, up] = tf.split(u, 2, u.rank - 1);

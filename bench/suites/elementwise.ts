@@ -2,6 +2,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type * as tfNs from '@tensorflow/tfjs-core';
 import { Add, GeluBackward, GeluForward, Rope, SwigluBackward, SwigluForward, type RopeShape } from '../../src/kernels/elementwise';
 import { randn } from '../../tests/util/random';
+import { activate } from '../peers/tf-moe';
 import type { BenchCase, Suite } from '../types';
 
 // Pointwise ops are bandwidth bound: `bytes` is the fewest bytes moved (each input read once, each output
@@ -66,12 +67,10 @@ function geluCase(N: number, H: number, quick: boolean): BenchCase {
     peer(tf) {
       const tx = tf.tensor2d(x, [N, H]);
       const tdy = tf.tensor2d(dy, [N, H]);
-      const s = Math.sqrt(2 / Math.PI);
-      // x·x·x rather than pow(x, 3): pow's gradient also reduces d/d(exponent), which is not GELU's work
-      const gelu = (v: tfNs.Tensor) => tf.mul(tf.mul(0.5, v), tf.add(1, tf.tanh(tf.mul(s, tf.add(v, tf.mul(0.044715, tf.mul(v, tf.mul(v, v))))))));
-      const grad = tf.grad(gelu);
+      // One forward and its gradient, as ours runs them: [f(x), grad(f)(x)] would run the forward twice.
+      const valueAndGrad = tf.valueAndGrad((v: tfNs.Tensor) => activate(tf, v, 'gelu'));
       return {
-        run: () => tf.tidy(() => [gelu(tx), grad(tx, tdy)]),
+        run: () => tf.tidy(() => { const { value, grad } = valueAndGrad(tx, tdy); return [value, grad]; }),
         dispose: () => tf.dispose([tx, tdy]),
       };
     },
@@ -111,8 +110,8 @@ function swigluCase(N: number, H: number, quick: boolean): BenchCase {
         const [g, u] = tf.split(v, 2, 1);
         return tf.mul(tf.mul(g, tf.sigmoid(g)), u);
       };
-      const grad = tf.grad(swiglu);
-      return { run: () => tf.tidy(() => [swiglu(ti), grad(ti, td)]), dispose: () => tf.dispose([ti, td]) };
+      const valueAndGrad = tf.valueAndGrad(swiglu);
+      return { run: () => tf.tidy(() => { const { value, grad } = valueAndGrad(ti, td); return [value, grad]; }), dispose: () => tf.dispose([ti, td]) };
     },
   };
 }
@@ -158,8 +157,8 @@ function ropeCase(shape: Required<Pick<RopeShape, 'B' | 'T' | 'NH' | 'HS'>>, qui
         const [x1, x2] = tf.split(v, 2, 3);
         return tf.concat([tf.sub(tf.mul(x1, cos), tf.mul(x2, sin)), tf.add(tf.mul(x1, sin), tf.mul(x2, cos))], 3);
       };
-      const grad = tf.grad(rope);
-      return { run: () => tf.tidy(() => [rope(tx), grad(tx, tdy)]), dispose: () => tf.dispose([ang, cos, sin, tx, tdy]) };
+      const valueAndGrad = tf.valueAndGrad(rope);
+      return { run: () => tf.tidy(() => { const { value, grad } = valueAndGrad(tx, tdy); return [value, grad]; }), dispose: () => tf.dispose([ang, cos, sin, tx, tdy]) };
     },
   };
 }

@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { capacityOf } from '../../src/kernels/moe';
 import { MoeLayer, moeLayerForwardFlops, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
 import { randn } from '../../tests/util/random';
+import { activate } from '../peers/tf-moe';
 import type { BenchCase, Suite, Tf } from '../types';
 
 /**
@@ -32,16 +33,13 @@ export function tfMoeLayerGrads(
   const rows = Array.from({ length: K }, (_, k) => tf.slice(row, [k * N], [N])); // K × (N,)
   const firstFrac = tf.div(tf.sum(tf.cast(tf.oneHot(tf.squeeze(tf.slice(indices, [0, 0], [N, 1]), [1]), E), 'float32'), 0), N);
   const choice = tf.cast(tf.oneHot(indices, E), 'float32'); // (N, K, E)
-  // TF.js core has no GELU op: the tanh approximation from its parts, as ours computes it.
-  const gelu = (v: tfNs.Tensor) =>
-    tf.mul(tf.mul(0.5, v), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(v, tf.mul(0.044715, tf.pow(v, 3)))))));
   const f = (xv: tfNs.Tensor, wrv: tfNs.Tensor, w1v: tfNs.Tensor, w2v: tfNs.Tensor): tfNs.Scalar => {
     const probs = tf.softmax(tf.matMul(xv as tfNs.Tensor2D, wrv as tfNs.Tensor2D)); // (N, E)
     let gates = tf.sum(tf.mul(tf.expandDims(probs, 1), choice), 2); // (N, K)
     if (normalize) gates = tf.div(gates, tf.sum(gates, 1, true));
     const xPad = tf.concat([xv, tf.zeros([1, C])], 0);
     const dispatched = tf.reshape(tf.gather(xPad, tokenOfSlot), [E, cap, C]);
-    const hidden = gelu(tf.matMul(dispatched as tfNs.Tensor3D, w1v as tfNs.Tensor3D));
+    const hidden = activate(tf, tf.matMul(dispatched as tfNs.Tensor3D, w1v as tfNs.Tensor3D), 'gelu');
     const out = tf.concat([tf.reshape(tf.matMul(hidden, w2v as tfNs.Tensor3D), [E * cap, C]), tf.zeros([1, C])], 0);
     const gate = (k: number) => tf.slice(gates, [0, k], [N, 1]);
     let y = tf.mul(tf.gather(out, rows[0]), gate(0));

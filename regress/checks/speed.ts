@@ -5,7 +5,7 @@
  */
 import { Matmul } from '../../src/kernels/matmul';
 import { randn } from '../../tests/util/random';
-import { medianPassTime } from '../../src/gpu/timing';
+import { medianPassTimes, passWork } from '../../src/gpu/timing';
 import type { CheckResult, RegressContext, Suite, Task } from '../types';
 
 async function matmulSpeed(ctx: RegressContext, size: number): Promise<CheckResult[]> {
@@ -17,7 +17,7 @@ async function matmulSpeed(ctx: RegressContext, size: number): Promise<CheckResu
   const c = gpu.createBuffer(4 * M * M, 'c');
   try {
     const quick = ctx.suite === 'quick';
-    const ms = await medianPassTime(gpu, (pass) => k.encode(pass, a, b, c), quick ? 100 : 300, quick ? 3 : 5, 200);
+    const [{ medianMs: ms }] = await medianPassTimes([passWork(gpu, (pass) => k.encode(pass, a, b, c))], { targetMs: quick ? 100 : 300, samples: quick ? 3 : 5, maxRepeats: 200 });
     const gflops = k.flops / (ms * 1e6);
     return [
       {

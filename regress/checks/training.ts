@@ -10,6 +10,8 @@ import type { CheckResult, RegressContext, Suite, Task } from '../types';
 
 /** Relative tolerance of losses after N fixed-seed steps against the baseline (same adapter: normally bit-equal). */
 const LOSS_TOL = 1e-3;
+/** The last checked step's loss is at most this fraction of step 1's (no baseline needed). */
+const FALL_AT_LEAST = 0.9;
 
 /** Seeded sentences over a small vocabulary: structured enough to learn, varied enough not to be trivial. */
 export function generatedCorpus(chars = 12_000, seed = 2024): string {
@@ -72,11 +74,25 @@ async function trainChecks(ctx: RegressContext, c: TrainCase): Promise<CheckResu
       tolerance: { rule: 'max', value: 0 },
       message: bad.length ? `steps ${bad.map((s) => `${s.step + 1} (loss ${s.loss}${s.skipped ? `, skipped: ${s.nonFinite.join(', ')}` : ''})`).join('; ')}` : undefined,
     });
-    for (const step of c.lossAt) {
+    const lossAt = (step: number): number | null => {
       const s = stats.find((x) => x.step === step - 1);
-      const value = s && Number.isFinite(s.loss) ? s.loss : null;
-      out.push({ id: `loss/train/${c.name}/step-${step}`, kind: 'loss', kernel: 'train', value, unit: 'nats', tolerance: { rule: 'relative', value: LOSS_TOL } });
+      return s && Number.isFinite(s.loss) ? s.loss : null;
+    };
+    for (const step of c.lossAt) {
+      out.push({ id: `loss/train/${c.name}/step-${step}`, kind: 'loss', kernel: 'train', value: lossAt(step), unit: 'nats', tolerance: { rule: 'relative', value: LOSS_TOL } });
     }
+    // What must hold with no baseline at all: the loss falls from the first checked step to the last.
+    const first = lossAt(1);
+    const last = lossAt(lossSteps);
+    out.push({
+      id: `loss/train/${c.name}/falls`,
+      kind: 'loss',
+      kernel: 'train',
+      value: first !== null && last !== null ? last / first : null,
+      unit: 'loss ratio',
+      tolerance: { rule: 'max', value: FALL_AT_LEAST },
+      message: `loss at step ${lossSteps} / loss at step 1 = ${last} / ${first} nats`,
+    });
     const timed = await collect(run, c.speedSteps);
     out.push({ id: `throughput/train/${c.name}`, kind: 'throughput', kernel: 'train', value: finiteOrNull(timed.tokensPerSecond), unit: 'tokens/s', tolerance: speed });
     if (c.sample) {

@@ -16,9 +16,10 @@ const fmt = (v) => (v === null || v === undefined ? 'null' : Math.abs(v) !== 0 &
 
 /**
  * The verdict of one check: 'error' when it threw; rule 'max' needs no baseline; 'relative' and 'slowdown' are
- * 'new' without one. Returns the check with baseline, verdict and (for anything but a pass) a reason.
+ * 'new' without one, or 'fail' with `requireBaseline` (CI, where a missing baseline must not pass unnoticed).
+ * Returns the check with baseline, verdict and (for anything but a pass) a reason.
  */
-export function judge(check, baselineChecks) {
+export function judge(check, baselineChecks, { requireBaseline = false } = {}) {
   const baseline = baselineChecks?.[check.id]?.value ?? null;
   const out = { ...check, baseline, verdict: 'pass' };
   const { rule, value: tol } = check.tolerance;
@@ -30,6 +31,7 @@ export function judge(check, baselineChecks) {
     return out;
   }
   if (v === null) return { ...out, verdict: 'fail', reason: `no finite value${check.message ? ` (${check.message})` : ''}` };
+  if (baseline === null && requireBaseline) return { ...out, verdict: 'fail', reason: 'no baseline for this check on this adapter, and --require-baseline was given' };
   if (baseline === null) return { ...out, verdict: 'new', reason: 'no baseline for this check on this adapter' };
   if (rule === 'relative') {
     const diff = Math.abs(v - baseline) / Math.max(Math.abs(baseline), 1e-30);

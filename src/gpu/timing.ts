@@ -1,8 +1,9 @@
 import type { Gpu } from './device';
 
 /**
- * Times GPU work. With `timestamp-query` it measures the pass on the GPU; without it, the wall time from
- * submit to `onSubmittedWorkDone` (which includes submission overhead, so it reads a little high).
+ * Times one pass of GPU work. With `timestamp-query` it measures the pass on the GPU; without it, the wall time from
+ * submit to `onSubmittedWorkDone` (which includes submission overhead, so it reads a little high). Comparisons with
+ * a peer library use medianPassTimes below, which times both sides by the same wall clock.
  */
 export class GpuTimer {
   private readonly querySet: GPUQuerySet | null;
@@ -62,31 +63,66 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * Median wall time (ms) of one repetition of `record`, encoded `repeats` times back to back in one pass after a
- * warm-up, with `repeats` (at most `maxRepeats`) chosen so one of the `samples` samples lasts about `targetMs`.
- * Wall time from submit to `onSubmittedWorkDone`: comparable with a peer library timed the same way.
+ * One side of a timed comparison: does its work `repeats` times and resolves when the GPU has finished all of it.
+ * The clock runs around the whole call, so the side's JavaScript work (encoding, dispatch) is timed with its GPU
+ * work, and no side reads back its results (a bulk readback would time the copy, not the op).
  */
-export async function medianPassTime(
-  gpu: Gpu,
-  record: (pass: GPUComputePassEncoder) => void,
-  targetMs: number,
-  samples: number,
-  maxRepeats = 100,
-): Promise<number> {
-  const once = async (repeats: number): Promise<number> => {
-    const enc = gpu.device.createCommandEncoder({ label: 'median pass time' });
+export type TimedWork = (repeats: number) => Promise<void>;
+
+/**
+ * Our kernels as a TimedWork: `record` encoded `repeats` times back to back into one pass (the encoding is on the
+ * clock), submitted, and done at `onSubmittedWorkDone` (nothing is read back).
+ */
+export function passWork(gpu: Gpu, record: (pass: GPUComputePassEncoder) => void): TimedWork {
+  return async (repeats) => {
+    const enc = gpu.device.createCommandEncoder({ label: 'timed passes' });
     const pass = enc.beginComputePass();
     for (let i = 0; i < repeats; i++) record(pass);
     pass.end();
-    const t0 = performance.now();
     gpu.queue.submit([enc.finish()]);
     await gpu.queue.onSubmittedWorkDone();
+  };
+}
+
+export interface PassTimingOptions {
+  /** Each sample repeats the work enough times to last about this long (ms). */
+  targetMs: number;
+  /** Timed samples per side (the bench takes at least 7). */
+  samples: number;
+  /** Cap on the repeats in one sample. */
+  maxRepeats?: number;
+}
+
+export interface PassTiming {
+  /** Median over the samples of one repetition's wall time (ms). */
+  medianMs: number;
+  /** Each sample's per-repetition time (ms), in the order taken. */
+  samplesMs: number[];
+  repeats: number;
+}
+
+/**
+ * Median per-repetition wall time of each side, the one timing method of the benchmark and the regression speed
+ * checks: two warm-up calls per side, then `repeats` chosen per side so one sample lasts about `targetMs`, then
+ * `samples` rounds in which every side takes one sample in turn (round r: side 0, side 1, ...), so a change in the
+ * machine's speed during the run reaches every side alike.
+ */
+export async function medianPassTimes(sides: readonly TimedWork[], opts: PassTimingOptions): Promise<PassTiming[]> {
+  const maxRepeats = opts.maxRepeats ?? 100;
+  const clock = async (work: TimedWork, repeats: number): Promise<number> => {
+    const t0 = performance.now();
+    await work(repeats);
     return performance.now() - t0;
   };
-  await once(1);
-  const first = await once(1);
-  const repeats = Math.max(1, Math.min(maxRepeats, Math.round(targetMs / Math.max(first, 0.01))));
-  const times: number[] = [];
-  for (let s = 0; s < samples; s++) times.push((await once(repeats)) / repeats);
-  return median(times);
+  const repeats: number[] = [];
+  for (const work of sides) {
+    await clock(work, 1);
+    const first = await clock(work, 1);
+    repeats.push(Math.max(1, Math.min(maxRepeats, Math.round(opts.targetMs / Math.max(first, 0.01)))));
+  }
+  const samples: number[][] = sides.map(() => []);
+  for (let r = 0; r < opts.samples; r++) {
+    for (const [i, work] of sides.entries()) samples[i].push((await clock(work, repeats[i])) / repeats[i]);
+  }
+  return samples.map((samplesMs, i) => ({ medianMs: median(samplesMs), samplesMs, repeats: repeats[i] }));
 }

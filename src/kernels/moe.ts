@@ -44,6 +44,12 @@ export interface MoeConfig {
   normalizeGates?: boolean;
   /** Weight of the load-balancing loss in the router gradient; default 0.01 (Switch). 0 turns it off. */
   auxLossWeight?: number;
+  /**
+   * Multiplies the load-balancing gradient: the share of the optimisation step's loss this call carries, 1/G
+   * under gradient accumulation over G micro-batches (the cross-entropy's gradient scale carries the same 1/G);
+   * default 1.
+   */
+  auxGradScale?: number;
 }
 
 /** Expert capacity ceil(capacityFactor · N · K / E), clamped to [1, N] (an expert sees a token at most once). */
@@ -200,6 +206,8 @@ export class MoeRouting {
     check(E * cap * C < 2 ** 32 && N * C < 2 ** 32, () => `moe: (E, cap, C) = (${E}, ${cap}, ${C}) is past 32-bit indexing`);
     const auxW = config.auxLossWeight ?? 0.01;
     check(Number.isFinite(auxW) && auxW >= 0, () => `moe: auxLossWeight must be a finite number >= 0, got ${auxW}`);
+    const auxScale = config.auxGradScale ?? 1;
+    check(Number.isFinite(auxScale) && auxScale > 0, () => `moe: auxGradScale must be a finite number > 0, got ${auxScale}`);
     this.tokens = N;
     this.width = C;
     this.experts = E;
@@ -210,7 +218,7 @@ export class MoeRouting {
     this.sizes = { logits: N * E, pairs: N * K, slotSource: E * cap, stats: statsWords(E), tokenRows: N * C, expertRows: E * cap * C };
     for (const [entry, flags] of USED_VARIANTS) gpu.pipelines.warm(moeShader, entry, moeVariant(entry, K, this.normalizeGates, C, flags));
     this.uniform = gpu.uniform(
-      packMoeParams({ ntok: N, width: C, experts: E, cap, auxGrad: (auxW * E) / (N * N) }),
+      packMoeParams({ ntok: N, width: C, experts: E, cap, auxGrad: (auxW * auxScale * E) / (N * N) }),
       `moe ${shape} cap=${cap}`,
     );
   }

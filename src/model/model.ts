@@ -98,7 +98,10 @@ export class Model {
     private readonly gpu: Gpu,
     readonly config: ModelConfig,
     readonly shape: BatchShape,
-    /** 1 / (tokens per optimisation step): the mean's normaliser for the loss gradient. */
+    /**
+     * 1 / (tokens per optimisation step): the mean's normaliser for the loss gradient. gradScale · B·T is the
+     * micro-batch's share of the step (1/gradAccum), which also scales the MoE load-balancing gradient.
+     */
     gradScale = 1 / (shape.B * shape.T),
     /** Use this parameter buffer instead of allocating one (a sampler sharing a trainer's weights). */
     sharedParams?: GPUBuffer,
@@ -142,6 +145,8 @@ export class Model {
           ? new MoeLayer(gpu, {
               tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H,
               capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp as 'swiglu' | 'gelu', accumulateGrads: true,
+              // this micro-batch's share of the step (1/gradAccum), as gradScale gives the cross-entropy
+              auxGradScale: gradScale * N,
             })
           : null,
       });

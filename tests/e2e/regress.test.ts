@@ -183,6 +183,15 @@ describe('regression report logic', () => {
     expect(judge({ ...check('max', null, 0), error: true, message: 'boom' }, null)).toMatchObject({ verdict: 'error', reason: 'boom' });
   });
 
+  it('with requireBaseline (CI), a baseline-relative check without a baseline fails instead of passing as new', () => {
+    const required = { requireBaseline: true };
+    for (const rule of ['relative', 'slowdown']) {
+      expect(judge(check(rule, 2.0, 0.5), null, required)).toMatchObject({ verdict: 'fail', reason: expect.stringMatching(/no baseline .*--require-baseline/) });
+      expect(judge(check(rule, 2.0, 0.5), { x: { value: 2.0 } }, required).verdict).toBe('pass');
+    }
+    expect(judge(check('max', 1e-7, 1e-4), null, required).verdict).toBe('pass');
+  });
+
   it('merges shards into one report and recomputes the exit code; JUnit names the failing check', () => {
     const report = (index: number, checks: object[]) => ({
       schema: 'spark-lab-regress/1', suite: 'quick', startedAt: new Date(0).toISOString(), elapsedMs: 10, exitCode: 0, error: null,

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createRun } from '../../src/engine/run';
 import { loadRun } from '../../src/engine/run';
-import type { StepStats } from '../../src/train/trainer';
+import { resolveRunConfig } from '../../src/train/config';
+import { Trainer, type StepStats } from '../../src/train/trainer';
+import { compare } from '../util/compare';
 import { testGpu } from '../util/gpu';
+import { randint } from '../util/random';
 
 // A corpus whose next byte is fixed by the current one: a working training loop drives the loss far below the
 // unigram entropy (ln 10 ≈ 2.30 nats) in tens of steps, which SwiftShader can afford in CI. (Learning English
@@ -58,5 +61,84 @@ describe('training on the GPU', () => {
     expect(resumed.map((s) => s.gradNorm)).toEqual(tail.map((s) => s.gradNorm));
     a.destroy();
     b.destroy();
+  });
+});
+
+/**
+ * Gradient accumulation over G micro-batches of B sequences must give the gradient of one batch of G·B sequences:
+ * the trainer scales every micro-batch's loss gradient by 1/G (cross-entropy and the MoE load-balancing term).
+ *
+ * The comparison is exact only where the math is: cross-entropy is a mean over tokens, so it is additive over any
+ * micro-batches; the load-balancing loss E·Σ f_e·P_e is a product of two batch means, so it is additive only when
+ * every micro-batch has the same routing statistics as the whole batch. The MoE cases therefore use micro-batches
+ * that hold the same sequences in different orders (permutations), and one MoE case with distinct sequences turns
+ * the load-balancing loss off. Capacity factor E/K makes the capacity N (every token fits: an expert sees a token
+ * at most once), so nothing is dropped in a micro-batch or in the whole batch and capacity cannot differ.
+ */
+const T = 16;
+const B = 2;
+const G = 3;
+const E = 4;
+const K = 2;
+/** ‖accumulated − whole‖ / ‖whole‖ per tensor: float32 sums taken in a different order. */
+const TOL = 1e-5;
+// tiny()'s model (its pipelines are compiled already), with larger initial weights so routing has no near-ties.
+const dense = { ...tiny().model, vocabSize: 259, initScale: 0.3 };
+const moe = { ...dense, moeEvery: 1, moeExperts: E, moeTopK: K, moeCapacityFactor: E / K };
+
+/** The parameter gradients after one optimisation step's micro-batches (read back, optimiser not run), per tensor. */
+async function accumulatedGrads(model: Record<string, unknown>, sequences: number[][], batchSize: number, gradAccum: number): Promise<Map<string, Float32Array>> {
+  const gpu = await testGpu();
+  const config = resolveRunConfig({ model, train: { batchSize, gradAccum, steps: 1 }, seed: 5 });
+  // create(): pipelines compile in parallel, asynchronously (the constructor compiles each on first use).
+  const trainer = await Trainer.create(gpu, config, { train: new Uint32Array(T + 2), validation: new Uint32Array(0) });
+  try {
+    for (let micro = 0; micro < gradAccum; micro++) {
+      const rows = sequences.slice(micro * batchSize, (micro + 1) * batchSize);
+      trainer.model.setBatch(Uint32Array.from(rows.flatMap((s) => s.slice(0, T))), Uint32Array.from(rows.flatMap((s) => s.slice(1))));
+      // One submit per micro-batch: setBatch's upload lands before the next submit, as in the trainer's loop.
+      await gpu.scoped(() => {
+        const enc = gpu.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        trainer.encodeMicroBatch(pass, micro);
+        pass.end();
+        gpu.queue.submit([enc.finish()]);
+      });
+    }
+    const flat = await gpu.readFloat32(trainer.model.grads);
+    return new Map(trainer.model.layout.specs.map((s) => [s.name, flat.slice(s.offset, s.offset + s.length)]));
+  } finally {
+    trainer.destroy();
+  }
+}
+
+/** Accumulated over G micro-batches vs one batch of all of them: every parameter tensor within float32 error. */
+async function expectSameGradients(model: Record<string, unknown>, sequences: number[][]): Promise<void> {
+  const micro = await accumulatedGrads(model, sequences, B, G);
+  const whole = await accumulatedGrads(model, sequences, B * G, 1);
+  const failures: string[] = [];
+  for (const [name, want] of whole) {
+    const r = compare(micro.get(name)!, want, TOL);
+    if (!(r.relError <= TOL)) failures.push(`${name}: relative error ${r.relError.toExponential(2)} (${r.firstMismatches.slice(0, 3).join('; ')})`);
+  }
+  expect(failures, `gradients of ${G} micro-batches of ${B} vs one batch of ${G * B}`).toEqual([]);
+}
+
+/** n token sequences of length T + 1 (inputs and the next-token targets), seeded. */
+const sequences = (n: number, seed: number): number[][] => Array.from({ length: n }, (_, i) => Array.from(randint(T + 1, seed + i, dense.vocabSize)));
+
+describe(`gradient accumulation (${G} micro-batches of ${B}) equals one batch of ${G * B}`, () => {
+  it('dense model, distinct micro-batches', async () => {
+    await expectSameGradients(dense, sequences(B * G, 100));
+  });
+
+  it('MoE, distinct micro-batches, no load-balancing loss', async () => {
+    await expectSameGradients({ ...moe, moeAuxLossWeight: 0 }, sequences(B * G, 200));
+  });
+
+  it('MoE with a strong load-balancing loss, micro-batches holding the same sequences in different orders', async () => {
+    const [a, b] = sequences(B, 300);
+    // Each micro-batch routes the same tokens, so its f_e and P_e equal the whole batch's.
+    await expectSameGradients({ ...moe, moeAuxLossWeight: 1 }, [a, b, b, a, a, b]);
   });
 });
