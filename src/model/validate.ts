@@ -28,6 +28,9 @@ export type Resolved<S extends Schema> = {
   -readonly [K in keyof S]: S[K] extends { type: 'bool' } ? boolean : S[K] extends { type: 'enum' | 'string' } ? string : number;
 };
 
+/** Whether `key` is the object's own property: input keys are looked up this way, never with `in` (which sees `toString`). */
+export const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -48,7 +51,7 @@ export function resolve<S extends Schema>(schema: S, input: unknown, path: strin
   }
   const obj = input as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!Object.prototype.hasOwnProperty.call(schema, key)) {
+    if (!hasOwn(schema, key)) {
       const hint = closest(key, Object.keys(schema));
       throw new ConfigError(
         `${path}.${key} is not a known setting${hint ? ` (did you mean '${hint}'?)` : ''}; known: ${Object.keys(schema).join(', ')}`,
@@ -59,7 +62,7 @@ export function resolve<S extends Schema>(schema: S, input: unknown, path: strin
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {
     const field = `${path}.${key}`;
-    const v = Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : spec.default;
+    const v = hasOwn(obj, key) ? obj[key] : spec.default;
     switch (spec.type) {
       case 'int':
       case 'number': {
