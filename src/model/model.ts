@@ -141,7 +141,7 @@ export class Model {
         moe: moe
           ? new MoeLayer(gpu, {
               tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H,
-              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp as 'swiglu' | 'gelu', accumulateGrads: true,
+              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp, accumulateGrads: true,
             })
           : null,
       });
