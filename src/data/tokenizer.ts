@@ -22,6 +22,8 @@ import {
 import type { ByteTokenizerJSON, EncodeOptions, Tokenizer } from './tokenizer-types';
 
 export type { BpeTokenizerJSON, ByteTokenizerJSON, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer-types';
+// What a caller of buildTokenizer needs to tell the user that a big text's merges came from a sample.
+export { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, type BpeTrainPhase } from './bpe-train';
 export {
   BYTE_TOKEN_COUNT,
   END_OF_TEXT_ID,
@@ -93,7 +95,10 @@ export function tokenizerFromJSON(obj: unknown): Tokenizer {
 /** What a run config says about its tokenizer. */
 export type TokenizerSpec = { kind: 'byte' } | { kind: 'bpe'; vocabSize: number };
 
-/** The tokenizer a run asks for: the byte tokenizer, or a BPE trained on `text` (see trainBpe for `onProgress`). */
+/**
+ * The tokenizer a run asks for: the byte tokenizer, or a BPE trained on `text` (see trainBpe for `onProgress`; its
+ * merges come from at most BPE_TRAINING_MAX_CHARS of the text, see bpeTrainingChars).
+ */
 export function buildTokenizer(
   spec: TokenizerSpec,
   text: string,
