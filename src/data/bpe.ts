@@ -1,21 +1,18 @@
 /**
- * Byte-level BPE, trainable in the page on the current corpus.
+ * Byte-level BPE: the tokenizer (this file) and its training (bpe-train.ts).
  *
  * Vocabulary: ids 0..255 are bytes, 256..258 the special tokens (see specials.ts), then one id per merge in the
  * order learned. `vocabSize` counts all of them, so a 1024 vocabulary has 765 merges.
  *
- * Training: the text is pre-split into chunks (words with their leading space, number groups, punctuation runs,
- * whitespace runs; at most MAX_CHUNK_UNITS UTF-16 units each) and merges never cross a chunk boundary. Unique chunks
- * are counted once; pair counts live in a map updated incrementally after each merge (only the words that contain
- * the merged pair are revisited, found through a per-pair index), and the best pair comes from a lazy max-heap.
- * Ties go to the smallest (left id, right id), so training is deterministic. Pairs seen fewer than twice are never
- * merged: on a small corpus the vocabulary can come out smaller than asked (check `vocabSize`).
+ * Encoding applies merges by rank inside each pre-split chunk (pretokenize.ts), which reproduces training's
+ * segmentation exactly. Round trip is lossless at the UTF-8 level: decode(encode(s)) equals s for every well-formed
+ * string (lone surrogates, which UTF-8 cannot represent, come back as U+FFFD, as with any UTF-8 encoder).
  *
- * Encoding applies merges by rank inside each chunk, which reproduces training's segmentation exactly. Round trip is
- * lossless at the UTF-8 level: decode(encode(s)) equals s for every well-formed string (lone surrogates, which
- * UTF-8 cannot represent, come back as U+FFFD, as with any UTF-8 encoder).
+ * A merge table from a file is hostile: each merge may join a token with itself, doubling its length, so ~30 merges
+ * in a few hundred bytes of JSON would ask for gigabytes. Every token's length is computed as a number first and
+ * checked against MAX_BPE_TOKEN_BYTES and MAX_BPE_TABLE_BYTES before any token's bytes are built.
  */
-import type { EncodeOptions, Tokenizer } from './tokenizer';
+import type { BpeTokenizerJSON, EncodeOptions, Tokenizer } from './tokenizer-types';
 import {
   BYTE_TOKEN_COUNT,
   FIRST_MERGE_ID,
@@ -27,211 +24,61 @@ import {
   utf8Decode,
   utf8Encode,
 } from './specials';
-import { PRETOKENIZER_VERSION, pretokenize } from './pretokenize';
+import { MAX_CHUNK_UNITS, PRETOKENIZER_VERSION, pretokenize } from './pretokenize';
 
 export { MAX_CHUNK_UNITS, PRETOKENIZER_VERSION, pretokenize } from './pretokenize';
+export type { BpeTokenizerJSON } from './tokenizer-types';
 
 /** The largest vocabulary: pair keys pack two ids into 32 bits. */
 export const MAX_BPE_VOCAB_SIZE = 65536;
 
-export interface BpeTrainOptions {
-  /** Total vocabulary: 256 bytes + 3 specials + merges; an integer in [259, 65536]. */
-  vocabSize: number;
-  /** Called now and then with merges done and merges wanted (e.g. for a progress bar). */
-  onProgress?: (mergesDone: number, mergesWanted: number) => void;
-}
+/**
+ * Longest token, in bytes. Merges never cross a pre-split chunk, and a chunk is at most MAX_CHUNK_UNITS (64) UTF-16
+ * units, each at most 3 UTF-8 bytes, so no trained token exceeds 192 bytes; 256 leaves room and is still tiny.
+ * (Real vocabularies' tokens are short: a 50k English BPE averages under 10 bytes.)
+ */
+export const MAX_BPE_TOKEN_BYTES = 256;
 
-/** Serialised form, stored in checkpoints. */
-export interface BpeTokenizerJSON {
-  kind: 'bpe';
-  version: 1;
-  pretokenizer: string;
-  specials: string[];
-  vocabSize: number;
-  /** Flat pairs: merge i joins ids merges[2i] and merges[2i+1] into id 259 + i. */
-  merges: number[];
-}
+/** The most bytes a chunk, and so a trained token, can hold: 3 per UTF-16 unit. */
+export const MAX_CHUNK_BYTES = 3 * MAX_CHUNK_UNITS;
 
-/** Max-heap of (count, pair key): higher count first, then smaller key. Entries go stale; callers re-check. */
-class PairHeap {
-  private counts: number[] = [];
-  private keys: number[] = [];
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  private above(i: number, j: number): boolean {
-    const ci = this.counts[i];
-    const cj = this.counts[j];
-    return ci > cj || (ci === cj && this.keys[i] < this.keys[j]);
-  }
-
-  private swap(i: number, j: number): void {
-    const c = this.counts[i];
-    this.counts[i] = this.counts[j];
-    this.counts[j] = c;
-    const k = this.keys[i];
-    this.keys[i] = this.keys[j];
-    this.keys[j] = k;
-  }
-
-  push(count: number, key: number): void {
-    this.counts.push(count);
-    this.keys.push(key);
-    let i = this.keys.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.above(i, p)) break;
-      this.swap(i, p);
-      i = p;
-    }
-  }
-
-  /** Removes the top; returns [count, key]. */
-  pop(): [number, number] {
-    const top: [number, number] = [this.counts[0], this.keys[0]];
-    const lastCount = this.counts.pop()!;
-    const lastKey = this.keys.pop()!;
-    const n = this.keys.length;
-    if (n > 0) {
-      this.counts[0] = lastCount;
-      this.keys[0] = lastKey;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < n && this.above(l, best)) best = l;
-        if (r < n && this.above(r, best)) best = r;
-        if (best === i) break;
-        this.swap(i, best);
-        i = best;
-      }
-    }
-    return top;
-  }
-}
+/**
+ * Largest merge table: the bytes of all tokens together (bytes, specials and merged). 4 MiB lets all 65,536 tokens
+ * average 64 bytes, several times what real vocabularies use, and is a small allocation.
+ */
+export const MAX_BPE_TABLE_BYTES = 4 * 2 ** 20;
 
 const pairKey = (a: number, b: number): number => a * 65536 + b;
 
-/** Learns a BPE vocabulary of (at most) `options.vocabSize` tokens from `text`. */
-export function trainBpe(text: string, options: BpeTrainOptions): BpeTokenizer {
-  const { vocabSize } = options;
-  if (!Number.isInteger(vocabSize) || vocabSize < FIRST_MERGE_ID || vocabSize > MAX_BPE_VOCAB_SIZE) {
-    throw new RangeError(
-      `BPE vocabSize ${vocabSize} is out of range: it counts the ${BYTE_TOKEN_COUNT} byte tokens and ` +
-        `${SPECIAL_TOKENS.length} special tokens, so use an integer from ${FIRST_MERGE_ID} to ${MAX_BPE_VOCAB_SIZE}`,
-    );
+/**
+ * Byte length of every token of a merge table (ids must be valid: each merge joins earlier ids), computed as numbers
+ * before anything is built. Throws TypeError naming the first merge over `maxTokenBytes` or `maxTableBytes`.
+ */
+export function bpeTokenLengths(
+  merges: ArrayLike<number>,
+  where = 'BPE merges',
+  maxTokenBytes = MAX_BPE_TOKEN_BYTES,
+  maxTableBytes = MAX_BPE_TABLE_BYTES,
+): Uint32Array {
+  const mergeCount = merges.length >> 1;
+  const lengths = new Uint32Array(FIRST_MERGE_ID + mergeCount);
+  let total = 0;
+  for (let id = 0; id < FIRST_MERGE_ID; id++) {
+    lengths[id] = id < BYTE_TOKEN_COUNT ? 1 : SPECIAL_TOKEN_BYTES[id - BYTE_TOKEN_COUNT].length;
+    total += lengths[id];
   }
-  const mergesWanted = vocabSize - FIRST_MERGE_ID;
-
-  // 1. Unique chunks with their frequencies (special tokens are not trained on).
-  const chunkCounts = new Map<string, number>();
-  const countChunk = (chunk: string): void => {
-    chunkCounts.set(chunk, (chunkCounts.get(chunk) ?? 0) + 1);
-  };
-  splitOnSpecials(text, true, (piece) => pretokenize(piece, countChunk), () => {});
-
-  const words: number[][] = [];
-  const freqs: number[] = [];
-  for (const [chunk, count] of chunkCounts) {
-    const bytes = utf8Encode(chunk);
-    if (bytes.length < 2) continue;
-    words.push(Array.from(bytes));
-    freqs.push(count);
-  }
-
-  // 2. Initial pair counts and the index of words holding each pair.
-  const pairCounts = new Map<number, number>();
-  const pairWords = new Map<number, number[]>();
-  const indexWord = (k: number, w: number): void => {
-    const list = pairWords.get(k);
-    if (list === undefined) pairWords.set(k, [w]);
-    else if (list[list.length - 1] !== w) list.push(w);
-  };
-  for (let w = 0; w < words.length; w++) {
-    const word = words[w];
-    const f = freqs[w];
-    for (let i = 0; i + 1 < word.length; i++) {
-      const k = pairKey(word[i], word[i + 1]);
-      pairCounts.set(k, (pairCounts.get(k) ?? 0) + f);
-      indexWord(k, w);
+  for (let i = 0; i < mergeCount; i++) {
+    const n = lengths[merges[2 * i]] + lengths[merges[2 * i + 1]];
+    if (n > maxTokenBytes) {
+      throw new TypeError(`${where}: merge ${i} makes a token of ${n} bytes, over the ${maxTokenBytes}-byte cap on a token; the tokenizer is corrupt or hostile`);
     }
-  }
-  const heap = new PairHeap();
-  for (const [k, c] of pairCounts) heap.push(c, k);
-
-  // 3. Merge the most frequent pair, updating only the words that contain it.
-  const merges: number[] = [];
-  const visited = new Int32Array(words.length).fill(-1);
-  const delta = new Map<number, number>();
-  const addDelta = (k: number, d: number): void => {
-    delta.set(k, (delta.get(k) ?? 0) + d);
-  };
-  while (merges.length / 2 < mergesWanted && heap.size > 0) {
-    const [count, key] = heap.pop();
-    if (pairCounts.get(key) !== count) continue; // stale entry
-    if (count < 2) break;
-    const a = Math.floor(key / 65536);
-    const b = key % 65536;
-    const mergeIndex = merges.length / 2;
-    const newId = FIRST_MERGE_ID + mergeIndex;
-    merges.push(a, b);
-    delta.clear();
-    for (const w of pairWords.get(key) ?? []) {
-      if (visited[w] === mergeIndex) continue;
-      visited[w] = mergeIndex;
-      // Merge in place, updating only the pairs next to each occurrence. Between two adjacent occurrences
-      // (... a b a b ...) the old pair (b, a) is removed once and the new pair (c, c) added once.
-      const word = words[w];
-      const f = freqs[w];
-      const n = word.length;
-      let j = 0;
-      let prevWasMerge = false;
-      for (let i = 0; i < n; i++) {
-        if (i + 1 < n && word[i] === a && word[i + 1] === b) {
-          if (j > 0) {
-            const left = word[j - 1];
-            if (!prevWasMerge) addDelta(pairKey(left, a), -f);
-            addDelta(pairKey(left, newId), f);
-            indexWord(pairKey(left, newId), w);
-          }
-          if (i + 2 < n) {
-            const right = word[i + 2];
-            addDelta(pairKey(b, right), -f);
-            if (!(i + 3 < n && right === a && word[i + 3] === b)) {
-              addDelta(pairKey(newId, right), f);
-              indexWord(pairKey(newId, right), w);
-            }
-          }
-          word[j++] = newId;
-          i++;
-          prevWasMerge = true;
-        } else {
-          word[j++] = word[i];
-          prevWasMerge = false;
-        }
-      }
-      word.length = j; // unchanged when the pair left this word in an earlier merge
+    total += n;
+    if (total > maxTableBytes) {
+      throw new TypeError(`${where}: merge ${i} brings the tokens to ${total} bytes, over the ${maxTableBytes}-byte cap on a merge table; the tokenizer is corrupt or hostile`);
     }
-    for (const [k, d] of delta) {
-      if (d === 0) continue;
-      const c = (pairCounts.get(k) ?? 0) + d;
-      if (c > 0) {
-        pairCounts.set(k, c);
-        heap.push(c, k);
-      } else {
-        pairCounts.delete(k);
-        pairWords.delete(k);
-      }
-    }
-    pairCounts.delete(key);
-    pairWords.delete(key);
-    if (options.onProgress && mergeIndex % 64 === 0) options.onProgress(mergeIndex, mergesWanted);
+    lengths[FIRST_MERGE_ID + i] = n;
   }
-  options.onProgress?.(merges.length / 2, mergesWanted);
-  return new BpeTokenizer(merges);
+  return lengths;
 }
 
 /** A trained byte-level BPE tokenizer. Build with {@link trainBpe} or {@link BpeTokenizer.fromJSON}. */
@@ -245,22 +92,35 @@ export class BpeTokenizer implements Tokenizer {
   private readonly bytesById: Uint8Array[] = [];
   private readonly cache = new Map<string, Uint32Array>();
 
-  /** `merges` as flat pairs; assumed valid (fromJSON validates untrusted input). */
+  /** `merges` as flat pairs of earlier ids (fromJSON checks untrusted input); lengths are checked before building. */
   constructor(merges: ArrayLike<number>) {
     this.merges = Uint32Array.from(merges);
     const mergeCount = this.merges.length / 2;
     this.vocabSize = FIRST_MERGE_ID + mergeCount;
-    for (let i = 0; i < BYTE_TOKEN_COUNT; i++) this.bytesById.push(Uint8Array.of(i));
-    for (const bytes of SPECIAL_TOKEN_BYTES) this.bytesById.push(bytes);
+    const lengths = bpeTokenLengths(this.merges); // throws before allocating a hostile table
+    let total = 0;
+    for (const n of lengths) total += n;
+    const arena = new Uint8Array(total);
+    let at = 0;
+    const take = (n: number) => arena.subarray(at, (at += n));
+    for (let i = 0; i < BYTE_TOKEN_COUNT; i++) {
+      const byte = take(1);
+      byte[0] = i;
+      this.bytesById.push(byte);
+    }
+    for (const bytes of SPECIAL_TOKEN_BYTES) {
+      const copy = take(bytes.length);
+      copy.set(bytes);
+      this.bytesById.push(copy);
+    }
     for (let i = 0; i < mergeCount; i++) {
       const a = this.merges[2 * i];
       const b = this.merges[2 * i + 1];
       this.ranks.set(pairKey(a, b), i);
       const left = this.bytesById[a];
-      const right = this.bytesById[b];
-      const joined = new Uint8Array(left.length + right.length);
+      const joined = take(left.length + this.bytesById[b].length);
       joined.set(left);
-      joined.set(right, left.length);
+      joined.set(this.bytesById[b], left.length);
       this.bytesById.push(joined);
     }
   }
@@ -280,6 +140,10 @@ export class BpeTokenizer implements Tokenizer {
     if (!Array.isArray(merges) || merges.length % 2 !== 0) {
       throw new TypeError(`${where}: merges must be an array of id pairs (even length), got ${Array.isArray(merges) ? `length ${merges.length}` : typeof merges}`);
     }
+    const expectedSize = FIRST_MERGE_ID + merges.length / 2;
+    if (expectedSize > MAX_BPE_VOCAB_SIZE) {
+      throw new TypeError(`${where}: ${merges.length / 2} merges make a vocabulary of ${expectedSize}, over the largest, ${MAX_BPE_VOCAB_SIZE}`);
+    }
     const seen = new Set<number>();
     for (let i = 0; i < merges.length; i += 2) {
       const idLimit = FIRST_MERGE_ID + i / 2; // a merge may only use ids that exist before it
@@ -293,11 +157,10 @@ export class BpeTokenizer implements Tokenizer {
       if (seen.has(k)) throw new TypeError(`${where}: merge ${i / 2} repeats the pair (${merges[i]}, ${merges[i + 1]})`);
       seen.add(k);
     }
-    const expectedSize = FIRST_MERGE_ID + merges.length / 2;
     if (o.vocabSize !== expectedSize) {
       throw new TypeError(`${where}: vocabSize ${JSON.stringify(o.vocabSize)} does not match ${merges.length / 2} merges (expected ${expectedSize})`);
     }
-    if (expectedSize > MAX_BPE_VOCAB_SIZE) throw new TypeError(`${where}: vocabSize ${expectedSize} exceeds ${MAX_BPE_VOCAB_SIZE}`);
+    bpeTokenLengths(merges as number[], where); // token and table sizes, as numbers, before any bytes are built
     return new BpeTokenizer(merges as number[]);
   }
 

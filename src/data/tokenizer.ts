@@ -6,7 +6,8 @@
  * Every tokenizer serialises to a plain JSON object with a `kind` field (saved with checkpoints) and
  * {@link tokenizerFromJSON} rebuilds it, rejecting malformed objects with a message naming the field.
  */
-import { BpeTokenizer, trainBpe, type BpeTokenizerJSON } from './bpe';
+import { BpeTokenizer } from './bpe';
+import { trainBpe, type BpeTrainPhase } from './bpe-train';
 import {
   BYTE_TOKEN_COUNT,
   FIRST_MERGE_ID,
@@ -18,7 +19,11 @@ import {
   utf8Decode,
   utf8Encode,
 } from './specials';
+import type { ByteTokenizerJSON, EncodeOptions, Tokenizer } from './tokenizer-types';
 
+export type { BpeTokenizerJSON, ByteTokenizerJSON, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer-types';
+// What a caller of buildTokenizer needs to tell the user that a big text's merges came from a sample.
+export { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, type BpeTrainPhase } from './bpe-train';
 export {
   BYTE_TOKEN_COUNT,
   END_OF_TEXT_ID,
@@ -30,34 +35,6 @@ export {
   specialTokenId,
   type SpecialToken,
 } from './specials';
-
-export interface EncodeOptions {
-  /**
-   * Whether the literal texts of special tokens (`<think>` ...) become their single special ids. Default true.
-   * Set false to encode them as ordinary bytes, e.g. for untrusted text that must not inject control tokens.
-   */
-  specials?: boolean;
-}
-
-export interface Tokenizer {
-  readonly kind: 'byte' | 'bpe';
-  /** Number of distinct ids; every id is in [0, vocabSize). */
-  readonly vocabSize: number;
-  encode(text: string, options?: EncodeOptions): Uint32Array;
-  /** Text of the ids; invalid UTF-8 (e.g. a cut multi-byte character) becomes U+FFFD, never an exception. */
-  decode(ids: ArrayLike<number>): string;
-  /** The bytes one id stands for (a special token's are its UTF-8 text). Throws RangeError outside the vocabulary. */
-  tokenBytes(id: number): Uint8Array;
-  toJSON(): TokenizerJSON;
-}
-
-export interface ByteTokenizerJSON {
-  kind: 'byte';
-  version: 1;
-  specials: string[];
-}
-
-export type TokenizerJSON = ByteTokenizerJSON | BpeTokenizerJSON;
 
 /** One token per UTF-8 byte, plus the special tokens: vocabSize 259. */
 export class ByteTokenizer implements Tokenizer {
@@ -118,11 +95,14 @@ export function tokenizerFromJSON(obj: unknown): Tokenizer {
 /** What a run config says about its tokenizer. */
 export type TokenizerSpec = { kind: 'byte' } | { kind: 'bpe'; vocabSize: number };
 
-/** The tokenizer a run asks for: the byte tokenizer, or a BPE trained on `text` (see trainBpe for `onProgress`). */
+/**
+ * The tokenizer a run asks for: the byte tokenizer, or a BPE trained on `text` (see trainBpe for `onProgress`; its
+ * merges come from at most BPE_TRAINING_MAX_CHARS of the text, see bpeTrainingChars).
+ */
 export function buildTokenizer(
   spec: TokenizerSpec,
   text: string,
-  onProgress?: (mergesDone: number, mergesWanted: number) => void,
+  onProgress?: (done: number, total: number, phase: BpeTrainPhase) => void,
 ): Tokenizer {
   if (spec.kind === 'byte') return new ByteTokenizer();
   if (spec.kind === 'bpe') return trainBpe(text, { vocabSize: spec.vocabSize, onProgress });

@@ -3,22 +3,57 @@
  *
  * pass@k (Chen et al. 2021, the unbiased estimator): draw n ≥ k samples of a problem, c of them correct; the chance
  * that k of them drawn without replacement contain a correct one is 1 − C(n−c, k) / C(n, k). The binomials overflow
- * quickly, so the ratio is taken as the product ∏_{i=n−c+1}^{n} (1 − k/i), each factor in [0, 1).
+ * quickly, so the ratio is taken as a product of m = min(c, k) factors, ∏_{j<m} (1 − M/(n−j)) with M = max(c, k)
+ * (the ratio is symmetric in c and k), summed as logarithms. Past EXACT_FACTORS factors the sum comes from the
+ * Euler–Maclaurin formula instead, so the work is bounded whatever the counts (any safe integers).
  */
 
+/** Up to this many factors the product is taken term by term (well under a millisecond). */
+const EXACT_FACTORS = 2 ** 16;
+
 function checkCounts(n: number, c: number, k: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`pass@k: n (samples) must be a positive integer, got ${n}`);
-  if (!Number.isInteger(c) || c < 0 || c > n) throw new RangeError(`pass@k: c (correct samples) must be an integer in [0, n=${n}], got ${c}`);
-  if (!Number.isInteger(k) || k < 1 || k > n) throw new RangeError(`pass@k: k must be an integer in [1, n=${n}], got ${k} (draw at least k samples)`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`pass@k: n (samples) must be a positive integer of at most 2^53 - 1, got ${n}`);
+  if (!Number.isSafeInteger(c) || c < 0 || c > n) throw new RangeError(`pass@k: c (correct samples) must be an integer in [0, n=${n}], got ${c}`);
+  if (!Number.isSafeInteger(k) || k < 1 || k > n) throw new RangeError(`pass@k: k must be an integer in [1, n=${n}], got ${k} (draw at least k samples)`);
+}
+
+/** log1p(−x) + x, accurate for small x (where the two terms nearly cancel). */
+function log1pMinusPlus(x: number): number {
+  if (x > 0.01) return Math.log1p(-x) + x;
+  let power = x * x;
+  let sum = 0;
+  for (let i = 2; power / i > 1e-18 * Math.abs(sum) || i === 2; i++) {
+    sum -= power / i;
+    power *= x;
+  }
+  return sum;
+}
+
+/**
+ * Σ_{y=a}^{b} log1p(−M/y) by Euler–Maclaurin: the integral plus half the end terms. Here (more than EXACT_FACTORS
+ * terms, and m·M/n ≤ 45, so y ≥ n − m > 9e7) the derivative corrections are about 1/n² of the sum: below rounding.
+ * The integral, (y−M)·ln(y−M) − y·ln y between a and b, is regrouped so that its large terms do not cancel.
+ */
+function logProductAsymptotic(M: number, a: number, b: number): number {
+  const u = (y: number) => y * log1pMinusPlus(M / y); // y·log1p(−M/y) + M
+  const integral = u(b) - u(a) - M * Math.log1p((b - a) / (a - M));
+  return integral + (Math.log1p(-M / a) + Math.log1p(-M / b)) / 2;
 }
 
 /** Unbiased pass@k of one problem from n samples of which c are correct. */
 export function passAtK(n: number, c: number, k: number): number {
   checkCounts(n, c, k);
   if (n - c < k) return 1; // every k-subset holds a correct sample
-  let allWrong = 1;
-  for (let i = n - c + 1; i <= n; i++) allWrong *= 1 - k / i;
-  return 1 - allWrong;
+  if (c === 0) return 0;
+  const m = Math.min(c, k);
+  const M = Math.max(c, k);
+  // log of the product ≤ −m·M/n; past −45 the product is below 1e-19 and pass@k rounds to exactly 1. This also
+  // keeps the asymptotic sum where it is accurate (y far above M).
+  if ((m / n) * M > 45) return 1;
+  let logAllWrong = 0;
+  if (m <= EXACT_FACTORS) for (let j = 0; j < m; j++) logAllWrong += Math.log1p(-M / (n - j));
+  else logAllWrong = logProductAsymptotic(M, n - m + 1, n);
+  return -Math.expm1(logAllWrong);
 }
 
 /** Samples and correct samples of one problem. */
@@ -42,6 +77,7 @@ export function passAtKCurve(problems: readonly ProblemCounts[], ks: readonly nu
 
 /** Powers of two up to n, and n itself: the usual k values to plot. */
 export function defaultKs(n: number): number[] {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`defaultKs: n (samples per problem) must be a positive whole number, got ${n}`);
   const ks: number[] = [];
   for (let k = 1; k <= n; k *= 2) ks.push(k);
   if (ks[ks.length - 1] !== n) ks.push(n);

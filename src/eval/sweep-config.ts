@@ -3,7 +3,7 @@
  * the lists (N values, budgets) checked here, every message naming its field.
  */
 import { findTask, TASKS } from '../data/tasks';
-import { ConfigError, resolve, type Schema } from '../model/validate';
+import { ConfigError, hasOwn, resolve, type Schema } from '../model/validate';
 import type { SweepConfig } from './sweep';
 
 export const sweepSchema = {
@@ -27,7 +27,7 @@ const LIST_LIMITS: Record<keyof typeof LISTS, { min: number; max: number; maxLen
 };
 
 function list(input: Record<string, unknown>, key: keyof typeof LISTS, path: string): number[] {
-  const v = input[key];
+  const v = hasOwn(input, key) ? input[key] : undefined;
   if (v === undefined) return [...LISTS[key]];
   const { min, max, maxLength } = LIST_LIMITS[key];
   if (!Array.isArray(v) || v.length > maxLength || !v.every((x) => Number.isInteger(x) && x >= min && x <= max)) {
@@ -38,8 +38,9 @@ function list(input: Record<string, unknown>, key: keyof typeof LISTS, path: str
 
 export function resolveSweepConfig(input: unknown, path = 'sweep'): SweepConfig {
   const obj = (input ?? {}) as Record<string, unknown>;
-  if (typeof obj !== 'object' || Array.isArray(obj)) throw new ConfigError(`${path} must be an object`, path);
-  const scalars = Object.fromEntries(Object.entries(obj).filter(([k]) => !(k in LISTS)));
+  if (input === null || typeof obj !== 'object' || Array.isArray(obj)) throw new ConfigError(`${path} must be an object`, path);
+  // Lists are checked here and everything else by the schema; a key such as 'toString' is neither, and is refused.
+  const scalars = Object.fromEntries(Object.entries(obj).filter(([k]) => !hasOwn(LISTS, k)));
   const s = resolve(sweepSchema, scalars, path);
   const task = findTask(s.task);
   if (!task) throw new ConfigError(`${path}.task '${s.task}' is not a task; use one of ${TASKS.map((t) => t.id).join(', ')}`, `${path}.task`);

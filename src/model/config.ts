@@ -5,7 +5,10 @@ import { ConfigError, resolve, type Resolved, type Schema } from './validate';
  * stored in checkpoints, shared URLs and regression baselines.
  */
 export const modelSchema = {
-  vocabSize: { type: 'int', default: 256, min: 2, max: 262_144, doc: 'tokens in the vocabulary' },
+  vocabSize: {
+    type: 'int', default: 256, min: 2, max: 262_144,
+    doc: "tokens in the vocabulary; in a run it is derived from the tokenizer (259 for the byte tokenizer, data.bpeVocabSize or fewer for BPE), so leave it out",
+  },
   contextLength: { type: 'int', default: 128, min: 1, max: 8192, doc: 'tokens per sequence (T)' },
   nLayer: { type: 'int', default: 4, min: 1, max: 96, doc: 'transformer blocks' },
   nEmbd: { type: 'int', default: 128, min: 2, max: 8192, doc: 'model width (C)' },

@@ -121,7 +121,7 @@ export class Decoder {
       swiglu: anyDense && c.mlp === 'swiglu' ? new SwigluForward(gpu, { N, H }) : null,
       moe: Array.from({ length: c.nLayer }, (_, l) =>
         isMoeLayer(c, l)
-          ? new MoeLayer(gpu, { tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H, capacity: N, activation: c.mlp as 'swiglu' | 'gelu' })
+          ? new MoeLayer(gpu, { tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H, capacity: N, activation: c.mlp })
           : null),
     };
     this.stages.set(Tn, st);

@@ -144,7 +144,7 @@ export class Model {
         moe: moe
           ? new MoeLayer(gpu, {
               tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H,
-              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp as 'swiglu' | 'gelu', accumulateGrads: true,
+              capacityFactor: c.moeCapacityFactor, auxLossWeight: c.moeAuxLossWeight, activation: c.mlp, accumulateGrads: true,
               // this micro-batch's share of the step (1/gradAccum), as gradScale gives the cross-entropy
               auxGradScale: gradScale * N,
             })

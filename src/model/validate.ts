@@ -23,10 +23,22 @@ export type FieldSpec =
 
 export type Schema = Record<string, FieldSpec>;
 
+/** The value type of one field: an enum field is the union of its `values` (when the schema is declared `as const`). */
+export type FieldValue<F extends FieldSpec> = F extends { type: 'bool' }
+  ? boolean
+  : F extends { type: 'enum'; values: readonly (infer V)[] }
+    ? V
+    : F extends { type: 'string' }
+      ? string
+      : number;
+
 /** The resolved type of a schema: every field present with its default filled in. */
 export type Resolved<S extends Schema> = {
-  -readonly [K in keyof S]: S[K] extends { type: 'bool' } ? boolean : S[K] extends { type: 'enum' | 'string' } ? string : number;
+  -readonly [K in keyof S]: FieldValue<S[K]>;
 };
+
+/** Whether `key` is the object's own property: input keys are looked up this way, never with `in` (which sees `toString`). */
+export const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -48,7 +60,7 @@ export function resolve<S extends Schema>(schema: S, input: unknown, path: strin
   }
   const obj = input as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!Object.prototype.hasOwnProperty.call(schema, key)) {
+    if (!hasOwn(schema, key)) {
       const hint = closest(key, Object.keys(schema));
       throw new ConfigError(
         `${path}.${key} is not a known setting${hint ? ` (did you mean '${hint}'?)` : ''}; known: ${Object.keys(schema).join(', ')}`,
@@ -59,30 +71,34 @@ export function resolve<S extends Schema>(schema: S, input: unknown, path: strin
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {
     const field = `${path}.${key}`;
-    const v = Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : spec.default;
-    switch (spec.type) {
-      case 'int':
-      case 'number': {
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${field} must be a finite number (${spec.doc}), got ${describe(v)}`, field);
-        if (spec.type === 'int' && !Number.isInteger(v)) throw new ConfigError(`${field} must be a whole number (${spec.doc}), got ${v}`, field);
-        if (spec.min !== undefined && v < spec.min) throw new ConfigError(`${field} must be at least ${spec.min} (${spec.doc}), got ${v}`, field);
-        if (spec.max !== undefined && v > spec.max) throw new ConfigError(`${field} must be at most ${spec.max} (${spec.doc}), got ${v}`, field);
-        break;
-      }
-      case 'bool':
-        if (typeof v !== 'boolean') throw new ConfigError(`${field} must be true or false (${spec.doc}), got ${describe(v)}`, field);
-        break;
-      case 'enum':
-        if (typeof v !== 'string' || !spec.values.includes(v)) {
-          throw new ConfigError(`${field} must be one of ${spec.values.map((x) => `'${x}'`).join(', ')} (${spec.doc}), got ${describe(v)}`, field);
-        }
-        break;
-      case 'string':
-        if (typeof v !== 'string') throw new ConfigError(`${field} must be text (${spec.doc}), got ${describe(v)}`, field);
-        if (spec.maxLength !== undefined && v.length > spec.maxLength) throw new ConfigError(`${field} must be at most ${spec.maxLength} characters`, field);
-        break;
-    }
-    out[key] = v;
+    out[key] = checkField(spec, hasOwn(obj, key) ? obj[key] : spec.default, field);
   }
   return out as Resolved<S>;
+}
+
+/** Checks one value against its field spec (`field` is the dotted path for the message) and returns it, typed. */
+export function checkField<F extends FieldSpec>(spec: F, v: unknown, field: string): FieldValue<F> {
+  switch (spec.type) {
+    case 'int':
+    case 'number': {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${field} must be a finite number (${spec.doc}), got ${describe(v)}`, field);
+      if (spec.type === 'int' && !Number.isInteger(v)) throw new ConfigError(`${field} must be a whole number (${spec.doc}), got ${v}`, field);
+      if (spec.min !== undefined && v < spec.min) throw new ConfigError(`${field} must be at least ${spec.min} (${spec.doc}), got ${v}`, field);
+      if (spec.max !== undefined && v > spec.max) throw new ConfigError(`${field} must be at most ${spec.max} (${spec.doc}), got ${v}`, field);
+      break;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean') throw new ConfigError(`${field} must be true or false (${spec.doc}), got ${describe(v)}`, field);
+      break;
+    case 'enum':
+      if (typeof v !== 'string' || !spec.values.includes(v)) {
+        throw new ConfigError(`${field} must be one of ${spec.values.map((x) => `'${x}'`).join(', ')} (${spec.doc}), got ${describe(v)}`, field);
+      }
+      break;
+    case 'string':
+      if (typeof v !== 'string') throw new ConfigError(`${field} must be text (${spec.doc}), got ${describe(v)}`, field);
+      if (spec.maxLength !== undefined && v.length > spec.maxLength) throw new ConfigError(`${field} must be at most ${spec.maxLength} characters`, field);
+      break;
+  }
+  return v as FieldValue<F>;
 }

@@ -5,7 +5,7 @@
  * flipped bit anywhere in a checkpoint is refused rather than silently resumed from.
  */
 import {
-  CheckpointError, type CheckpointErrorCode, type TensorEntry, type TensorInput, crc32, decodeSafetensors,
+  CheckpointError, type CheckpointErrorCode, type TensorEntry, type TensorInput, checkJsonDepth, crc32, decodeSafetensors,
   encodeSafetensors, littleEndianBytes, readHeaderLength, shapeSize, show, toFloat32,
 } from './safetensors';
 
@@ -72,6 +72,7 @@ function toJson(value: unknown, field: string): string {
 }
 
 function fromJson(text: string, field: string): unknown {
+  checkJsonDepth(text, `checkpoint metadata "${field}"`);
   try {
     return JSON.parse(text);
   } catch (e) {

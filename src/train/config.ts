@@ -1,5 +1,6 @@
-import { resolveModelConfig, type ModelConfig } from '../model/config';
-import { ConfigError, resolve, type Resolved, type Schema } from '../model/validate';
+import { FIRST_MERGE_ID } from '../data/specials';
+import { modelSchema, resolveModelConfig, type ModelConfig } from '../model/config';
+import { checkField, ConfigError, hasOwn, resolve, type FieldSpec, type Resolved, type Schema } from '../model/validate';
 
 /** Everything about a run except the model: data, optimiser, schedule, loop. */
 export const dataSchema = {
@@ -35,6 +36,11 @@ export const trainSchema = {
   autosaveEvery: { type: 'int', default: 100, min: 0, max: 1e7, doc: 'steps between autosaves; 0 turns them off' },
 } as const satisfies Schema;
 
+/** The run's seed, the one field outside the sections; the validator, the config form and shared links all use it. */
+export const seedSpec = {
+  type: 'int', default: 1337, min: 0, max: 2 ** 32 - 1, doc: 'fixes initialisation, data order and sampling',
+} as const satisfies FieldSpec;
+
 export interface RunConfig {
   model: ModelConfig;
   data: Resolved<typeof dataSchema>;
@@ -54,13 +60,30 @@ export function resolveRunConfig(input: unknown): RunConfig {
   for (const k of Object.keys(obj)) {
     if (!TOP_LEVEL.includes(k)) throw new ConfigError(`config.${k} is not a known section; known: ${TOP_LEVEL.join(', ')}`, k);
   }
-  const seed = obj.seed ?? 1337;
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
-    throw new ConfigError(`seed must be a whole number from 0 to 4294967295, got ${String(seed)}`, 'seed');
-  }
-  const data = resolve(dataSchema, obj.data, 'data');
-  const model = resolveModelConfig(obj.model, 'model');
-  const optim = resolve(optimSchema, obj.optim, 'optim');
-  const train = resolve(trainSchema, obj.train, 'train');
+  const given = (k: string) => (hasOwn(obj, k) ? obj[k] : undefined);
+  const seed = checkField(seedSpec, hasOwn(obj, 'seed') ? obj.seed : seedSpec.default, 'seed'); // null is refused, not defaulted
+  const data = resolve(dataSchema, given('data'), 'data');
+  const model = resolveModelConfig(given('model'), 'model');
+  const optim = resolve(optimSchema, given('optim'), 'optim');
+  const train = resolve(trainSchema, given('train'), 'train');
   return { model, data, optim, train, seed };
+}
+
+/**
+ * Sets `config.model.vocabSize` to the tokenizer's: in a run it is derived, never chosen. A raw `input` (what was
+ * given to resolveRunConfig) that states a different model.vocabSize is refused rather than silently overwritten;
+ * stating the same value (as a saved run's config does) is accepted.
+ */
+export function settleVocabSize(input: unknown, config: RunConfig, tokenizerVocabSize: number): void {
+  const vocabSize = checkField(modelSchema.vocabSize, tokenizerVocabSize, 'model.vocabSize');
+  const section = typeof input === 'object' && input !== null && hasOwn(input, 'model') ? (input as Record<string, unknown>).model : undefined;
+  const stated = typeof section === 'object' && section !== null && hasOwn(section, 'vocabSize') ? (section as Record<string, unknown>).vocabSize : undefined;
+  if (stated !== undefined && stated !== vocabSize) {
+    throw new ConfigError(
+      `model.vocabSize ${JSON.stringify(stated)?.slice(0, 40)} does not match the tokenizer's ${vocabSize}: the vocabulary size is derived from ` +
+        `the tokenizer (${FIRST_MERGE_ID} for the byte tokenizer, data.bpeVocabSize or fewer for BPE), so leave model.vocabSize out`,
+      'model.vocabSize',
+    );
+  }
+  config.model.vocabSize = vocabSize;
 }

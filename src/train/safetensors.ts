@@ -10,7 +10,7 @@ export type CheckpointErrorCode =
   | 'truncated' | 'header-too-large' | 'too-large' | 'bad-json' | 'bad-header' | 'bad-offsets' | 'overlap'
   | 'trailing-data' | 'dtype' | 'shape' | 'duplicate' | 'not-safetensors' | 'foreign' | 'version'
   | 'missing-metadata' | 'bad-metadata' | 'checksum' | 'optimizer-mismatch' | 'config-mismatch'
-  | 'bad-input' | 'read-failed' | 'storage' | 'quota';
+  | 'bad-input' | 'read-failed' | 'storage' | 'quota' | 'too-deep';
 
 /** Every refusal of a checkpoint or safetensors file, and every storage failure; `code` says which kind. */
 export class CheckpointError extends Error {
@@ -29,8 +29,19 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
-/** Default cap on the JSON header: far above any real header, far below what would hurt to decode. */
-export const MAX_HEADER_BYTES = 100 * 2 ** 20;
+/**
+ * Cap on the JSON header. The largest real one is about 1.1 MB: a 65,536-token BPE's 65,277 merges stored as JSON text
+ * in __metadata__ (130,554 ids of at most 5 digits and a comma: at most 0.8 MB) plus the tensor table of the largest
+ * model the config allows (96 layers, 867 tensors, each with two AdamW moments: 2,601 entries of about 110 bytes,
+ * 0.3 MB). 4 MiB leaves a margin of over 3x, and decoding that much, even when hostile, costs milliseconds.
+ */
+export const MAX_HEADER_BYTES = 4 * 2 ** 20;
+
+/**
+ * Deepest nesting of arrays and objects accepted in the header and in the JSON strings of its metadata. Real values
+ * are at most 3 levels deep; a header of nested `[` would otherwise cost the parser gigabytes before it is refused.
+ */
+export const MAX_JSON_DEPTH = 32;
 
 export type TensorArray =
   | Float64Array | Float32Array | Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array
@@ -108,7 +119,11 @@ export function readHeaderLength(prefix: Uint8Array, fileBytes: number, maxHeade
   const hi = view.getUint32(4, true);
   const n = hi * 2 ** 32 + lo; // exact up to 2^53; larger values only need to compare as huge
   if (n > maxHeaderBytes) {
-    return fail('header-too-large', `header length ${hi ? `${n.toExponential(3)}` : n} bytes exceeds the ${maxHeaderBytes}-byte cap`);
+    return fail(
+      'header-too-large',
+      `header length ${hi ? `${n.toExponential(3)}` : n} bytes exceeds the ${maxHeaderBytes}-byte cap (a real checkpoint's header is ` +
+        'at most about a megabyte); the file is corrupt or not a Spark Lab checkpoint',
+    );
   }
   if (n < 2) return fail('bad-json', `header length ${n} is too short for a JSON object`);
   if (8 + n > fileBytes) return fail('truncated', `header says ${n} bytes but the file has only ${fileBytes - 8} after the length field`);
@@ -141,11 +156,38 @@ function checkDuplicateKeys(text: string): void {
   }
 }
 
+/**
+ * Refuses JSON text nested deeper than `maxDepth` ('too-deep'), in one linear scan that skips strings and allocates
+ * nothing, so that JSON.parse never sees it. Text that is not JSON passes here and fails to parse.
+ */
+export function checkJsonDepth(text: string, what: string, maxDepth = MAX_JSON_DEPTH): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) {
+        fail('too-deep', `${what} nests arrays or objects more than ${maxDepth} levels deep (at character ${i}); real ones are a few levels deep, so the file is corrupt or hostile`);
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+}
+
 function parseHeaderJson(bytes: Uint8Array): Record<string, unknown> {
   let text: string;
-  let parsed: unknown;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (e) {
+    return fail('bad-json', `header is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  checkJsonDepth(text, 'the header JSON');
+  let parsed: unknown;
+  try {
     parsed = JSON.parse(text);
   } catch (e) {
     return fail('bad-json', `header is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`);

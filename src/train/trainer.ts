@@ -171,7 +171,7 @@ export class Trainer {
     const { optim, train } = config;
     const s = this.step;
     const lr = learningRate(
-      { lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: train.steps, kind: optim.schedule as 'cosine' | 'wsd' | 'constant', minLrFraction: optim.minLrFraction, decayFraction: optim.decayFraction },
+      { lr: optim.lr, warmupSteps: optim.warmupSteps, totalSteps: train.steps, kind: optim.schedule, minLrFraction: optim.minLrFraction, decayFraction: optim.decayFraction },
       s,
     );
     this.pendingLr.set(s, lr);

@@ -7,7 +7,7 @@
 import { BUILTIN_CORPORA } from '../data/corpora';
 import { countParams, modelSchema } from '../model/config';
 import { ConfigError, type Schema } from '../model/validate';
-import { dataSchema, optimSchema, resolveRunConfig, trainSchema } from '../train/config';
+import { dataSchema, optimSchema, resolveRunConfig, seedSpec, trainSchema } from '../train/config';
 
 export type SectionName = 'model' | 'data' | 'optim' | 'train';
 export type FieldValue = number | string | boolean;
@@ -23,7 +23,7 @@ export interface PartialRunConfig {
 
 export const SECTION_SCHEMAS: Readonly<Record<SectionName, Schema>> = { model: modelSchema, data: dataSchema, optim: optimSchema, train: trainSchema };
 export const SECTIONS = Object.keys(SECTION_SCHEMAS) as SectionName[];
-export const DEFAULT_SEED = 1337;
+export const DEFAULT_SEED = seedSpec.default;
 
 /** Longest `config=` value accepted from a link; a real config's non-default fields need a few hundred. */
 export const MAX_URL_CONFIG_CHARS = 4096;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CheckpointError, type CheckpointErrorCode, crc32, decodeSafetensors, encodeSafetensors, halfToFloat, tensorValues, toFloat32,
+  CheckpointError, type CheckpointErrorCode, crc32, decodeSafetensors, encodeSafetensors, halfToFloat, MAX_JSON_DEPTH, tensorValues, toFloat32,
 } from '../../src/train/safetensors';
 import { bitsOf, fromBits, rawSafetensors, SPECIAL_BITS } from '../util/checkpoint-fixtures';
 
@@ -206,11 +206,14 @@ describe('safetensors refuses malformed files with a typed error naming the prob
   });
 
   it('survives hostile nesting and huge names with short messages', () => {
-    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
-    refuses(rawSafetensors(`{"a":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`), 'shape');
-    refuses(rawSafetensors(`{"a":{"dtype":${deep},"shape":[],"data_offsets":[0,4]}}`), 'dtype');
-    refuses(rawSafetensors(`{"a":{"dtype":"F32","shape":[1],"data_offsets":${deep}}}`, 4), 'bad-offsets');
-    refuses(rawSafetensors(`{"__metadata__":${deep}}`), 'bad-metadata');
+    // Nesting past MAX_JSON_DEPTH is refused before parsing; within it, by the field it lands in.
+    for (const [levels, code] of [[200_000, 'too-deep'], [MAX_JSON_DEPTH - 2, null]] as const) {
+      const deep = '['.repeat(levels) + ']'.repeat(levels);
+      refuses(rawSafetensors(`{"a":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`), code ?? 'shape');
+      refuses(rawSafetensors(`{"a":{"dtype":${deep},"shape":[],"data_offsets":[0,4]}}`), code ?? 'dtype');
+      refuses(rawSafetensors(`{"a":{"dtype":"F32","shape":[1],"data_offsets":${deep}}}`, 4), code ?? 'bad-offsets');
+      refuses(rawSafetensors(`{"__metadata__":${deep}}`), code ?? 'bad-metadata');
+    }
     const long = 'x'.repeat(1_000_000);
     let message = '';
     try {

@@ -3,8 +3,10 @@ import {
   type Checkpoint, CheckpointError, type CheckpointErrorCode, checkpointBlob, checkpointChecksum, checkpointFileName,
   decodeCheckpoint, encodeCheckpoint, readCheckpointFile,
 } from '../../src/train/checkpoint';
-import { decodeSafetensors, encodeSafetensors, type TensorInput } from '../../src/train/safetensors';
-import { bitsOf, sameCheckpoint, sampleCheckpoint, SPECIAL_BITS } from '../util/checkpoint-fixtures';
+import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES, MAX_JSON_DEPTH, type TensorInput } from '../../src/train/safetensors';
+import { BpeTokenizer } from '../../src/data/bpe';
+import { FIRST_MERGE_ID, SPECIAL_TOKENS, tokenizerFromJSON } from '../../src/data/tokenizer';
+import { bitsOf, rawSafetensors, sameCheckpoint, sampleCheckpoint, SPECIAL_BITS } from '../util/checkpoint-fixtures';
 
 function codeOf(fn: () => unknown): CheckpointErrorCode {
   try {
@@ -249,5 +251,86 @@ describe('checkpoint files for download and upload', () => {
     const e = await asyncErrorOf(readCheckpointFile(broken));
     expect(e.code).toBe('read-failed');
     expect(e.message).toMatch(/file changed on disk/);
+  });
+});
+
+/**
+ * A valid 65,536-token merge table whose ids are mostly 5 digits, so its JSON is near the largest one there can be:
+ * 256 two-byte tokens, 10,000 three-byte ones (a byte and a two-byte token), then pairs of ids 10000..10514.
+ */
+function largestBpeMerges(): number[] {
+  const merges: number[] = [];
+  for (let b = 0; b < 256; b++) merges.push(b, b);
+  for (let j = 0; j < 10_000; j++) merges.push(j % 256, FIRST_MERGE_ID + Math.floor(j / 256));
+  for (let j = 0; FIRST_MERGE_ID + merges.length / 2 < 65_536; j++) merges.push(10_000 + (j % 515), 10_000 + Math.floor(j / 515));
+  return merges;
+}
+
+describe('checkpoint header limits', () => {
+  it('refuses a header over the cap from the 8-byte prefix, without reading the file', async () => {
+    const over = rawSafetensors({}, 0, { headerLength: BigInt(MAX_HEADER_BYTES + 8) });
+    const file = new Blob([over as Uint8Array<ArrayBuffer>, new Uint8Array(MAX_HEADER_BYTES + 8)]);
+    let wholeReads = 0;
+    const arrayBuffer = file.arrayBuffer.bind(file);
+    file.arrayBuffer = () => (wholeReads++, arrayBuffer());
+    const e = await asyncErrorOf(readCheckpointFile(file));
+    expect(e.code).toBe('header-too-large');
+    expect(e.message).toMatch(new RegExp(`header length ${MAX_HEADER_BYTES + 8} bytes exceeds the ${MAX_HEADER_BYTES}-byte cap`));
+    expect(wholeReads).toBe(0);
+    // The reported attack: a 95 MB header (of nested '['), refused from its prefix alone.
+    const prefix = rawSafetensors('{"a":[', 0, { headerLength: 95_000_000n }).slice(0, 9);
+    const fake = {
+      size: 8 + 95_000_000,
+      slice: (start: number, end: number) => new Blob([prefix.slice(start, end) as Uint8Array<ArrayBuffer>]),
+      arrayBuffer: () => Promise.reject(new Error('read the whole file')),
+    } as unknown as Blob;
+    expect((await asyncErrorOf(readCheckpointFile(fake))).code).toBe('header-too-large');
+    // Exactly at the cap is allowed (a header padded with spaces).
+    const atCap = rawSafetensors(`{}${' '.repeat(MAX_HEADER_BYTES - 2)}`);
+    expect(decodeSafetensors(atCap).tensors.size).toBe(0);
+  });
+
+  it('refuses a deeply nested header below the cap quickly, before parsing it', () => {
+    const levels = (MAX_HEADER_BYTES - 64) >> 1;
+    const deep = rawSafetensors(`{"a":${'['.repeat(levels)}${']'.repeat(levels)}}`);
+    const t0 = performance.now();
+    const e = errorOf(() => decodeCheckpoint(deep));
+    expect(performance.now() - t0).toBeLessThan(1000); // parsing 95 MB of '[' took ~27 s and ~5 GB
+    expect(e.code).toBe('too-deep');
+    expect(e.message).toMatch(new RegExp(`the header JSON nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`));
+    // Strings are skipped: brackets inside them do not count.
+    const metadata = { x: `say "${'['.repeat(10_000)}`, y: 'ends in \\', z: `${'['.repeat(10_000)}` }; // escapes do not end a string
+    expect(decodeSafetensors(rawSafetensors({ __metadata__: metadata })).metadata).toEqual(metadata);
+  });
+
+  it.each(['config', 'rng', 'tokenizer'])('refuses deep nesting in the metadata JSON "%s", naming it', (field) => {
+    const bytes = rewrite(encodeCheckpoint(sampleCheckpoint()), (meta) => {
+      meta[field] = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
+    });
+    const e = errorOf(() => decodeCheckpoint(bytes));
+    expect(e.code).toBe('too-deep');
+    expect(e.message).toMatch(new RegExp(`checkpoint metadata "${field}" nests arrays or objects more than ${MAX_JSON_DEPTH} levels`));
+    const shallow = rewrite(encodeCheckpoint(sampleCheckpoint()), (meta) => {
+      meta[field] = '['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH);
+    });
+    expect(() => decodeCheckpoint(shallow)).not.toThrow();
+  });
+
+  it('round-trips a checkpoint holding a 65,536-token BPE tokenizer well under the header cap', () => {
+    const merges = largestBpeMerges();
+    const tokenizer = BpeTokenizer.fromJSON({
+      kind: 'bpe', version: 1, pretokenizer: 'spark-v1', specials: [...SPECIAL_TOKENS], vocabSize: 65_536, merges,
+    });
+    expect(tokenizer.vocabSize).toBe(65_536);
+    const json = tokenizer.toJSON();
+    expect(JSON.stringify(json.merges).length).toBeGreaterThan(700_000); // near the 783,324-byte worst case
+    const bytes = encodeCheckpoint({ ...sampleCheckpoint(), tokenizer: json });
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    // The largest model's tensor table adds about 0.3 MB more: still a third of the cap.
+    expect(headerLength + 300_000).toBeLessThan(MAX_HEADER_BYTES / 3);
+    const back = decodeCheckpoint(bytes);
+    const text = JSON.stringify(json); // compared as text: toEqual on 130k-element arrays is slow
+    expect(JSON.stringify(back.tokenizer)).toBe(text);
+    expect(JSON.stringify(tokenizerFromJSON(back.tokenizer).toJSON())).toBe(text);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BpeTokenizer, MAX_CHUNK_UNITS, pretokenize, trainBpe } from '../../src/data/bpe';
+import { BpeTokenizer, MAX_CHUNK_UNITS, pretokenize } from '../../src/data/bpe';
+import { trainBpe } from '../../src/data/bpe-train';
 import { MOBY_DICK, generateSimpleStories } from '../../src/data/corpora';
 import { Rng } from '../../src/data/rng';
 import { END_OF_TEXT_ID, FIRST_MERGE_ID, THINK_ID, tokenizerFromJSON } from '../../src/data/tokenizer';
@@ -104,11 +105,13 @@ describe('trainBpe', () => {
     expect(() => trainBpe('x', { vocabSize: 300.5 })).toThrow(/out of range/);
   });
 
-  it('reports progress', () => {
-    const seen: number[] = [];
-    trainBpe(stories, { vocabSize: 400, onProgress: (done) => seen.push(done) });
-    expect(seen[0]).toBe(0);
-    expect(seen[seen.length - 1]).toBe(400 - FIRST_MERGE_ID);
+  it('reports progress: counting characters, then merges', () => {
+    const seen: [number, number, string][] = [];
+    trainBpe(stories, { vocabSize: 400, onProgress: (done, total, phase) => seen.push([done, total, phase]) });
+    expect(seen[0]).toEqual([0, stories.length, 'counting']);
+    expect(seen).toContainEqual([stories.length, stories.length, 'counting']);
+    expect(seen).toContainEqual([0, 400 - FIRST_MERGE_ID, 'merging']);
+    expect(seen[seen.length - 1]).toEqual([400 - FIRST_MERGE_ID, 400 - FIRST_MERGE_ID, 'merging']);
   });
 });
 

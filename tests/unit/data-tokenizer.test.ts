@@ -7,6 +7,8 @@ import {
   SPECIAL_TOKENS,
   THINK_ID,
   TokenStreamDecoder,
+  BPE_TRAINING_MAX_CHARS,
+  bpeTrainingChars,
   buildTokenizer,
   specialTokenId,
   tokenizerFromJSON,
@@ -75,6 +77,13 @@ describe('buildTokenizer', () => {
     expect(bpe.kind).toBe('bpe');
     expect(bpe.vocabSize).toBe(270);
     expect(() => buildTokenizer({ kind: 'chars' } as never, '')).toThrow(/tokenizer kind "chars" is unknown/);
+  });
+
+  it('passes BPE training progress on, both phases, and says how much text training reads', () => {
+    const phases = new Set<string>();
+    buildTokenizer({ kind: 'bpe', vocabSize: 270 }, 'the cat sat on the mat. '.repeat(50), (_done, _total, phase) => phases.add(phase));
+    expect([...phases]).toEqual(['counting', 'merging']);
+    expect(bpeTrainingChars(BPE_TRAINING_MAX_CHARS + 1)).toBe(BPE_TRAINING_MAX_CHARS);
   });
 });
 

@@ -65,6 +65,54 @@ describe('passAtK', () => {
     expect(() => passAtK(5, 2, 1.5)).toThrow(RangeError);
   });
 
+  it('agrees with a term-by-term sum beyond the exact range (Euler–Maclaurin), to 1e-12', () => {
+    // Reference: the product over the c factors ∏ (1 − k/i), i = n−c+1..n, as a compensated sum of logarithms.
+    const reference = (n: number, c: number, k: number) => {
+      let sum = 0;
+      let carry = 0;
+      for (let i = n - c + 1; i <= n; i++) {
+        const y = Math.log1p(-k / i) - carry;
+        const t = sum + y;
+        carry = t - sum - y;
+        sum = t;
+      }
+      return -Math.expm1(sum);
+    };
+    const cases = [[1e10, 1e5, 1e5], [3e9, 65_537, 65_537], [1e11, 66_000, 1e6], [1e15, 3e5, 1e8], [2 ** 40, 3e5, 1e6], [1e12, 2e5, 2e5]];
+    for (const [n, c, k] of cases) {
+      const want = reference(n, c, k);
+      expect(want).toBeGreaterThan(0.01);
+      expect(Math.abs(passAtK(n, c, k) - want) / want, `n=${n} c=${c} k=${k}`).toBeLessThan(1e-12);
+      expect(Math.abs(passAtK(n, k, c) - want) / want, `n=${n} c=${k} k=${c} (symmetric)`).toBeLessThan(1e-12);
+    }
+  });
+
+  it('handles counts up to 2^53 − 1 without long loops, and refuses larger ones', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(passAtK(max, 2 ** 52, 2 ** 52)).toBe(1); // 2^51 expected correct draws: certain
+    expect(passAtK(max, 1, 1)).toBeCloseTo(1 / max, 30);
+    expect(passAtK(max, max - 1, 1)).toBe(1 - 1 / max); // one wrong sample in 2^53 − 1
+    expect(passAtK(max, 0, max)).toBe(0);
+    // 2^26 factors, summed in closed form: the work is a handful of logarithms, not one per factor.
+    const log1p = Math.log1p;
+    let calls = 0;
+    Math.log1p = (x) => {
+      if (++calls > 1000) throw new Error('passAtK took over 1000 logarithms');
+      return log1p(x);
+    };
+    try {
+      expect(passAtK(max, 2 ** 26, 2 ** 26)).toBeCloseTo(-Math.expm1(-(2 ** 52) / max), 8);
+    } finally {
+      Math.log1p = log1p;
+    }
+    expect(calls).toBeLessThan(10);
+    for (const [n, c, k] of [[2 ** 53, 1, 1], [1e300, 1, 1], [Infinity, 1, 1]]) {
+      expect(() => passAtK(n, c, k)).toThrow(/n \(samples\) must be a positive integer of at most 2\^53 - 1/);
+    }
+    expect(() => passAtK(10, NaN, 1)).toThrow(/c \(correct samples\)/);
+    expect(() => passAtK(10, 1, NaN)).toThrow(/k must be an integer/);
+  });
+
   it('averages over problems and draws curves', () => {
     const problems = [{ n: 4, c: 0 }, { n: 4, c: 1 }, { n: 4, c: 4 }];
     expect(meanPassAtK(problems, 1)).toBeCloseTo((0 + 0.25 + 1) / 3, 15);
@@ -75,6 +123,12 @@ describe('passAtK', () => {
     expect(() => meanPassAtK([], 1)).toThrow(/no problems/);
     expect(defaultKs(10)).toEqual([1, 2, 4, 8, 10]);
     expect(defaultKs(1)).toEqual([1]);
+    expect(defaultKs(Number.MAX_SAFE_INTEGER)).toHaveLength(54);
+  });
+
+  it.each([0, -5, NaN, 2.5, Infinity, 2 ** 53])('defaultKs(%s) is refused with a RangeError naming n', (n) => {
+    expect(() => defaultKs(n)).toThrow(RangeError);
+    expect(() => defaultKs(n)).toThrow(new RegExp(`defaultKs: n \\(samples per problem\\) must be a positive whole number, got ${n}`));
   });
 });
 

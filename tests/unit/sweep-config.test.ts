@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveSweepConfig } from '../../src/eval/sweep-config';
+import { ConfigError } from '../../src/model/validate';
 
 describe('sweep config', () => {
   it('fills defaults, sorts and de-duplicates the lists', () => {
@@ -26,5 +27,25 @@ describe('sweep config', () => {
     } catch (e) {
       expect((e as { field: string }).field).toBe(field);
     }
+  });
+
+  it.each(['toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__'])('refuses the inherited name %s as a setting', (key) => {
+    const input = JSON.parse(`{"${key}": [1, 2]}`) as unknown; // JSON makes even __proto__ an own key
+    let error: unknown;
+    try {
+      resolveSweepConfig(input);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(`sweep.${key}`);
+    expect((error as ConfigError).message).toMatch(/is not a known setting/);
+  });
+
+  it('refuses null like any other non-object, and reads lists only from own keys', () => {
+    expect(() => resolveSweepConfig(null)).toThrow(ConfigError);
+    expect(() => resolveSweepConfig([])).toThrow(/sweep must be an object/);
+    const inherited = Object.create({ ns: [64] }) as object;
+    expect(resolveSweepConfig(inherited).ns).toEqual([1, 2, 4, 8]);
   });
 });
