@@ -11,6 +11,7 @@
  */
 import { Rng, validateRngState, type RngState } from './rng';
 import type { Tokenizer } from './tokenizer';
+import { ConfigError } from '../model/validate';
 
 export interface TokenSplit {
   train: Uint32Array;
@@ -35,15 +36,60 @@ export interface Dataset extends TokenSplit {
   textBytes: number;
 }
 
-/** Tokenises `text` once and splits it (see {@link splitTokens}). */
-export function makeDataset(text: string, tokenizer: Tokenizer, validationFraction: number): Dataset {
-  const tokens = tokenizer.encode(text);
+/**
+ * Tokenises `text` once and splits it (see {@link splitTokens}); `onProgress(unitsDone, unitsTotal)` follows the
+ * encoding (see {@link encodeInPieces}).
+ */
+export function makeDataset(
+  text: string,
+  tokenizer: Tokenizer,
+  validationFraction: number,
+  onProgress?: (unitsDone: number, unitsTotal: number) => void,
+): Dataset {
+  const tokens = encodeInPieces(tokenizer, text, onProgress);
   return {
     ...splitTokens(tokens, validationFraction),
     tokens,
     vocabSize: tokenizer.vocabSize,
     textBytes: new TextEncoder().encode(text).length,
   };
+}
+
+/** Text is encoded in pieces of about this many UTF-16 units, so a long corpus reports progress as it goes. */
+export const ENCODE_PIECE_UNITS = 1 << 18;
+
+const isSpace = (ch: string | undefined) => ch === undefined || /\s/.test(ch);
+
+/**
+ * `tokenizer.encode(text)`, in pieces of about `pieceUnits`, calling `onProgress(unitsDone, text.length)` after each.
+ * A piece ends only before a single space or newline with non-space characters on both sides: the pre-split
+ * (pretokenize.ts) starts a chunk there in any context, BPE merges never cross a chunk, and no special token's text
+ * holds whitespace, so the tokens are the same as one encode call's (tests/unit/data-encode.test.ts).
+ */
+export function encodeInPieces(
+  tokenizer: Tokenizer,
+  text: string,
+  onProgress?: (unitsDone: number, unitsTotal: number) => void,
+  pieceUnits = ENCODE_PIECE_UNITS,
+): Uint32Array {
+  onProgress?.(0, text.length);
+  const parts: Uint32Array[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(text.length, start + pieceUnits);
+    while (end < text.length && !((text[end] === ' ' || text[end] === '\n') && !isSpace(text[end - 1]) && !isSpace(text[end + 1]))) end++;
+    parts.push(tokenizer.encode(text.slice(start, end)));
+    start = end;
+    onProgress?.(start, text.length);
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export interface Batch {
@@ -126,12 +172,19 @@ export class Batcher {
 
   /** Continues from a saved state: the following batches are the ones that followed when it was saved. */
   restore(state: BatcherState): void {
-    if (typeof state !== 'object' || state === null || !Number.isInteger(state.step) || state.step < 0) {
-      throw new TypeError('batcher state: expected { rng, step } with step a non-negative integer');
-    }
-    this.rng = Rng.fromState(validateRngState(state.rng));
-    this.step = state.step;
+    const s = validateBatcherState(state);
+    this.rng = Rng.fromState(s.rng);
+    this.step = s.step;
   }
+}
+
+/** A batcher state read from a file, checked (TypeError saying what is wrong) before anything uses it. */
+export function validateBatcherState(state: unknown): BatcherState {
+  const s = state as Partial<BatcherState> | null;
+  if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.step) || s.step! < 0) {
+    throw new TypeError('batcher state: expected { rng, step } with step a non-negative integer');
+  }
+  return { rng: validateRngState(s.rng), step: s.step! };
 }
 
 /** Positions of `id` in `tokens` that leave a window of seqLen + 1 tokens; throws, naming the sizes, if there are none. */
@@ -146,6 +199,79 @@ export function documentStarts(tokens: Uint32Array, id: number, seqLen: number):
     );
   }
   return Uint32Array.from(out);
+}
+
+/** What the trainer will draw from a token split (see {@link checkWindows}). */
+export interface WindowNeeds {
+  batchSize: number;
+  seqLen: number;
+  /** Windows start at this token id (data.windows 'documents'). */
+  startAt?: number;
+  /** Evaluations run (train.evalEvery > 0): the validation split must hold one batch of evaluation windows. */
+  evaluate: boolean;
+  /** The validation share that made the split (for the suggested fix). */
+  validationFraction: number;
+}
+
+/**
+ * Refuses, before anything is allocated, a split the trainer could not use: a training split without one window of
+ * seqLen + 1 tokens (with startAt: without one document start that leaves a window), or, when evaluations run, a
+ * validation split without one batch of evaluation windows (else the first evaluation fails mid-run). The
+ * ConfigError names the field to change, the numbers and the other ways out.
+ */
+export function checkWindows(split: TokenSplit, n: WindowNeeds): void {
+  const { batchSize: B, seqLen: T, startAt } = n;
+  checkShape('checkWindows', B, T);
+  const trainCount = split.train.length;
+  const valCount = split.validation.length;
+  const total = trainCount + valCount;
+  const window = `model.contextLength + 1 = ${T + 1} tokens`;
+  if (total < T + 1) {
+    throw new ConfigError(`the text has ${total} tokens, fewer than one training window of ${window}: use a longer text or a smaller model.contextLength`, 'model.contextLength');
+  }
+  if (trainCount < T + 1) {
+    throw new ConfigError(
+      `the training split has ${trainCount} of the text's ${total} tokens (the last ${valCount} are held out by data.validationFraction ${n.validationFraction}), ` +
+        `fewer than one window of ${window}: lower data.validationFraction, use a longer text or a smaller model.contextLength`,
+      'data.validationFraction',
+    );
+  }
+  if (startAt !== undefined && !hasDocumentStart(split.train, startAt, T)) {
+    throw new ConfigError(
+      `data.windows is 'documents', but no document start (token ${startAt}, <|endoftext|>) in the training split's ${trainCount} tokens leaves a window of ${window}: ` +
+        "use data.windows 'random', a smaller model.contextLength, or a text whose documents are separated by <|endoftext|>",
+      'data.windows',
+    );
+  }
+  if (!n.evaluate) return;
+  const windows = evalWindowStarts(split.validation, T, startAt).length;
+  if (windows >= B) return;
+  const what =
+    `the validation split (the last ${valCount} of the text's ${total} tokens, data.validationFraction ${n.validationFraction}) holds ${windows} evaluation ` +
+    `window${windows === 1 ? '' : 's'} of ${window}${startAt !== undefined ? ' starting at a document start' : ''}, fewer than one batch of train.batchSize ${B}, ` +
+    'so the first evaluation would fail';
+  const orElse = 'or set train.evalEvery to 0 to train without evaluations';
+  const fraction = startAt === undefined ? fractionFor(B * T + 1, total) : null;
+  if (fraction !== null && fraction <= 0.5 && total - Math.floor(total * fraction) >= T + 1) {
+    throw new ConfigError(`${what}: raise data.validationFraction to ${fraction}${windows ? `, lower train.batchSize to ${windows}` : ''}, ${orElse}`, 'data.validationFraction');
+  }
+  if (windows >= 1) throw new ConfigError(`${what}: lower train.batchSize to ${windows}, use a longer text, ${orElse}`, 'train.batchSize');
+  if (startAt !== undefined) {
+    throw new ConfigError(`${what}: raise data.validationFraction so the held-out end of the text holds ${B} documents, use a longer text, ${orElse}`, 'data.validationFraction');
+  }
+  throw new ConfigError(`${what}: the text is too short to hold both; use a longer text, a smaller model.contextLength, ${orElse}`, 'train.evalEvery');
+}
+
+/** The smallest validation fraction (in steps of 0.001) whose split holds `need` of `total` tokens. */
+function fractionFor(need: number, total: number): number {
+  let f = Math.max(0.001, Math.ceil((need / total) * 1000) / 1000);
+  while (Math.floor(total * f) < need) f = Math.round(f * 1000 + 1) / 1000;
+  return f;
+}
+
+function hasDocumentStart(tokens: Uint32Array, id: number, seqLen: number): boolean {
+  for (let p = 0; p + seqLen + 1 <= tokens.length; p++) if (tokens[p] === id) return true;
+  return false;
 }
 
 /**

@@ -7,18 +7,21 @@
  *   const bytes = await run.save();              // a safetensors checkpoint
  *   const again = await loadRun(bytes);          // continues exactly where it stopped
  */
-import { makeDataset, unigramEntropy, type Dataset } from '../data/batches';
+import { checkWindows, makeDataset, unigramEntropy, type Dataset } from '../data/batches';
 import { findCorpus } from '../data/corpora';
-import { buildTokenizer, tokenizerFromJSON, TokenStreamDecoder, type Tokenizer } from '../data/tokenizer';
+import { buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
+import { LimitExceededError } from '../gpu/errors';
 import { BatchSampler } from '../eval/batch-sample';
 import { Generator, type GenerateOptions } from '../eval/generate';
 import { countParams, flopsPerToken } from '../model/config';
-import { checkFitsDevice } from '../model/memory';
+import { buildLayout } from '../model/layout';
+import { checkFitsDevice, defaultMemoryBudget } from '../model/memory';
 import { ConfigError } from '../model/validate';
-import { decodeCheckpoint, encodeCheckpoint } from '../train/checkpoint';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint';
 import { resolveRunConfig, type RunConfig } from '../train/config';
-import { Trainer, type EvalResult, type Progress } from '../train/trainer';
+import { trainerStateFromCheckpoint } from '../train/resume';
+import { Trainer, windowStart, type EvalResult, type Progress } from '../train/trainer';
 
 export interface RunOptions {
   /** A device to use (default: request one). */
@@ -27,9 +30,17 @@ export interface RunOptions {
   text?: string;
   /** A tokenizer to reuse (from a checkpoint) instead of building one. */
   tokenizer?: Tokenizer;
-  /** Refuse configs whose estimated training memory exceeds this (bytes); WebGPU does not tell the device's size. */
+  /**
+   * Refuse runs whose estimated training memory exceeds this (bytes); WebGPU does not tell the device's size.
+   * Default: defaultMemoryBudget(the device's limits), at most 2 GiB (src/model/memory.ts says why).
+   */
   memoryBudgetBytes?: number;
+  /** Called while a run is built: training the BPE tokenizer, encoding the corpus, building the model. */
+  onProgress?: (p: CreateProgress) => void;
 }
+
+/** A step of building a run, for a progress bar: `done` of `total` units of `phase`. */
+export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building'; done: number; total: number }
 
 export interface RunSummary {
   params: number;
@@ -130,54 +141,123 @@ async function corpusText(config: RunConfig, opts: RunOptions): Promise<string> 
   return corpus.load();
 }
 
-/** Validates the config, loads the corpus, builds the tokenizer and the model, and initialises the weights. */
-export async function createRun(input: unknown, opts: RunOptions = {}): Promise<Run> {
+/** What a run is built from, all checked on the CPU: nothing on the GPU exists yet. */
+interface PreparedRun {
+  gpu: Gpu;
+  config: RunConfig;
+  tokenizer: Tokenizer;
+  dataset: Dataset;
+}
+
+/** The most ids the run's tokenizer can have, known before it is built (a BPE stops at data.bpeVocabSize). */
+function vocabularyBound(config: RunConfig, tokenizer: Tokenizer | undefined): number {
+  if (tokenizer) return tokenizer.vocabSize;
+  return config.data.tokenizer === 'bpe' ? config.data.bpeVocabSize : FIRST_MERGE_ID; // the byte tokenizer's size
+}
+
+/**
+ * Everything before the first GPU buffer, cheapest refusal first: the config; whether the run fits the device (with
+ * the vocabulary's bound, before the corpus is read or a tokenizer trained); the corpus, the tokenizer, the fit again
+ * with the real vocabulary; the tokens, and whether they hold the windows training and evaluation will draw.
+ */
+async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun> {
   const config = resolveRunConfig(input);
   const gpu = opts.gpu ?? (await requestGpu());
+  const budget = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
+  checkFitsDevice({ model: { ...config.model, vocabSize: vocabularyBound(config, opts.tokenizer) }, train: config.train }, gpu.limits, budget);
   const text = await corpusText(config, opts);
+  const progress = opts.onProgress;
   const tokenizer =
-    opts.tokenizer ?? buildTokenizer(config.data.tokenizer === 'bpe' ? { kind: 'bpe', vocabSize: config.data.bpeVocabSize } : { kind: 'byte' }, text);
+    opts.tokenizer ??
+    buildTokenizer(
+      config.data.tokenizer === 'bpe' ? { kind: 'bpe', vocabSize: config.data.bpeVocabSize } : { kind: 'byte' },
+      text,
+      progress && ((done, total) => progress({ phase: 'tokenizer', done, total })),
+    );
   // The vocabulary is the tokenizer's: the model's vocabSize follows it.
   config.model.vocabSize = tokenizer.vocabSize;
-  const dataset = makeDataset(text, tokenizer, config.data.validationFraction);
-  // Refused before any buffer exists when it cannot fit; an allocation that still fails is reported as out of memory.
-  checkFitsDevice(config, gpu.limits, opts.memoryBudgetBytes);
+  checkFitsDevice(config, gpu.limits, budget);
+  const onEncoded = progress && ((done: number, total: number) => progress({ phase: 'encoding', done, total }));
+  const dataset = makeDataset(text, tokenizer, config.data.validationFraction, onEncoded);
+  checkWindows(dataset, {
+    batchSize: config.train.batchSize,
+    seqLen: config.model.contextLength,
+    startAt: windowStart(config),
+    evaluate: config.train.evalEvery > 0,
+    validationFraction: config.data.validationFraction,
+  });
+  return { gpu, config, tokenizer, dataset };
+}
+
+/** Allocates the model and trainer; on any failure, releases what was made. */
+async function buildRun({ gpu, config, tokenizer, dataset }: PreparedRun, progress?: (p: CreateProgress) => void): Promise<Run> {
+  progress?.({ phase: 'building', done: 0, total: 1 });
   let made: Promise<Trainer> | undefined;
   try {
     await gpu.scoped(() => {
       made = Trainer.create(gpu, config, dataset); // allocates synchronously, inside the scopes
+      made.catch(() => undefined); // handled below, once the scopes are popped: not an unhandled rejection meanwhile
     });
   } catch (e) {
     made?.then((t) => t.destroy(), () => undefined);
     throw e;
   }
-  const trainer = await made!;
-  return new Run(gpu, config, tokenizer, dataset, trainer);
+  const trainer = await made!; // a Trainer that fails to build releases its own buffers
+  let run: Run;
+  try {
+    run = new Run(gpu, config, tokenizer, dataset, trainer);
+  } catch (e) {
+    trainer.destroy();
+    throw e;
+  }
+  progress?.({ phase: 'building', done: 1, total: 1 });
+  return run;
 }
 
-/** Rebuilds a run from checkpoint bytes; training continues from the saved step with the same data order. */
-export async function loadRun(bytes: Uint8Array, opts: RunOptions = {}): Promise<Run> {
-  const ckpt = decodeCheckpoint(bytes, { expectConfig: (c) => void resolveRunConfig(c) });
-  const tokenizer = tokenizerFromJSON(ckpt.tokenizer);
-  const run = await createRun(ckpt.config, { ...opts, tokenizer });
-  const layout = run.trainer.model.layout;
-  const flat = (m: Map<string, { shape: number[]; data: Float32Array }>, what: string) => {
-    const out = new Float32Array(layout.totalLength);
-    for (const s of layout.specs) {
-      const t = m.get(s.name);
-      if (!t) throw new ConfigError(`checkpoint has no ${what} '${s.name}' for this model`, s.name);
-      if (t.data.length !== s.length) throw new ConfigError(`checkpoint ${what} '${s.name}' has ${t.data.length} values; the model needs ${s.length}`, s.name);
-      out.set(t.data, s.offset);
+/**
+ * Validates the config, loads the corpus, builds the tokenizer and the model, and initialises the weights. A run
+ * that cannot fit the device or its data is refused before anything is allocated (LimitExceededError, ConfigError).
+ */
+export async function createRun(input: unknown, opts: RunOptions = {}): Promise<Run> {
+  return buildRun(await prepareRun(input, opts), opts.onProgress);
+}
+
+/** decodeCheckpoint, refusing a stored config that is invalid or too big for this device before any tensor is converted. */
+function decodeFitting(bytes: Uint8Array, gpu: Gpu, budget: number): Checkpoint {
+  let tooBig: LimitExceededError | null = null;
+  const expectConfig = (c: unknown) => {
+    try {
+      checkFitsDevice(resolveRunConfig(c), gpu.limits, budget);
+    } catch (e) {
+      if (e instanceof LimitExceededError) tooBig = new LimitExceededError(`this checkpoint's run does not fit: ${e.message}`, e.field);
+      throw e;
     }
-    return out;
   };
-  if (!ckpt.optimizer) throw new ConfigError('checkpoint has no optimizer state, so training cannot resume exactly', 'optimizer');
-  run.trainer.loadState({
-    params: flat(ckpt.params, 'parameter'),
-    m: flat(ckpt.optimizer.m, 'AdamW first moment'),
-    v: flat(ckpt.optimizer.v, 'AdamW second moment'),
-    step: ckpt.step,
-    batcher: ckpt.rng as Parameters<Trainer['loadState']>[0]['batcher'],
-  });
+  try {
+    return decodeCheckpoint(bytes, { expectConfig });
+  } catch (e) {
+    throw tooBig ?? e; // decodeCheckpoint wraps errors it does not know as config-mismatch; keep this one's type
+  }
+}
+
+/**
+ * Rebuilds a run from checkpoint bytes; training continues from the saved step with the same data order. Every
+ * tensor, moment and the data order are checked against the stored config before the GPU is touched
+ * (trainerStateFromCheckpoint), and a failure after that releases the run.
+ */
+export async function loadRun(bytes: Uint8Array, opts: RunOptions = {}): Promise<Run> {
+  const gpu = opts.gpu ?? (await requestGpu());
+  const memoryBudgetBytes = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
+  const ckpt = decodeFitting(bytes, gpu, memoryBudgetBytes);
+  const tokenizer = tokenizerFromJSON(ckpt.tokenizer);
+  const prepared = await prepareRun(ckpt.config, { ...opts, gpu, memoryBudgetBytes, tokenizer });
+  const state = trainerStateFromCheckpoint(ckpt, buildLayout(prepared.config.model));
+  const run = await buildRun(prepared, opts.onProgress);
+  try {
+    run.trainer.loadState(state);
+  } catch (e) {
+    run.destroy();
+    throw e;
+  }
   return run;
 }

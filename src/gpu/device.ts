@@ -54,6 +54,8 @@ export class Gpu {
   /** Uncaptured errors seen so far (also passed to onError). */
   readonly errors: Error[] = [];
   private bytesAllocated = 0;
+  /** Open {@link trackAllocations} records: every buffer made while one is open is added to it. */
+  private readonly records = new Set<Set<GPUBuffer>>();
 
   constructor(
     readonly device: GPUDevice,
@@ -98,6 +100,29 @@ export class Gpu {
     return this.bytesAllocated;
   }
 
+  /**
+   * Records the buffers made through this object from now until `stop()`, so a constructor that fails halfway
+   * (after some allocations) can `releaseAll()` of them and leak nothing:
+   *
+   *   const made = gpu.trackAllocations();
+   *   try { ...allocate... } catch (e) { made.releaseAll(); throw e; } finally { made.stop(); }
+   */
+  trackAllocations(): { releaseAll(): void; stop(): void } {
+    const made = new Set<GPUBuffer>();
+    this.records.add(made);
+    return {
+      releaseAll: () => {
+        for (const b of [...made]) this.release(b);
+      },
+      stop: () => void this.records.delete(made),
+    };
+  }
+
+  private made(buf: GPUBuffer): GPUBuffer {
+    for (const r of this.records) r.add(buf);
+    return buf;
+  }
+
   /** A storage buffer of `byteLength` bytes (rounded up to 4), usable as copy source and destination. */
   createBuffer(byteLength: number, label: string, extraUsage = 0): GPUBuffer {
     const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
@@ -112,12 +137,13 @@ export class Gpu {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
     });
     this.bytesAllocated += size;
-    return buf;
+    return this.made(buf);
   }
 
   /** Releases a buffer made with createBuffer/upload and updates the byte count. */
   release(buf: GPUBuffer): void {
     this.bytesAllocated -= buf.size;
+    for (const r of this.records) r.delete(buf);
     buf.destroy();
   }
 
@@ -134,7 +160,7 @@ export class Gpu {
     const buf = this.device.createBuffer({ size, label, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.bytesAllocated += size;
     this.queue.writeBuffer(buf, 0, data);
-    return buf;
+    return this.made(buf);
   }
 
   /** Copies `buf` (or `byteLength` bytes of it) back to the CPU. Asynchronous; never call it per step in a hot loop. */

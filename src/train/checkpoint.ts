@@ -182,6 +182,15 @@ export function decodeCheckpoint<Config = unknown>(bytes: Uint8Array, opts: Deco
   const config = fromJson(meta.config, 'config');
   const rng = fromJson(meta.rng, 'rng');
   const tokenizer = fromJson(meta.tokenizer, 'tokenizer');
+  // Before any tensor is converted: a config this run refuses (one too big for the device) costs no copies.
+  if (opts.expectConfig) {
+    try {
+      opts.expectConfig(config);
+    } catch (e) {
+      if (e instanceof CheckpointError) throw e;
+      fail('config-mismatch', `checkpoint config does not fit this run: ${messageOf(e)}`);
+    }
+  }
 
   const params = new Map<string, ParamTensor>();
   const m = new Map<string, ParamTensor>();
@@ -195,14 +204,6 @@ export function decodeCheckpoint<Config = unknown>(bytes: Uint8Array, opts: Deco
   }
   const optimizer = m.size || v.size ? { m, v } : null;
   if (optimizer) checkOptimizer(params, optimizer);
-  if (opts.expectConfig) {
-    try {
-      opts.expectConfig(config);
-    } catch (e) {
-      if (e instanceof CheckpointError) throw e;
-      fail('config-mismatch', `checkpoint config does not fit this run: ${messageOf(e)}`);
-    }
-  }
   return { config: config as Config, step: Number(meta.step), rng, tokenizer, params, optimizer, createdAt: meta.createdAt };
 }
 

@@ -10,7 +10,8 @@ export type CheckpointErrorCode =
   | 'truncated' | 'header-too-large' | 'too-large' | 'bad-json' | 'bad-header' | 'bad-offsets' | 'overlap'
   | 'trailing-data' | 'dtype' | 'shape' | 'duplicate' | 'not-safetensors' | 'foreign' | 'version'
   | 'missing-metadata' | 'bad-metadata' | 'checksum' | 'optimizer-mismatch' | 'config-mismatch'
-  | 'bad-input' | 'read-failed' | 'storage' | 'quota' | 'too-deep';
+  | 'bad-input' | 'read-failed' | 'storage' | 'quota' | 'too-deep'
+  | 'missing-tensor' | 'unexpected-tensor' | 'bad-values';
 
 /** Every refusal of a checkpoint or safetensors file, and every storage failure; `code` says which kind. */
 export class CheckpointError extends Error {

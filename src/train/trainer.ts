@@ -13,6 +13,7 @@ import { initialParams } from '../model/init';
 import { Model } from '../model/model';
 import type { RunConfig } from './config';
 import { MetricsRing } from './metrics-ring';
+import type { TrainerState } from './resume';
 import { learningRate } from './schedule';
 
 export interface StepStats {
@@ -56,6 +57,11 @@ export interface TrainData {
   validation: Uint32Array;
 }
 
+/** The token every training and validation window starts at (data.windows 'documents'), or undefined: anywhere. */
+export function windowStart(config: RunConfig): number | undefined {
+  return config.data.windows === 'documents' ? END_OF_TEXT_ID : undefined;
+}
+
 export class Trainer {
   readonly model: Model;
   readonly batcher: Batcher;
@@ -93,27 +99,37 @@ export class Trainer {
     const t0 = performance.now();
     const { model: mc, train } = config;
     const T = mc.contextLength;
-    this.model = new Model(gpu, mc, { B: train.batchSize, T }, 1 / (train.batchSize * T * train.gradAccum));
-    this.tokensPerStep = train.batchSize * T * train.gradAccum;
-    this.flopsPerToken = flopsPerToken(mc);
-    const startAt = config.data.windows === 'documents' ? END_OF_TEXT_ID : undefined;
+    // The data first: a batcher that cannot draw throws before any buffer exists.
+    const startAt = windowStart(config);
     this.batcher = new Batcher(data.train, { batchSize: train.batchSize, seqLen: T, seed: config.seed, startAt });
     this.evalBatcherTokens = data.validation;
     this.evalStarts = evalWindowStarts(data.validation, T, startAt);
-    const n = this.model.layout.totalLength;
-    this.m = gpu.createBuffer(4 * n, 'adam m');
-    this.v = gpu.createBuffer(4 * n, 'adam v');
-    const segments = this.model.layout.specs.map((s) => ({ offset: s.offset, length: s.length, decay: s.decay, name: s.name }));
-    this.segmentNames = segments.map((s) => s.name);
-    this.adamw = new AdamW(gpu, { n, segments });
-    this.norms = new SegmentNorms(gpu, { n, segments });
-    this.normSq = gpu.createBuffer(4, 'grad norm²');
-    this.segNormSq = gpu.createBuffer(4 * segments.length, 'grad norm² per tensor');
-    this.status = gpu.createBuffer(8, 'adamw status');
-    this.lossSums = gpu.createBuffer(4 * train.gradAccum, 'loss sums');
-    this.lossReduce = Array.from({ length: train.gradAccum }, (_, i) => new Reduce(gpu, { n: this.model.N, op: 'sum', outIndex: i }));
-    this.ring = new MetricsRing(gpu, 3 + train.gradAccum + segments.length, 16);
-    this.model.setParams(initialParams(mc, this.model.layout, config.seed));
+    this.tokensPerStep = train.batchSize * T * train.gradAccum;
+    this.flopsPerToken = flopsPerToken(mc);
+    // A constructor that fails halfway (a kernel refusing a shape, a buffer past the device's limit) releases what it made.
+    const made = gpu.trackAllocations();
+    try {
+      this.model = new Model(gpu, mc, { B: train.batchSize, T }, 1 / (train.batchSize * T * train.gradAccum));
+      const n = this.model.layout.totalLength;
+      this.m = gpu.createBuffer(4 * n, 'adam m');
+      this.v = gpu.createBuffer(4 * n, 'adam v');
+      const segments = this.model.layout.specs.map((s) => ({ offset: s.offset, length: s.length, decay: s.decay, name: s.name }));
+      this.segmentNames = segments.map((s) => s.name);
+      this.adamw = new AdamW(gpu, { n, segments });
+      this.norms = new SegmentNorms(gpu, { n, segments });
+      this.normSq = gpu.createBuffer(4, 'grad norm²');
+      this.segNormSq = gpu.createBuffer(4 * segments.length, 'grad norm² per tensor');
+      this.status = gpu.createBuffer(8, 'adamw status');
+      this.lossSums = gpu.createBuffer(4 * train.gradAccum, 'loss sums');
+      this.lossReduce = Array.from({ length: train.gradAccum }, (_, i) => new Reduce(gpu, { n: this.model.N, op: 'sum', outIndex: i }));
+      this.model.setParams(initialParams(mc, this.model.layout, config.seed));
+      this.ring = new MetricsRing(gpu, 3 + train.gradAccum + segments.length, 16); // last: its buffers are not tracked
+    } catch (e) {
+      made.releaseAll();
+      throw e;
+    } finally {
+      made.stop();
+    }
     this.zero(this.m);
     this.zero(this.v);
     this.setupMs = performance.now() - t0;
@@ -134,9 +150,15 @@ export class Trainer {
    */
   static async create(gpu: Gpu, config: RunConfig, data: TrainData): Promise<Trainer> {
     const t0 = performance.now();
-    const trainer = await gpu.pipelines.build(() => new Trainer(gpu, config, data));
-    trainer.setupMs = performance.now() - t0;
-    return trainer;
+    let trainer: Trainer | undefined;
+    try {
+      await gpu.pipelines.build(() => (trainer = new Trainer(gpu, config, data)));
+    } catch (e) {
+      trainer?.destroy(); // a pipeline that failed to compile
+      throw e;
+    }
+    trainer!.setupMs = performance.now() - t0;
+    return trainer!;
   }
 
   private zero(buf: GPUBuffer): void {
@@ -317,17 +339,17 @@ export class Trainer {
     return { params, m, v };
   }
 
-  /** Restores weights, moments, step and data order (from a checkpoint). */
-  loadState(s: { params: Float32Array; m: Float32Array; v: Float32Array; step: number; batcher: BatcherState }): void {
+  /** Restores weights, moments, step and data order (from a checkpoint: see trainerStateFromCheckpoint). */
+  loadState(s: TrainerState): void {
     const n = this.model.layout.totalLength;
     for (const [name, a] of Object.entries({ params: s.params, m: s.m, v: s.v })) {
       if (a.length !== n) throw new RangeError(`checkpoint ${name} has ${a.length} floats; this model needs ${n}`);
     }
+    this.batcher.restore(s.batcher); // validates before anything changes
     this.gpu.queue.writeBuffer(this.model.params, 0, s.params as Float32Array<ArrayBuffer>);
     this.gpu.queue.writeBuffer(this.m, 0, s.m as Float32Array<ArrayBuffer>);
     this.gpu.queue.writeBuffer(this.v, 0, s.v as Float32Array<ArrayBuffer>);
     this.step = s.step;
-    this.batcher.restore(s.batcher);
   }
 
   destroy(): void {

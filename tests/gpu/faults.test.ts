@@ -71,7 +71,9 @@ describe('a config the device cannot hold', () => {
     expect(gpu.allocatedBytes).toBe(before);
   });
 
-  it('the estimate of training memory is within 25% of what a run really allocates', async () => {
+  // The estimate counts every buffer exactly except kernel uniforms, reduction tables and scratch rounding, which it
+  // bounds from above (about 1% here): below 1 means a buffer it misses, above 1.1 one it invents or counts twice.
+  it('the estimate of training memory is never below what a run allocates, and at most 10% above', async () => {
     const gpu = await testGpu();
     for (const moe of [false, true]) {
       const before = gpu.allocatedBytes;
@@ -79,8 +81,10 @@ describe('a config the device cannot hold', () => {
       const real = gpu.allocatedBytes - before;
       const est = estimateTrainingMemory(run.config).totalBytes;
       console.log(`${moe ? 'MoE' : 'dense'}: estimated ${est} bytes, allocated ${real}`);
-      expect(Math.abs(est - real) / real).toBeLessThan(0.25);
+      expect(est / real).toBeGreaterThanOrEqual(1);
+      expect(est / real).toBeLessThanOrEqual(1.1);
       run.destroy();
+      expect(gpu.allocatedBytes).toBe(before);
     }
   });
 });

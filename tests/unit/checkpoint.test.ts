@@ -189,6 +189,12 @@ describe('checkpoint refusals', () => {
     expect(decodeCheckpoint(good, { expectConfig: () => undefined }).step).toBe(42);
   });
 
+  it('config-mismatch comes before any tensor is converted (a config too big to load costs no copies)', () => {
+    const halfAndBig = rewrite(good, (_m, t) => t.set('half', bytesAs('F16', [2], new Uint8Array(4))));
+    expect(codeOf(() => decodeCheckpoint(halfAndBig))).toBe('dtype');
+    expect(codeOf(() => decodeCheckpoint(halfAndBig, { expectConfig: () => { throw new Error('too big'); } }))).toBe('config-mismatch');
+  });
+
   it('refuses what it cannot write', () => {
     const c = sampleCheckpoint();
     expect(codeOf(() => encodeCheckpoint({ ...c, step: -1 }))).toBe('bad-input');

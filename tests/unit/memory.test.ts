@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { FIRST_MERGE_ID } from '../../src/data/tokenizer';
+import { checkFitsDevice, DEFAULT_MEMORY_BUDGET_CAP, defaultMemoryBudget, estimateTrainingMemory } from '../../src/model/memory';
+import { resolveModelConfig } from '../../src/model/config';
+import { resolveRunConfig } from '../../src/train/config';
+import { PRESETS } from '../../src/ui/presets';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const desktop = { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 2 * GiB };
+const specFloor = { maxBufferSize: 256 * MiB, maxStorageBufferBindingSize: 128 * MiB };
+
+/** A preset's run config with the vocabulary its tokenizer will have at most (as createRun checks it first). */
+function presetRun(config: unknown) {
+  const c = resolveRunConfig(config);
+  c.model.vocabSize = c.data.tokenizer === 'bpe' ? c.data.bpeVocabSize : FIRST_MERGE_ID;
+  return c;
+}
+
+describe('the default memory budget', () => {
+  it('is twice the largest buffer, at most 2 GiB', () => {
+    expect(defaultMemoryBudget(specFloor)).toBe(512 * MiB);
+    expect(defaultMemoryBudget({ maxBufferSize: 640 * MiB })).toBe(1280 * MiB);
+    expect(defaultMemoryBudget(desktop)).toBe(2 * GiB);
+    expect(defaultMemoryBudget({ maxBufferSize: 2 ** 52 })).toBe(DEFAULT_MEMORY_BUDGET_CAP);
+  });
+
+  it('lets every preset run on a desktop GPU, and the tiny ones on the smallest device WebGPU allows', () => {
+    for (const p of PRESETS) {
+      const run = presetRun(p.config);
+      const est = checkFitsDevice(run, desktop, defaultMemoryBudget(desktop));
+      console.log(`${p.id}: ${(est.totalBytes / MiB).toFixed(1)} MiB`);
+      if (p.id.startsWith('tiny')) expect(() => checkFitsDevice(run, specFloor, defaultMemoryBudget(specFloor))).not.toThrow();
+    }
+  });
+});
+
+describe('checkFitsDevice', () => {
+  const model = resolveModelConfig({ nLayer: 4, nEmbd: 256, nHead: 4, contextLength: 256, vocabSize: 512 });
+
+  it('refuses a total over the budget with the estimate, the limit and the field to shrink', () => {
+    const run = { model, train: { batchSize: 64, gradAccum: 1 } };
+    const total = estimateTrainingMemory(run).totalBytes;
+    expect(total).toBeGreaterThan(GiB);
+    expect(() => checkFitsDevice(run, desktop, 512 * MiB)).toThrow(
+      expect.objectContaining({
+        name: 'LimitExceededError',
+        field: 'train.batchSize',
+        message: expect.stringMatching(/^training would allocate about 1\.\d\d GiB, over the 512\.0 MiB memory budget; the largest part is .* \(\d+\.\d MiB\): shrink train\.batchSize, or raise the memory budget/),
+      }),
+    );
+    expect(() => checkFitsDevice(run, desktop, total - 1)).toThrow(/over the/);
+    expect(checkFitsDevice(run, desktop, total).totalBytes).toBe(total);
+  });
+
+  it('checks each single buffer against the per-buffer limit, not the sum of a group', () => {
+    const run = { model, train: { batchSize: 8, gradAccum: 1 } };
+    const est = estimateTrainingMemory(run);
+    const layer = est.buffers.find((b) => b.name === 'layer 0 attention activations')!;
+    expect(layer.bytes).toBeGreaterThan(layer.largestBufferBytes);
+    const biggest = Math.max(...est.buffers.map((b) => b.largestBufferBytes));
+    const limits = { maxBufferSize: biggest, maxStorageBufferBindingSize: biggest };
+    expect(() => checkFitsDevice(run, limits)).not.toThrow();
+    expect(() => checkFitsDevice(run, { ...limits, maxStorageBufferBindingSize: biggest - 4 })).toThrow(/in one buffer; this GPU binds at most/);
+  });
+
+  it('counts every expert row of a MoE layer and grows with the batch', () => {
+    const moe = resolveModelConfig({ nLayer: 2, nEmbd: 64, nHead: 4, moeEvery: 1, moeExperts: 4, moeTopK: 2 });
+    const small = estimateTrainingMemory({ model: moe, train: { batchSize: 4, gradAccum: 1 } });
+    const big = estimateTrainingMemory({ model: moe, train: { batchSize: 8, gradAccum: 1 } });
+    expect(small.buffers.map((b) => b.name)).toContain('layer 1 expert rows (E·capacity = 1280)'); // 4 experts × 1.25 · (4 · 128 tokens) · top-2 / 4
+    expect(big.totalBytes).toBeGreaterThan(small.totalBytes);
+  });
+});
