@@ -19,7 +19,7 @@ import { buildLayout } from '../model/layout';
 import { checkFitsDevice, defaultMemoryBudget } from '../model/memory';
 import { ConfigError } from '../model/validate';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint';
-import { resolveRunConfig, type RunConfig } from '../train/config';
+import { resolveRunConfig, settleVocabSize, type RunConfig } from '../train/config';
 import { trainerStateFromCheckpoint } from '../train/resume';
 import { Trainer, windowStart, type EvalResult, type Progress } from '../train/trainer';
 
@@ -162,6 +162,8 @@ function vocabularyBound(config: RunConfig, tokenizer: Tokenizer | undefined): n
  */
 async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun> {
   const config = resolveRunConfig(input);
+  // A stated model.vocabSize that the tokenizer cannot have is refused now when the vocabulary is known exactly.
+  if (opts.tokenizer || config.data.tokenizer === 'byte') settleVocabSize(input, config, vocabularyBound(config, opts.tokenizer));
   const gpu = opts.gpu ?? (await requestGpu());
   const budget = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
   checkFitsDevice({ model: { ...config.model, vocabSize: vocabularyBound(config, opts.tokenizer) }, train: config.train }, gpu.limits, budget);
@@ -174,8 +176,7 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
       text,
       progress && ((done, total) => progress({ phase: 'tokenizer', done, total })),
     );
-  // The vocabulary is the tokenizer's: the model's vocabSize follows it.
-  config.model.vocabSize = tokenizer.vocabSize;
+  settleVocabSize(input, config, tokenizer.vocabSize); // the vocabulary is the tokenizer's (a derived field)
   checkFitsDevice(config, gpu.limits, budget);
   const onEncoded = progress && ((done: number, total: number) => progress({ phase: 'encoding', done, total }));
   const dataset = makeDataset(text, tokenizer, config.data.validationFraction, onEncoded);

@@ -86,6 +86,10 @@ describe('a load or create that fails releases every GPU buffer it made, with it
     const bpe = { ...CONFIG, data: { corpus: 'no-such-corpus', tokenizer: 'bpe', bpeVocabSize: 65_536 } };
     await expect(createRun(bpe, { gpu, memoryBudgetBytes: 16 * 2 ** 20 })).rejects.toMatchObject({ name: 'LimitExceededError', message: expect.stringMatching(/over the 16\.0 MiB memory budget/) });
     await expect(createRun({ ...CONFIG, data: { corpus: 'no-such-corpus' } }, { gpu })).rejects.toMatchObject({ name: 'ConfigError', field: 'data.corpus' });
+    // the vocabulary is derived from the tokenizer: a stated one that differs is refused, not silently replaced
+    await expect(createRun({ ...CONFIG, model: { ...CONFIG.model, vocabSize: 300 }, data: { corpus: 'no-such-corpus' } }, { gpu })).rejects.toMatchObject({
+      name: 'ConfigError', field: 'model.vocabSize', message: expect.stringMatching(/^model\.vocabSize 300 does not match the tokenizer's 259/),
+    });
     expect(gpu.allocatedBytes).toBe(before);
   });
 
