@@ -3,4 +3,4 @@ export * from './tokenizer';
 export * from './bpe';
 export * from './corpora';
 export * from './batches';
-export * from './rng';
+export * from '../lib/rng';
