@@ -137,8 +137,16 @@ describe('loss: fused cross-entropy forward + backward', () => {
     const logits = gpu.upload(new Float32Array(40), 'logits');
     const targets = gpu.upload(new Uint32Array(4), 'targets');
     const losses = poisoned(gpu, 4);
-    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: poisoned(gpu, 39, 'short') })).toThrow(/'short' holds 39 values, needs 40/);
+    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: poisoned(gpu, 39, 'short') })).toThrow(/cross-entropy: dlogits \('short'\) holds 39 values, needs 40/);
     expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: logits })).toThrow(/must not alias logits/);
+    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses: targets, dlogits: poisoned(gpu, 40) })).toThrow(
+      /cross-entropy: losses must not share a buffer with targets/,
+    );
+    const withStats = new CrossEntropyForward(gpu, { rows: 4, vocab: 10, targets: 'hard', stats: true });
+    const wide = poisoned(gpu, 8);
+    expect(() => withStats.encode({} as GPUComputePassEncoder, { logits, targets, losses: wide, stats: wide })).toThrow(
+      /cross-entropy: stats must not share a buffer with losses/,
+    );
     expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses })).toThrow(/needs a dlogits buffer/);
     expect(() => new FusedCrossEntropy(gpu, { rows: 0, vocab: 10, targets: 'hard', gradScale: 1 })).toThrow(/rows must be a positive integer/);
   });
