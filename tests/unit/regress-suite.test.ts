@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { pick } from '../../regress/checks/case-checks';
 import { suiteTasks } from '../../regress/suite';
 
-const SHARED = /^(matmul|rmsnorm|embedding|gelu|swiglu|rope)\//;
+const SHARED = /^(matmul|rmsnorm|embedding|gelu|swiglu|rope|cross-entropy)\//;
 
 describe('regression suites', () => {
   it.each(['quick', 'full'] as const)('%s: builds, with unique task ids', (suite) => {
@@ -26,6 +26,9 @@ describe('regression suites', () => {
       'swiglu/N5-H257',
       'rope/B2-T5-NH3-HS6',
       'rope/B2-T16-NH4-HS64-pos37',
+      'cross-entropy/hard-N5-V257',
+      'cross-entropy/soft-N5-V257',
+      'cross-entropy/weighted-N5-V257',
     ]);
   });
 
