@@ -146,7 +146,7 @@ describe('swiglu', () => {
 describe('rope', () => {
   const dense = (s: RopeShape): number => s.B * s.T * s.NH * s.HS;
 
-  it.each(ROPE_SHAPES)('$name: forward out of place, backward in place', async ({ shape }) => {
+  it.each(ROPE_SHAPES.map((c) => [c.name, c.shape] as const))('%s: forward out of place, backward in place', async (_, shape) => {
     await testKernel(await testGpu(), ropeCase(shape));
   });
 

@@ -10,7 +10,7 @@ import { freshSeed, randn } from '../util/random';
 const TOL = 1e-5;
 
 describe('embedding', () => {
-  it.each(EMBEDDING_CASES)('$name: forward and backward match the reference', async ({ shape, outOfRange }) => {
+  it.each(EMBEDDING_CASES.map((c) => [c.name, c] as const))('%s: forward and backward match the reference', async (_, { shape, outOfRange }) => {
     await testKernel(await testGpu(), embeddingCase(shape, outOfRange));
   });
 
