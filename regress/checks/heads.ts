@@ -2,16 +2,18 @@
  * What sits at the model's output: fused cross-entropy (hard targets with ignored rows, soft targets, per-row
  * weights), the reductions behind loss sums and gradient norms, and token sampling against the reference RNG.
  */
-import { FusedCrossEntropy, IGNORE_INDEX } from '../../src/kernels/loss';
+import { FusedCrossEntropy } from '../../src/kernels/loss';
 import { Reduce, type ReduceOp } from '../../src/kernels/reduce';
 import { Sampler, type SamplingSettings } from '../../src/kernels/sample';
 import { crossEntropyRef } from '../../tests/reference/loss';
 import { reduceRef } from '../../tests/reference/reduce';
 import { sampleRef } from '../../tests/reference/sample';
+import { CROSS_ENTROPY_SHAPES, crossEntropyInputs } from '../../tests/util/cases/loss';
 import { poisoned, run } from '../../tests/util/gpu';
-import { randint, randn, randu, rng } from '../../tests/util/random';
+import { randn, rng } from '../../tests/util/random';
 import { mismatchCheck, relErrorCheck, seedOf, TOL } from '../harness';
 import type { CheckResult, RegressContext, Suite, Task } from '../types';
+import { pick } from './case-checks';
 
 type CeMode = 'hard' | 'soft' | 'weighted';
 
@@ -19,22 +21,7 @@ async function crossEntropyChecks(ctx: RegressContext, mode: CeMode, N: number, 
   const { gpu } = ctx;
   const base = `correctness/cross-entropy/${mode}-N${N}-V${V}`;
   const seed = seedOf(base);
-  const logits = randn(N * V, seed, 3);
-  let targets: Uint32Array<ArrayBuffer> | undefined;
-  let soft: Float32Array<ArrayBuffer> | undefined;
-  if (mode === 'soft') {
-    const u = randu(N * V, seed + 1);
-    soft = new Float32Array(N * V);
-    for (let i = 0; i < N; i++) {
-      let s = 0;
-      for (let j = 0; j < V; j++) s += u[i * V + j] ** 4; // peaky, like a teacher's distribution
-      for (let j = 0; j < V; j++) soft[i * V + j] = u[i * V + j] ** 4 / s;
-    }
-  } else {
-    targets = randint(N, seed + 1, V);
-    if (N >= 3) targets[N - 2] = IGNORE_INDEX;
-  }
-  const weights = mode === 'weighted' ? randn(N, seed + 2) : undefined;
+  const { logits, targets, soft, weights } = crossEntropyInputs(mode === 'weighted' ? 'hard+weights' : mode, N, V, seed);
   const gradScale = 1 / N;
   const lb = gpu.upload(logits, 'logits');
   const tb = gpu.upload(soft ?? targets!, 'targets');
@@ -158,9 +145,12 @@ async function sampleChecks(ctx: RegressContext, S: number, V: number, steps: nu
 
 export function headTasks(suite: Suite): Task[] {
   const full = suite === 'full';
-  const ce: [CeMode, number, number][] = full
-    ? [['hard', 5, 257], ['soft', 5, 257], ['weighted', 5, 257], ['hard', 64, 50304], ['soft', 16, 8192]]
-    : [['hard', 5, 257], ['soft', 5, 257], ['weighted', 5, 257]];
+  // A shape of the GPU tests' table (tests/util/cases/loss.ts) in each mode; the full suite adds large vocabularies.
+  const [[N, V]] = pick(CROSS_ENTROPY_SHAPES, ([n, v]) => `N${n}-V${v}`, ['N5-V257']);
+  const ce: [CeMode, number, number][] = [
+    ...(['hard', 'soft', 'weighted'] as const).map((mode): [CeMode, number, number] => [mode, N, V]),
+    ...(full ? ([['hard', 64, 50304], ['soft', 16, 8192]] as [CeMode, number, number][]) : []),
+  ];
   const reduces = full ? [100003, 1 << 22] : [100003];
   const samples: [number, number][] = full ? [[64, 257], [64, 50304]] : [[64, 257]];
   return [

@@ -3,28 +3,14 @@
  * attention forward + backward (grouped-query heads) against their float64 references.
  */
 import { Attention, attentionSizes, type AttentionShape, type AttentionTiles } from '../../src/kernels/attention';
-import { Matmul, type MatmulOptions, type MatmulShape } from '../../src/kernels/matmul';
+import type { MatmulOptions, MatmulShape } from '../../src/kernels/matmul';
 import { attentionBackwardRef, attentionForwardRef } from '../../tests/reference/attention';
-import { matmulRef } from '../../tests/reference/matmul';
+import { MATMUL_OFF_TILES, MATMUL_TRANSFORMER, MATMUL_TRANSPOSED, matmulBatched, matmulCase, matmulEpilogues } from '../../tests/util/cases/matmul';
 import { poisoned, run } from '../../tests/util/gpu';
 import { randn } from '../../tests/util/random';
 import { relErrorCheck, seedOf } from '../harness';
 import type { CheckResult, RegressContext, Suite, Task } from '../types';
-
-/** Elements the C binding spans for `s`. */
-function spanC(s: MatmulShape): number {
-  const batch = s.batch ?? 1;
-  return (s.offsetC ?? 0) + (batch - 1) * (s.strideC ?? s.M * s.N) + s.M * s.N;
-}
-
-function spanAB(s: MatmulShape): { a: number; b: number; bias: number } {
-  const last = (s.batch ?? 1) - 1;
-  return {
-    a: (s.offsetA ?? 0) + last * (s.strideA ?? s.M * s.K) + s.M * s.K,
-    b: (s.offsetB ?? 0) + last * (s.strideB ?? s.K * s.N) + s.K * s.N,
-    bias: (s.offsetBias ?? 0) + last * (s.strideBias ?? 0) + s.N,
-  };
-}
+import { caseChecks } from './case-checks';
 
 interface MatmulCase {
   name: string;
@@ -32,52 +18,27 @@ interface MatmulCase {
   options?: MatmulOptions;
 }
 
-async function matmulCheck(ctx: RegressContext, c: MatmulCase): Promise<CheckResult> {
-  const { gpu } = ctx;
-  const id = `correctness/matmul/${c.name}`;
-  const seed = seedOf(id);
-  const n = spanAB(c.shape);
-  const nC = spanC(c.shape);
-  const a = randn(n.a, seed);
-  const b = randn(n.b, seed + 1);
-  const bias = c.shape.bias ? randn(n.bias, seed + 3) : undefined;
-  // Accumulating products start from random C; the others from NaN, so an unwritten element fails.
-  const c0 = c.shape.accumulate ? randn(nC, seed + 2) : new Float32Array(nC).fill(NaN);
-  const k = new Matmul(gpu, c.shape, c.options);
-  const bufs = [gpu.upload(a, 'a'), gpu.upload(b, 'b'), gpu.upload(c0, 'c'), ...(bias ? [gpu.upload(bias, 'bias')] : [])];
-  try {
-    await run(gpu, (pass) => {
-      k.encode(pass, bufs[0], bufs[1], bufs[2], bufs[3]);
-      ctx.perturb(pass, 'matmul', bufs[2], nC);
-    });
-    const out = await gpu.readFloat32(bufs[2], nC);
-    const ref = matmulRef(c.shape, a, b, c.shape.accumulate ? c0 : new Float32Array(nC), bias);
-    const r = relErrorCheck(id, 'matmul', out, ref);
-    if (r.message) r.message = `${k.variant}, seed ${seed}: ${r.message}`;
-    return r;
-  } finally {
-    bufs.forEach((x) => gpu.release(x));
-    k.destroy();
-  }
-}
+const dims = (s: MatmulShape): string => `${s.M}x${s.N}x${s.K}`;
 
+/** Shapes from the GPU tests' tables (tests/util/cases/matmul.ts), and two sizes too large for those. */
 function matmulCases(suite: Suite): MatmulCase[] {
+  const tiled: MatmulOptions = { variant: 'tiled' };
+  const transposed = { ...MATMUL_TRANSPOSED.scalar, transA: true, transB: true };
+  const [gradientStep] = matmulEpilogues(false);
+  const [experts] = matmulBatched(false);
   const quick: MatmulCase[] = [
-    { name: 'tiled-65x67x33', shape: { M: 65, N: 67, K: 33 }, options: { variant: 'tiled' } },
-    { name: 'transA-transB-37x29x45', shape: { M: 37, N: 29, K: 45, transA: true, transB: true }, options: { variant: 'tiled' } },
-    { name: 'default-bias-96x160x64', shape: { M: 96, N: 160, K: 64, bias: true } },
-    { name: 'accumulate-transA-alpha-19x23x41', shape: { M: 19, N: 23, K: 41, transA: true, accumulate: true, alpha: 0.5 } },
+    { name: `tiled-${dims(MATMUL_OFF_TILES)}`, shape: MATMUL_OFF_TILES, options: tiled },
+    { name: `transA-transB-${dims(transposed)}`, shape: transposed, options: tiled },
+    { name: `default-bias-${dims(MATMUL_TRANSFORMER)}`, shape: MATMUL_TRANSFORMER },
+    { name: `accumulate-transA-alpha-${dims(gradientStep)}`, shape: gradientStep },
   ];
   if (suite === 'quick') return quick;
   return [
     ...quick,
-    { name: 'naive-65x67x33', shape: { M: 65, N: 67, K: 33 }, options: { variant: 'naive' } },
+    { name: `naive-${dims(MATMUL_OFF_TILES)}`, shape: MATMUL_OFF_TILES, options: { variant: 'naive' } },
     { name: 'transB-257x263x129', shape: { M: 257, N: 263, K: 129, transB: true } },
     { name: 'default-512x384x256', shape: { M: 512, N: 384, K: 256 } },
-    {
-      name: 'batched-strided-9x14x11x3',
-      shape: { M: 9, N: 14, K: 11, batch: 3, strideA: 9 * 11 + 3, strideB: 0, strideC: 9 * 14 + 7, offsetA: 2, offsetB: 5, offsetC: 1, accumulate: true },
-    },
+    { name: `batched-strided-${dims(experts)}x${experts.batch}`, shape: experts },
   ];
 }
 
@@ -138,7 +99,11 @@ function attentionCases(suite: Suite): AttentionCase[] {
 
 export function linearTasks(suite: Suite): Task[] {
   return [
-    ...matmulCases(suite).map((c): Task => ({ id: `matmul/${c.name}`, kernels: ['matmul'], run: async (ctx) => [await matmulCheck(ctx, c)] })),
+    ...matmulCases(suite).map((c): Task => ({
+      id: `matmul/${c.name}`,
+      kernels: ['matmul'],
+      run: (ctx) => caseChecks(ctx, `correctness/matmul/${c.name}`, 'matmul', matmulCase(c.shape, c.options)),
+    })),
     ...attentionCases(suite).map((c): Task => ({ id: `attention/${c.name}`, kernels: ['attention'], run: (ctx) => attentionChecks(ctx, c) })),
   ];
 }

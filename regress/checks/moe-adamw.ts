@@ -2,12 +2,13 @@
  * The mixture-of-experts layer (router, top-k, capacity assignment, dispatch, expert FFN, combine, and every
  * backward) and AdamW (several steps, clipping on, decay on some segments) against their float64 references.
  */
-import { AdamW, PARAM_ALIGN, type AdamWHyper, type ParamSegment } from '../../src/kernels/adamw';
+import { AdamW, type AdamWHyper } from '../../src/kernels/adamw';
 import { decodeRoutingStats } from '../../src/kernels/moe';
 import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
 import { GlobalNorm } from '../../src/kernels/reduce';
 import { adamwRef, type AdamWState } from '../../tests/reference/adamw';
 import { moeLayerBackwardRef, moeLayerForwardRef, type MoeDims } from '../../tests/reference/moe';
+import { adamwLayout } from '../../tests/util/cases/adamw';
 import { poisoned, run } from '../../tests/util/gpu';
 import { randn } from '../../tests/util/random';
 import { mismatchCheck, relErrorCheck, seedOf } from '../harness';
@@ -73,20 +74,6 @@ function moeCases(suite: Suite): MoeCase[] {
     { name: 'N37-C5-E4-k1-H7-gelu-cf0.5', config: { tokens: 37, width: 5, experts: 4, topK: 1, hidden: 7, capacityFactor: 0.5, auxLossWeight: 0.3 } },
     { name: 'N512-C64-E8-k2-H128-swiglu', config: { tokens: 512, width: 64, experts: 8, topK: 2, hidden: 128, activation: 'swiglu' } },
   ];
-}
-
-/** A model-like flat layout: tensors of awkward lengths at PARAM_ALIGN boundaries, decay on the matrices only. */
-function adamwLayout(scale: number): { n: number; segments: ParamSegment[] } {
-  const tensors: [string, number, boolean][] = [
-    ['wte', 1000 * scale, true], ['ln1.g', 64, false], ['attn.w', 5000 * scale, true], ['attn.b', 300, false], ['mlp.w', 2049 * scale, true],
-  ];
-  const segments: ParamSegment[] = [];
-  let offset = 0;
-  for (const [name, length, decay] of tensors) {
-    segments.push({ name, offset, length, decay });
-    offset = Math.ceil((offset + length) / PARAM_ALIGN) * PARAM_ALIGN;
-  }
-  return { n: offset + 37, segments };
 }
 
 async function adamwChecks(ctx: RegressContext, scale: number): Promise<CheckResult[]> {

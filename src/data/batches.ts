@@ -9,7 +9,7 @@
  * checkpoints, and restoring it makes a resumed run see exactly the batches the uninterrupted run would have seen.
  * Evaluation walks the validation split in order. Layout of every batch: row-major (B, T): `inputs[b*T + t]`, `targets[b*T + t]` is the next token.
  */
-import { Rng, validateRngState, type RngState } from './rng';
+import { Rng, validateRngState, type RngState } from '../lib/rng';
 import type { Tokenizer } from './tokenizer';
 import { ConfigError } from '../model/validate';
 

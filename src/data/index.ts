@@ -4,4 +4,4 @@ export * from './bpe';
 export * from './bpe-train';
 export * from './corpora';
 export * from './batches';
-export * from './rng';
+export * from '../lib/rng';

@@ -3,7 +3,7 @@
  * objects, a problem and its resolution). The vocabulary is small and the structure repetitive, so a tiny model
  * learns visible grammar within minutes. Deterministic: the same seed and size give the same text everywhere.
  */
-import { Rng } from './rng';
+import { Rng } from '../lib/rng';
 
 interface Character {
   name: string;

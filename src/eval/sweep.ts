@@ -16,7 +16,7 @@
 import { END_OF_TEXT_ID } from '../data/specials';
 import { findTask, generationPrompt, verifySampled, type Task, type TaskInstance } from '../data/tasks';
 import type { Tokenizer } from '../data/tokenizer';
-import { Rng } from '../data/rng';
+import { Rng } from '../lib/rng';
 import type { BatchSampleOptions, BatchSampleResult } from './batch-sample';
 import { accuracy, defaultKs, passAtKCurve } from './passk';
 import { meanLogprob, select, weightedVote, SELECTION_RULES, type Sample, type SelectionRule } from './select';

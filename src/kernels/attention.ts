@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check, LimitExceededError } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import { preprocessWgsl, variantKey, type ShaderParams } from '../gpu/preprocess';
-import { bufferOf, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
  * Causal multi-head self-attention with grouped-query heads (shaders/attention.wgsl), flash style:
@@ -136,19 +136,6 @@ function validate(gpu: Gpu, s: AttentionShape): void {
   }
 }
 
-
-function assertHolds(b: Binding, floats: number, what: string): void {
-  check(b.size >= floats * 4, () => `attention: ${what} buffer '${bufferOf(b).label}' holds ${Math.floor(b.size / 4)} floats, needs ${floats}`);
-}
-
-/** WebGPU forbids one buffer bound both read-only and writable in a dispatch. */
-function assertNoAlias(reads: readonly Binding[], writes: readonly [Binding, string][], entry: string): void {
-  const readBufs = new Set(reads.map(bufferOf));
-  for (const [w, name] of writes) {
-    check(!readBufs.has(bufferOf(w)), () => `attention ${entry}: ${name} must not share a buffer with an input`);
-  }
-}
-
 interface Compiled {
   pipeline: GPUComputePipeline;
   rows: number;
@@ -263,13 +250,12 @@ export class Attention {
   /** y = softmax(scale q kᵀ + causal mask) v per head; lse = per-row log-sum-exp of the masked scores, kept for the backward. */
   encodeForward(pass: GPUComputePassEncoder, q: Binding, k: Binding, v: Binding, y: Binding, lse: Binding): void {
     const s = this.sizes;
-    assertHolds(q, s.q, 'q');
-    assertHolds(k, s.kv, 'k');
-    assertHolds(v, s.kv, 'v');
-    assertHolds(y, s.q, 'y');
-    assertHolds(lse, s.lse, 'lse');
-    assertNoAlias([q, k, v], [[y, 'y'], [lse, 'lse']], 'forward');
-    check(bufferOf(y) !== bufferOf(lse), 'attention forward: y and lse must be different buffers');
+    const kernel = 'attention forward';
+    for (const [name, b, n] of [['q', q, s.q], ['k', k, s.kv], ['v', v, s.kv], ['y', y, s.q], ['lse', lse, s.lse]] as const) {
+      assertHolds(kernel, name, b, n);
+    }
+    assertNoAlias(kernel, 'y', y, { q, k, v });
+    assertNoAlias(kernel, 'lse', lse, { q, k, v, y });
     const { T, NH, B } = this.shape;
     const f = this.kernels.forward;
     dispatch(this.gpu, pass, f.pipeline, [this.uniform, q, k, v, y, lse], [ceilDiv(T, f.rows), NH, B]);
@@ -294,15 +280,17 @@ export class Attention {
   ): void {
     check(!this.decoding, () => `attention backward: needs Tk = kvRows = T (training); this layer was made with Tk ${this.shape.Tk}, kvRows ${this.shape.kvRows}, T ${this.shape.T}`);
     const s = this.sizes;
-    for (const [b, n, what] of [[q, s.q, 'q'], [k, s.kv, 'k'], [v, s.kv, 'v'], [y, s.q, 'y'], [lse, s.lse, 'lse'], [dy, s.q, 'dy'],
-      [dq, s.q, 'dq'], [dk, s.kv, 'dk'], [dv, s.kv, 'dv'], [dScratch, s.scratch, 'dScratch']] as const) {
-      assertHolds(b, n, what);
+    const kernel = 'attention backward';
+    for (const [name, b, n] of [['q', q, s.q], ['k', k, s.kv], ['v', v, s.kv], ['y', y, s.q], ['lse', lse, s.lse], ['dy', dy, s.q],
+      ['dq', dq, s.q], ['dk', dk, s.kv], ['dv', dv, s.kv], ['dScratch', dScratch, s.scratch]] as const) {
+      assertHolds(kernel, name, b, n);
     }
-    assertNoAlias([dy, y], [[dScratch, 'dScratch']], 'backward');
-    const reads = [q, k, v, dy, lse, dScratch];
-    assertNoAlias(reads, [[dq, 'dq']], 'backward');
-    assertNoAlias(reads, [[dk, 'dk'], [dv, 'dv']], 'backward');
-    check(bufferOf(dk) !== bufferOf(dv), 'attention backward: dk and dv must be different buffers');
+    // rowDot writes dScratch from dy and y; the dq and dk/dv passes then read it.
+    assertNoAlias(kernel, 'dScratch', dScratch, { dy, y });
+    const reads = { q, k, v, dy, lse, dScratch };
+    assertNoAlias(kernel, 'dq', dq, reads);
+    assertNoAlias(kernel, 'dk', dk, reads);
+    assertNoAlias(kernel, 'dv', dv, { ...reads, dk });
     const { B, T, NH, NKV } = this.shape;
     const { dq: kq, dkdv: kkv } = this.kernels;
     dispatch(this.gpu, pass, this.rowDot, [this.uniform, dy, y, dScratch], grid1d(this.gpu, ceilDiv(B * T * NH, 64)));

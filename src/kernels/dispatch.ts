@@ -138,10 +138,10 @@ export function assertHolds(kernel: string, name: string, b: Binding, n: number,
   check(elementsIn(b) >= n, () => `${kernel}: ${name} ('${bufferOf(b).label}') holds ${elementsIn(b)} ${unit}, needs ${n}`);
 }
 
-/** Throws unless `out` shares no buffer with any of `inputs` (WebGPU forbids a read and a read_write binding of one buffer). */
+/** Throws unless `out` shares no buffer with any of `inputs` (WebGPU forbids binding a buffer writable and again in one dispatch). */
 export function assertNoAlias(kernel: string, outName: string, out: Binding, inputs: Record<string, Binding>): void {
   for (const [name, b] of Object.entries(inputs)) {
-    check(bufferOf(b) !== bufferOf(out), () => `${kernel}: ${outName} must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
+    check(bufferOf(b) !== bufferOf(out), () => `${kernel}: ${outName} must not share a buffer with ${name} (WebGPU forbids binding a buffer writable and again in one dispatch)`);
   }
 }
 

@@ -2,9 +2,10 @@ import source from '../../shaders/loss.wgsl?raw';
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
-import { bufferOf, dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
+import { assertHolds, assertNoAlias, bufferOf, dispatch, grid1d, packUniform, rowWorkgroupSize, type Binding } from './dispatch';
 
 export const lossShader: ShaderSource = { name: 'loss', code: source };
+const KERNEL = 'cross-entropy';
 
 /** A hard target equal to this is ignored: loss 0, gradient 0 (PyTorch's ignore_index, as a u32). */
 export const IGNORE_INDEX = 0xffffffff;
@@ -62,12 +63,6 @@ export interface FusedCrossEntropyBuffers extends CrossEntropyBuffers {
   dlogits?: Binding;
 }
 
-const bytesOf = (b: Binding): number => b.size;
-
-function assertHolds(b: Binding, n: number, what: string): void {
-  check(bytesOf(b) >= n * 4, () => `cross-entropy ${what}: buffer '${bufferOf(b).label}' holds ${Math.floor(bytesOf(b) / 4)} values, needs ${n}`);
-}
-
 /** Uniform layout (16 bytes): rows u32, vocab u32, gradScale f32, pad u32. */
 function packParams(rows: number, vocab: number, gradScale: number): ArrayBuffer {
   return packUniform([['u32', rows], ['u32', vocab], ['f32', gradScale], ['u32', 0]]);
@@ -123,13 +118,13 @@ abstract class CrossEntropyBase {
   protected bindings(b: FusedCrossEntropyBuffers, separateDlogits: boolean): Binding[] {
     const { rows: N, vocab: V } = this;
     const o = this.opts;
-    assertHolds(b.logits, N * V, 'logits');
-    assertHolds(b.targets, o.targets === 'soft' ? N * V : N, 'targets');
-    assertHolds(b.losses, N, 'losses');
+    assertHolds(KERNEL, 'logits', b.logits, N * V, 'values');
+    assertHolds(KERNEL, 'targets', b.targets, o.targets === 'soft' ? N * V : N, 'values');
+    assertHolds(KERNEL, 'losses', b.losses, N, 'values');
     const list: Binding[] = [this.uniform, b.logits, b.targets];
     if (o.weighted) {
       check(b.weights, 'cross-entropy: weighted variant needs a weights buffer (N)');
-      assertHolds(b.weights, N, 'weights');
+      assertHolds(KERNEL, 'weights', b.weights, N, 'values');
       list.push(b.weights);
     } else {
       check(!b.weights, 'cross-entropy: a weights buffer was given to an unweighted variant (construct it with weighted: true)');
@@ -137,7 +132,7 @@ abstract class CrossEntropyBase {
     list.push(b.losses);
     if (separateDlogits) {
       check(b.dlogits, 'cross-entropy: this variant writes dlogits and needs a dlogits buffer (N, V)');
-      assertHolds(b.dlogits, N * V, 'dlogits');
+      assertHolds(KERNEL, 'dlogits', b.dlogits, N * V, 'values');
       check(bufferOf(b.dlogits) !== bufferOf(b.logits), "cross-entropy: dlogits must not alias logits; use dlogits: 'inPlace' to overwrite them");
       list.push(b.dlogits);
     } else {
@@ -145,13 +140,16 @@ abstract class CrossEntropyBase {
     }
     if (o.stats) {
       check(b.stats, 'cross-entropy: stats variant needs a stats buffer (N, 2)');
-      assertHolds(b.stats, 2 * N, 'stats');
+      assertHolds(KERNEL, 'stats', b.stats, 2 * N, 'values');
       list.push(b.stats);
     }
-    const ins = [b.logits, b.targets, b.weights].filter((x) => x !== undefined).map(bufferOf);
-    const outs = [b.losses, separateDlogits ? b.dlogits : undefined, b.stats].filter((x) => x !== undefined).map(bufferOf);
-    check(new Set(outs).size === outs.length && !outs.some((x) => ins.includes(x)),
-      'cross-entropy: losses, dlogits and stats must be distinct buffers, separate from the inputs');
+    // Each output apart from the inputs and from the outputs before it.
+    const seen: Record<string, Binding> = { logits: b.logits, targets: b.targets, ...(b.weights && { weights: b.weights }) };
+    for (const [name, out] of [['losses', b.losses], ['dlogits', separateDlogits ? b.dlogits : undefined], ['stats', b.stats]] as const) {
+      if (!out) continue;
+      assertNoAlias(KERNEL, name, out, seen);
+      seen[name] = out;
+    }
     return list;
   }
 

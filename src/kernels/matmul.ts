@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { bufferOf, ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
+import { assertHolds, assertNoAlias, ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
 
 export const matmulShader: ShaderSource = { name: 'matmul', code: source };
 
@@ -109,28 +109,33 @@ function validate(s: Resolved): void {
     s.batch === 1 || s.strideC >= s.M * s.N,
     () => `matmul: strideC ${s.strideC} is smaller than one output matrix (M·N = ${s.M * s.N}); batches would overwrite each other`,
   );
-  for (const [what, n] of [['A', s.M * s.K], ['B', s.K * s.N], ['C', s.M * s.N]] as const) {
-    check(elementsNeeded(s, what) < U32_LIMIT, () => `matmul: ${what} spans ${elementsNeeded(s, what)} elements, more than 32-bit indices reach (${n} per matrix)`);
+  const spans = spansOf(s);
+  for (const [what, n] of [['a', s.M * s.K], ['b', s.K * s.N], ['c', s.M * s.N]] as const) {
+    check(spans[what] < U32_LIMIT, () => `matmul: ${what.toUpperCase()} spans ${spans[what]} elements, more than 32-bit indices reach (${n} per matrix)`);
   }
 }
 
-/** Elements a binding must hold: the last batch's matrix ends there. */
-function elementsNeeded(s: Resolved, what: 'A' | 'B' | 'C' | 'bias'): number {
+/** Elements each binding spans (the end of its last batch's matrix): what a, b, c and bias must hold. */
+export interface MatmulSpans {
+  a: number;
+  b: number;
+  c: number;
+  bias: number;
+}
+
+function spansOf(s: Resolved): MatmulSpans {
   const last = s.batch - 1;
-  switch (what) {
-    case 'A':
-      return s.offsetA + last * s.strideA + s.M * s.K;
-    case 'B':
-      return s.offsetB + last * s.strideB + s.K * s.N;
-    case 'C':
-      return s.offsetC + last * s.strideC + s.M * s.N;
-    case 'bias':
-      return s.offsetBias + last * s.strideBias + s.N;
-  }
+  return {
+    a: s.offsetA + last * s.strideA + s.M * s.K,
+    b: s.offsetB + last * s.strideB + s.K * s.N,
+    c: s.offsetC + last * s.strideC + s.M * s.N,
+    bias: s.offsetBias + last * s.strideBias + s.N,
+  };
 }
 
-function floatsIn(b: Binding): number {
-  return Math.floor(b.size / 4);
+/** Elements each binding of `shape` spans, defaults (dense strides, zero offsets) filled in. */
+export function matmulSpans(shape: MatmulShape): MatmulSpans {
+  return spansOf(resolve(shape));
 }
 
 /** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, flags u32, 2 pad. */
@@ -238,22 +243,13 @@ export class Matmul {
   /** Records the product into `pass`. `c` must not share a buffer with the inputs; `bias` is required iff shape.bias. */
   encode(pass: GPUComputePassEncoder, a: Binding, b: Binding, c: Binding, bias?: Binding): void {
     const s = this.shape;
-    const named: [string, Binding | undefined, 'A' | 'B' | 'C' | 'bias'][] = [['a', a, 'A'], ['b', b, 'B'], ['c', c, 'C']];
-    if (s.bias) {
-      check(bias !== undefined, 'matmul: this Matmul was made with bias: true, so encode needs a bias binding');
-      named.push(['bias', bias, 'bias']);
-    } else {
-      check(bias === undefined, 'matmul: a bias binding was given but the shape has bias: false');
-    }
-    for (const [name, binding, what] of named) {
-      const need = elementsNeeded(s, what);
-      const have = floatsIn(binding!);
-      check(have >= need, () => `matmul: ${name} ('${bufferOf(binding!).label}') holds ${have} floats, needs ${need} (M=${s.M} N=${s.N} K=${s.K} batch=${s.batch})`);
-    }
-    const out = bufferOf(c);
-    for (const [name, binding] of named) {
-      if (name !== 'c') check(bufferOf(binding!) !== out, () => `matmul: c must not share a buffer with ${name} (WebGPU forbids read and read_write bindings of one buffer in a dispatch)`);
-    }
+    if (s.bias) check(bias !== undefined, 'matmul: this Matmul was made with bias: true, so encode needs a bias binding');
+    else check(bias === undefined, 'matmul: a bias binding was given but the shape has bias: false');
+    const inputs: Record<string, Binding> = bias ? { a, b, bias } : { a, b };
+    const spans = spansOf(s);
+    const kernel = `matmul M=${s.M} N=${s.N} K=${s.K} batch=${s.batch}`;
+    for (const [name, binding] of Object.entries({ ...inputs, c })) assertHolds(kernel, name, binding, spans[name as keyof MatmulSpans]);
+    assertNoAlias(kernel, 'c', c, inputs);
     const buffers: Binding[] = [this.uniform, a, b, c, bias ?? placeholder(this.gpu)];
     dispatch(this.gpu, pass, this.pipeline, buffers, this.grid);
   }

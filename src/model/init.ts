@@ -1,4 +1,4 @@
-import { Rng } from '../data/rng';
+import { Rng } from '../lib/rng';
 import type { ModelConfig } from './config';
 import type { ParamLayout } from './layout';
 

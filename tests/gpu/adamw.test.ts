@@ -1,27 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
-import { ADAMW_STEP_APPLIED, ADAMW_STEP_SKIPPED, AdamW, PARAM_ALIGN, type AdamWHyper, type ParamSegment } from '../../src/kernels/adamw';
+import { ADAMW_STEP_APPLIED, ADAMW_STEP_SKIPPED, AdamW, type AdamWHyper, type ParamSegment } from '../../src/kernels/adamw';
 import type { Binding } from '../../src/kernels/dispatch';
 import { GlobalNorm } from '../../src/kernels/reduce';
 import { adamwRef, type AdamWState } from '../reference/adamw';
 import { sumSqRef } from '../reference/reduce';
+import { adamwLayout } from '../util/cases/adamw';
 import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
 import { freshSeed, randn } from '../util/random';
-
-/** A model-like layout: tensors of awkward lengths at 64-float boundaries, decay on the matrices only, tail padding. */
-function layout(): { n: number; segments: ParamSegment[] } {
-  const tensors: [string, number, boolean][] = [
-    ['wte', 1000, true], ['ln1.g', 64, false], ['ln1.b', 1, false], ['attn.w', 5000, true], ['attn.b', 300, false], ['mlp.w', 2049, true],
-  ];
-  const segments: ParamSegment[] = [];
-  let offset = 0;
-  for (const [name, length, decay] of tensors) {
-    segments.push({ name, offset, length, decay });
-    offset = Math.ceil((offset + length) / PARAM_ALIGN) * PARAM_ALIGN;
-  }
-  return { n: offset + 37, segments };
-}
 
 /** Floats in no segment (padding); their params, m and v must never change. */
 function gaps(n: number, segments: readonly ParamSegment[]): number[] {
@@ -48,7 +35,7 @@ interface Rig {
 /** params random (padding too), m and v zero except in padding; norm² and status share one buffer at 256-byte-aligned ranges. */
 async function rig(seed: number): Promise<Rig> {
   const gpu = await testGpu();
-  const { n, segments } = layout();
+  const { n, segments } = adamwLayout();
   const p0 = randn(n, seed);
   const mv = new Float32Array(n);
   for (const i of gaps(n, segments)) mv[i] = 123.5; // garbage in padding: must stay

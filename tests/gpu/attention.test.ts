@@ -122,9 +122,10 @@ describe('attention', () => {
     const lse = gpu.createBuffer(4 * 8, 'lse');
     const y = gpu.createBuffer(4 * 128, 'y');
     await expect(run(gpu, (p) => att.encodeForward(p, tooSmall, ok, ok, y, lse))).rejects.toThrow(
-      /q buffer 'small' holds 10 floats, needs 128/,
+      /attention forward: q \('small'\) holds 10 floats, needs 128/,
     );
-    await expect(run(gpu, (p) => att.encodeForward(p, ok, ok, ok, ok, lse))).rejects.toThrow(/y must not share a buffer with an input/);
+    await expect(run(gpu, (p) => att.encodeForward(p, ok, ok, ok, ok, lse))).rejects.toThrow(/attention forward: y must not share a buffer with q/);
+    await expect(run(gpu, (p) => att.encodeForward(p, ok, ok, ok, y, y))).rejects.toThrow(/attention forward: lse must not share a buffer with y/);
     expect(() => new Attention(gpu, { B: 1, T: 4, Tk: 3, NH: 1, NKV: 1, HS: 16 })).toThrow(/Tk 3 must be an integer >= T 4/);
     for (const b of [tooSmall, ok, y, lse]) gpu.release(b);
     att.destroy();

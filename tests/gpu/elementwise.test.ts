@@ -1,32 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import { Add, GeluBackward, GeluForward, Rope, Scale, SwigluBackward, SwigluForward, type RopeShape } from '../../src/kernels/elementwise';
+import { addRef, geluBackwardRef, geluRef, ropeRef, scaleRef, swigluBackwardRef, swigluRef } from '../reference/elementwise';
 import {
-  Add, Axpy, Fill, GeluBackward, GeluForward, Rope, Scale, SwigluBackward, SwigluForward, type RopeShape,
-} from '../../src/kernels/elementwise';
-import { addRef, axpyRef, fillRef, geluBackwardRef, geluRef, ropeRef, scaleRef, swigluBackwardRef, swigluRef } from '../reference/elementwise';
+  ADD_SIZES, AXPY_SIZES, FILL_SIZES, GELU_SIZES, ROPE_SHAPES, SWIGLU_SHAPES, addCase, axpyCase, fillCase, geluCase, ropeCase, swigluCase,
+} from '../util/cases/elementwise';
 import { expectClose } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';
+import { testKernel } from '../util/kernel-test';
 import { freshSeed, randn } from '../util/random';
 
 const TOL = 1e-5;
 
 describe('fill / add / scale / axpy', () => {
-  it.each([1, 4, 7, 255, 256, 257, 1000, 1024])('fill n=%i writes every element', async (n) => {
-    const gpu = await testGpu();
-    const out = poisoned(gpu, n);
-    const k = new Fill(gpu, n, 2.5);
-    await run(gpu, (p) => k.encode(p, out));
-    expectClose('fill', await gpu.readFloat32(out, n), fillRef(n, 2.5), 0);
+  it.each(FILL_SIZES)('fill n=%i writes every element', async (n) => {
+    await testKernel(await testGpu(), fillCase(n));
   });
 
-  it.each([1, 13, 257, 1024, 4099])('add n=%i matches the reference', async (n) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    const a = randn(n, seed);
-    const b = randn(n, seed + 1);
-    const out = poisoned(gpu, n);
-    const k = new Add(gpu, n);
-    await run(gpu, (p) => k.encode(p, gpu.upload(a, 'a'), gpu.upload(b, 'b'), out));
-    expectClose('add', await gpu.readFloat32(out, n), addRef(a, b), 1e-6, `seed ${seed}`);
+  it.each(ADD_SIZES)('add n=%i matches the reference', async (n) => {
+    await testKernel(await testGpu(), addCase(n));
   });
 
   it('add rejects a buffer too small for n', async () => {
@@ -61,36 +52,14 @@ describe('fill / add / scale / axpy', () => {
     expectClose('scale again', await gpu.readFloat32(buf, n), scaleRef(x, -0.75), 1e-7);
   });
 
-  it.each([1, 6, 1024, 1027])('axpy n=%i', async (n) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    const x = randn(n, seed);
-    const y = randn(n, seed + 1);
-    const ybuf = gpu.upload(y, 'y');
-    const k = new Axpy(gpu, n, 0.5);
-    await run(gpu, (p) => k.encode(p, gpu.upload(x, 'x'), ybuf));
-    expectClose('axpy', await gpu.readFloat32(ybuf, n), axpyRef(0.5, x, y), 1e-6, `seed ${seed}`);
+  it.each(AXPY_SIZES)('axpy n=%i', async (n) => {
+    await testKernel(await testGpu(), axpyCase(n));
   });
 });
 
 describe('gelu', () => {
-  it.each([1, 7, 256, 1000, 4096])('forward and backward n=%i', async (n) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    // tiny n: fixed inputs away from gelu'(x) = 0 (x ≈ -0.75), where one element's relative error is unbounded
-    const x = n < 8 ? Float32Array.from({ length: n }, (_, i) => 1.5 - 0.4 * i) : randn(n, seed, 3);
-    const dy = randn(n, seed + 1);
-    const xb = gpu.upload(x, 'x');
-    const out = poisoned(gpu, n, 'out');
-    const dx = poisoned(gpu, n, 'dx');
-    const fwd = new GeluForward(gpu, n);
-    const bwd = new GeluBackward(gpu, n);
-    await run(gpu, (p) => {
-      fwd.encode(p, xb, out);
-      bwd.encode(p, xb, gpu.upload(dy, 'dy'), dx);
-    });
-    expectClose('gelu forward', await gpu.readFloat32(out, n), geluRef(x), TOL, `seed ${seed}`);
-    expectClose('gelu backward', await gpu.readFloat32(dx, n), geluBackwardRef(x, dy), TOL, `seed ${seed}`);
+  it.each(GELU_SIZES)('forward and backward n=%i', async (n) => {
+    await testKernel(await testGpu(), geluCase(n));
   });
 
   it('backward in place over dy', async () => {
@@ -149,28 +118,8 @@ describe('gelu', () => {
 });
 
 describe('swiglu', () => {
-  it.each([
-    [1, 1],
-    [1, 7],
-    [3, 8],
-    [5, 257],
-    [64, 256],
-  ])('forward and backward N=%i H=%i', async (N, H) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    const inp = randn(N * 2 * H, seed, 2);
-    const dout = randn(N * H, seed + 1);
-    const inpBuf = gpu.upload(inp, 'inp');
-    const out = poisoned(gpu, N * H, 'out');
-    const dinp = poisoned(gpu, N * 2 * H, 'dinp');
-    const fwd = new SwigluForward(gpu, { N, H });
-    const bwd = new SwigluBackward(gpu, { N, H });
-    await run(gpu, (p) => {
-      fwd.encode(p, inpBuf, out);
-      bwd.encode(p, inpBuf, gpu.upload(dout, 'dout'), dinp);
-    });
-    expectClose('swiglu forward', await gpu.readFloat32(out, N * H), swigluRef(inp, N, H), TOL, `seed ${seed}`);
-    expectClose('swiglu backward', await gpu.readFloat32(dinp, N * 2 * H), swigluBackwardRef(inp, dout, N, H), TOL, `seed ${seed}`);
+  it.each(SWIGLU_SHAPES)('forward and backward N=%i H=%i', async (N, H) => {
+    await testKernel(await testGpu(), swigluCase(N, H));
   });
 
   it('stays finite at extreme gates', async () => {
@@ -197,28 +146,8 @@ describe('swiglu', () => {
 describe('rope', () => {
   const dense = (s: RopeShape): number => s.B * s.T * s.NH * s.HS;
 
-  it.each<[string, RopeShape]>([
-    ['HS=2', { B: 1, T: 3, NH: 1, HS: 2 }],
-    ['HS=6', { B: 2, T: 5, NH: 3, HS: 6 }],
-    ['HS=8 vec4', { B: 2, T: 4, NH: 2, HS: 8 }],
-    ['HS=64 posOffset', { B: 2, T: 16, NH: 4, HS: 64, posOffset: 37 }],
-    ['T=1 decoding at 300', { B: 3, T: 1, NH: 2, HS: 16, posOffset: 300, theta: 500 }],
-  ])('%s: forward out of place, backward in place', async (_, shape) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    const n = dense(shape);
-    const x = randn(n, seed);
-    const dy = randn(n, seed + 1);
-    const out = poisoned(gpu, n, 'out');
-    const dyBuf = gpu.upload(dy, 'dy');
-    const fwd = new Rope(gpu, shape, { inPlace: false });
-    const bwd = new Rope(gpu, shape);
-    await run(gpu, (p) => {
-      fwd.encodeForward(p, gpu.upload(x, 'x'), out);
-      bwd.encodeBackward(p, dyBuf);
-    });
-    expectClose('rope forward', await gpu.readFloat32(out, n), ropeRef(x, shape), TOL, `seed ${seed}`);
-    expectClose('rope backward', await gpu.readFloat32(dyBuf, n), ropeRef(dy, shape, true), TOL, `seed ${seed}`);
+  it.each(ROPE_SHAPES.map((c) => [c.name, c.shape] as const))('%s: forward out of place, backward in place', async (_, shape) => {
+    await testKernel(await testGpu(), ropeCase(shape));
   });
 
   it('rotates k in place inside a fused qkv buffer (rowStride, offset), leaving q and v alone', async () => {

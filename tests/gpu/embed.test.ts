@@ -1,49 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { EMBEDDING_BACKWARD_PIECE, EmbeddingBackward, EmbeddingForward, type EmbeddingShape } from '../../src/kernels/embed';
-import { embeddingBackwardRef, embeddingRef } from '../reference/embed';
+import { EMBEDDING_BACKWARD_PIECE, EmbeddingBackward, EmbeddingForward } from '../../src/kernels/embed';
+import { embeddingBackwardRef } from '../reference/embed';
+import { EMBEDDING_CASES, embeddingCase, tokensFor } from '../util/cases/embed';
 import { expectClose } from '../util/compare';
-import { poisoned, run, testGpu } from '../util/gpu';
-import { freshSeed, randint, randn } from '../util/random';
+import { run, testGpu } from '../util/gpu';
+import { testKernel } from '../util/kernel-test';
+import { freshSeed, randn } from '../util/random';
 
 const TOL = 1e-5;
 
-/** Tokens with heavy repetition: a third are token 0, the rest uniform, plus `bad` out-of-range ids. */
-function tokensFor(N: number, V: number, seed: number, bad = 0): Uint32Array {
-  const t = randint(N, seed, V);
-  for (let i = 0; i < N; i += 3) t[i] = 0;
-  for (let i = 0; i < bad; i++) t[(i * 7919) % N] = i % 2 ? V : 0xffffffff;
-  return t;
-}
-
 describe('embedding', () => {
-  it.each<[string, EmbeddingShape, number]>([
-    ['N=1 V=1 C=1', { N: 1, V: 1, C: 1 }, 0],
-    ['V=3 repeated, C=7', { N: 40, V: 3, C: 7 }, 0],
-    ['C=257', { N: 300, V: 17, C: 257 }, 0],
-    ['V=255 (one radix pass, marker 255)', { N: 600, V: 255, C: 8 }, 0],
-    ['V=256 (two radix passes)', { N: 600, V: 256, C: 8 }, 0],
-    ['V=1000, N > several sort blocks, out-of-range ids', { N: 1337, V: 1000, C: 12 }, 9],
-    ['V=70000 (three passes)', { N: 513, V: 70000, C: 4 }, 3],
-  ])('%s: forward and backward match the reference', async (_, shape, bad) => {
-    const gpu = await testGpu();
-    const { N, V, C } = shape;
-    const seed = freshSeed();
-    const tokens = tokensFor(N, V, seed, bad);
-    const wte = randn(V * C, seed + 1);
-    const dx = randn(N * C, seed + 2);
-    const dwte0 = randn(V * C, seed + 3);
-    const tb = gpu.upload(tokens, 'tokens');
-    const x = poisoned(gpu, N * C, 'x');
-    const dwte = gpu.upload(dwte0, 'dwte');
-    const fwd = new EmbeddingForward(gpu, shape);
-    const bwd = new EmbeddingBackward(gpu, shape);
-    await run(gpu, (p) => {
-      fwd.encode(p, tb, gpu.upload(wte, 'wte'), x);
-      bwd.encode(p, tb, gpu.upload(dx, 'dx'), dwte);
-    });
-    const ctx = `${JSON.stringify(shape)} seed ${seed}`;
-    expectClose('embedding forward', await gpu.readFloat32(x, N * C), embeddingRef(tokens, wte, V, C), 0, ctx);
-    expectClose('embedding backward', await gpu.readFloat32(dwte, V * C), embeddingBackwardRef(tokens, dx, V, C, dwte0), TOL, ctx);
+  it.each(EMBEDDING_CASES.map((c) => [c.name, c] as const))('%s: forward and backward match the reference', async (_, { shape, outOfRange }) => {
+    await testKernel(await testGpu(), embeddingCase(shape, outOfRange));
   });
 
   it('all N tokens equal: one long segment, bitwise the same every run', async () => {

@@ -2,45 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { CrossEntropyForward, FusedCrossEntropy, IGNORE_INDEX, type DlogitsMode } from '../../src/kernels/loss';
 import type { Gpu } from '../../src/gpu/device';
 import { crossEntropyRef, type CrossEntropyRefInput } from '../reference/loss';
+import { CROSS_ENTROPY_SHAPES, crossEntropyInputs, type CrossEntropyInputs, type CrossEntropyMode } from '../util/cases/loss';
 import { expectClose } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';
-import { freshSeed, randint, randn, randu } from '../util/random';
+import { freshSeed, randn, randu } from '../util/random';
 
-type Mode = 'hard' | 'hard+weights' | 'soft' | 'soft+weights';
-
-interface Case {
-  N: number;
-  V: number;
-  logits: Float32Array;
-  targets?: Uint32Array;
-  soft?: Float32Array;
-  weights?: Float32Array;
-}
-
-function makeCase(mode: Mode, N: number, V: number, seed: number, scale = 3): Case {
-  const c: Case = { N, V, logits: randn(N * V, seed, scale) };
-  if (mode.startsWith('hard')) {
-    c.targets = randint(N, seed + 1, V);
-    if (N >= 3) c.targets[N - 2] = IGNORE_INDEX;
-  } else {
-    const u = randu(N * V, seed + 1);
-    c.soft = new Float32Array(N * V);
-    for (let i = 0; i < N; i++) {
-      let s = 0;
-      for (let j = 0; j < V; j++) s += u[i * V + j] ** 4; // peaky, like a teacher's distribution
-      for (let j = 0; j < V; j++) c.soft[i * V + j] = u[i * V + j] ** 4 / s;
-    }
-  }
-  if (mode.endsWith('weights')) c.weights = randn(N, seed + 2);
-  return c;
-}
-
-function refOf(c: Case, gradScale: number): ReturnType<typeof crossEntropyRef> {
+function refOf(c: CrossEntropyInputs, gradScale: number): ReturnType<typeof crossEntropyRef> {
   const x: CrossEntropyRefInput = { logits: c.logits, rows: c.N, vocab: c.V, targets: c.targets, soft: c.soft, weights: c.weights, gradScale };
   return crossEntropyRef(x);
 }
 
-function uploadInputs(gpu: Gpu, c: Case) {
+function uploadInputs(gpu: Gpu, c: CrossEntropyInputs) {
   return {
     logits: gpu.upload(c.logits, 'logits'),
     targets: c.targets ? gpu.upload(c.targets, 'targets') : gpu.upload(c.soft!, 'soft targets'),
@@ -49,7 +21,7 @@ function uploadInputs(gpu: Gpu, c: Case) {
 }
 
 /** Runs the fused kernel on `c` and checks losses, dlogits and stats against the float64 reference. */
-async function checkFused(c: Case, seed: number, dlogits: DlogitsMode = 'write', tol = 1e-5): Promise<void> {
+async function checkFused(c: CrossEntropyInputs, seed: number, dlogits: DlogitsMode = 'write', tol = 1e-5): Promise<void> {
   const gpu = await testGpu();
   const { N, V } = c;
   const gradScale = 1 / (3 * N);
@@ -71,22 +43,21 @@ async function checkFused(c: Case, seed: number, dlogits: DlogitsMode = 'write',
 }
 
 describe('loss: fused cross-entropy forward + backward', () => {
-  const shapes: [number, number][] = [[1, 1], [1, 7], [3, 7], [5, 257], [2, 1000]];
-  for (const mode of ['hard', 'hard+weights', 'soft', 'soft+weights'] as Mode[]) {
-    it.each(shapes)(`${mode} N=%i V=%i matches the float64 reference`, async (N, V) => {
+  for (const mode of ['hard', 'hard+weights', 'soft', 'soft+weights'] as CrossEntropyMode[]) {
+    it.each(CROSS_ENTROPY_SHAPES)(`${mode} N=%i V=%i matches the float64 reference`, async (N, V) => {
       const seed = freshSeed();
-      await checkFused(makeCase(mode, N, V, seed), seed);
+      await checkFused(crossEntropyInputs(mode, N, V, seed), seed);
     });
   }
 
   it('hard targets with a GPT-2-sized vocabulary (V=50304)', async () => {
     const seed = freshSeed();
-    await checkFused(makeCase('hard', 2, 50304, seed), seed);
+    await checkFused(crossEntropyInputs('hard', 2, 50304, seed), seed);
   });
 
-  it.each<Mode>(['hard', 'soft+weights'])('%s survives extreme logits (+-1e4)', async (mode) => {
+  it.each<CrossEntropyMode>(['hard', 'soft+weights'])('%s survives extreme logits (+-1e4)', async (mode) => {
     const seed = freshSeed();
-    const c = makeCase(mode, 4, 33, seed);
+    const c = crossEntropyInputs(mode, 4, 33, seed);
     const signs = randu(c.logits.length, seed + 3);
     c.logits = c.logits.map((z, i) => (signs[i] < 0.5 ? -1e4 : 1e4) + z);
     await checkFused(c, seed);
@@ -94,15 +65,15 @@ describe('loss: fused cross-entropy forward + backward', () => {
 
   it.each<DlogitsMode>(['inPlace', 'accumulate'])('dlogits %s', async (mode) => {
     const seed = freshSeed();
-    await checkFused(makeCase('hard+weights', 6, 129, seed), seed, mode);
-    await checkFused(makeCase('soft', 3, 20, seed + 1), seed + 1, mode);
+    await checkFused(crossEntropyInputs('hard+weights', 6, 129, seed), seed, mode);
+    await checkFused(crossEntropyInputs('soft', 3, 20, seed + 1), seed + 1, mode);
   });
 
   it('ignored rows give loss 0 and gradient 0; an out-of-range target gives NaN loss and 0 gradient', async () => {
     const gpu = await testGpu();
     const N = 4;
     const V = 9;
-    const c = makeCase('hard', N, V, 5);
+    const c = crossEntropyInputs('hard', N, V, 5);
     c.targets = Uint32Array.from([3, IGNORE_INDEX, V, IGNORE_INDEX]);
     const ins = uploadInputs(gpu, c);
     const losses = poisoned(gpu, N);
@@ -120,7 +91,7 @@ describe('loss: fused cross-entropy forward + backward', () => {
 
   it('setGradScale rescales the gradient and leaves the loss alone', async () => {
     const gpu = await testGpu();
-    const c = makeCase('hard', 3, 50, 11);
+    const c = crossEntropyInputs('hard', 3, 50, 11);
     const ins = uploadInputs(gpu, c);
     const losses = poisoned(gpu, 3);
     const dlogits = poisoned(gpu, 150);
@@ -137,22 +108,30 @@ describe('loss: fused cross-entropy forward + backward', () => {
     const logits = gpu.upload(new Float32Array(40), 'logits');
     const targets = gpu.upload(new Uint32Array(4), 'targets');
     const losses = poisoned(gpu, 4);
-    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: poisoned(gpu, 39, 'short') })).toThrow(/'short' holds 39 values, needs 40/);
+    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: poisoned(gpu, 39, 'short') })).toThrow(/cross-entropy: dlogits \('short'\) holds 39 values, needs 40/);
     expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses, dlogits: logits })).toThrow(/must not alias logits/);
+    expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses: targets, dlogits: poisoned(gpu, 40) })).toThrow(
+      /cross-entropy: losses must not share a buffer with targets/,
+    );
+    const withStats = new CrossEntropyForward(gpu, { rows: 4, vocab: 10, targets: 'hard', stats: true });
+    const wide = poisoned(gpu, 8);
+    expect(() => withStats.encode({} as GPUComputePassEncoder, { logits, targets, losses: wide, stats: wide })).toThrow(
+      /cross-entropy: stats must not share a buffer with losses/,
+    );
     expect(() => k.encode({} as GPUComputePassEncoder, { logits, targets, losses })).toThrow(/needs a dlogits buffer/);
     expect(() => new FusedCrossEntropy(gpu, { rows: 0, vocab: 10, targets: 'hard', gradScale: 1 })).toThrow(/rows must be a positive integer/);
   });
 });
 
 describe('loss: forward-only cross-entropy (evaluation)', () => {
-  it.each<[Mode, number, number]>([
+  it.each<[CrossEntropyMode, number, number]>([
     ['hard', 7, 257],
     ['soft+weights', 3, 7],
     ['hard+weights', 1, 1],
   ])('%s N=%i V=%i: losses and stats match, logits untouched', async (mode, N, V) => {
     const gpu = await testGpu();
     const seed = freshSeed();
-    const c = makeCase(mode, N, V, seed);
+    const c = crossEntropyInputs(mode, N, V, seed);
     const ref = refOf(c, 1);
     const ins = uploadInputs(gpu, c);
     const losses = poisoned(gpu, N);

@@ -1,52 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
-import { Matmul, type MatmulOptions, type MatmulShape } from '../../src/kernels/matmul';
+import { Matmul, type MatmulOptions } from '../../src/kernels/matmul';
 import { matmulRef } from '../reference/matmul';
+import { MATMUL_SIZES, MATMUL_TRANSFORMER, MATMUL_TRANSPOSED, MATMUL_VEC4_SIZES, matmulBatched, matmulCase, matmulEpilogues } from '../util/cases/matmul';
 import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
+import { testKernel } from '../util/kernel-test';
 import { freshSeed, randn } from '../util/random';
-
-/** Elements each binding spans for `s` (dense defaults), plus `slack` so tests see writes past the end. */
-function spans(s: MatmulShape): { a: number; b: number; c: number; bias: number } {
-  const batch = s.batch ?? 1;
-  const last = batch - 1;
-  return {
-    a: (s.offsetA ?? 0) + last * (s.strideA ?? s.M * s.K) + s.M * s.K,
-    b: (s.offsetB ?? 0) + last * (s.strideB ?? s.K * s.N) + s.K * s.N,
-    c: (s.offsetC ?? 0) + last * (s.strideC ?? s.M * s.N) + s.M * s.N,
-    bias: (s.offsetBias ?? 0) + last * (s.strideBias ?? 0) + s.N,
-  };
-}
-
-/**
- * Runs one shape on the GPU and compares the whole C binding with the float64 reference. C starts random;
- * unless accumulating, the output matrices are poisoned (NaN) so an unwritten element fails, while the gaps
- * between them must come back unchanged.
- */
-async function checkShape(gpu: Gpu, shape: MatmulShape, options: MatmulOptions = {}): Promise<Matmul> {
-  const seed = freshSeed();
-  const n = spans(shape);
-  const slack = 5;
-  const a = randn(n.a, seed);
-  const b = randn(n.b, seed + 1);
-  const c = randn(n.c + slack, seed + 2);
-  const bias = shape.bias ? randn(n.bias, seed + 3) : undefined;
-  if (!shape.accumulate) {
-    const ref0 = matmulRef(shape, new Float32Array(n.a), new Float32Array(n.b), new Float32Array(c.length).fill(1), bias && new Float32Array(n.bias));
-    ref0.forEach((v, i) => {
-      if (v === 0) c[i] = NaN; // written by the kernel
-    });
-  }
-  const k = new Matmul(gpu, shape, options);
-  const bufs = [gpu.upload(a, 'a'), gpu.upload(b, 'b'), gpu.upload(c, 'c'), ...(bias ? [gpu.upload(bias, 'bias')] : [])];
-  await run(gpu, (pass) => k.encode(pass, bufs[0], bufs[1], bufs[2], bufs[3]));
-  const out = await gpu.readFloat32(bufs[2], c.length);
-  const ref = matmulRef(shape, a, b, c, bias);
-  expectClose(`matmul ${k.variant} ${JSON.stringify(shape)}`, out, ref, 1e-5, `seed ${seed}`);
-  bufs.forEach((x) => gpu.release(x));
-  k.destroy();
-  return k;
-}
 
 interface Config {
   name: string;
@@ -84,47 +44,30 @@ async function gpuFor(config: Config): Promise<Gpu | null> {
 describe.each(CONFIGS)('matmul $name', (config) => {
   const { options } = config;
   // Scalar paths take any shape; vec4 paths need multiples of 4 in the contiguous dimensions.
-  const sizes: [number, number, number][] = isVec4(config)
-    ? [[4, 4, 4], [68, 72, 20], [132, 4, 36], [4, 136, 8]]
-    : [[1, 1, 1], [7, 13, 5], [65, 67, 33], [33, 1, 70], [129, 131, 17]];
-  it.for(sizes)('M=%i N=%i K=%i matches the reference', async ([M, N, K], ctx) => {
+  it.for(isVec4(config) ? MATMUL_VEC4_SIZES : MATMUL_SIZES)('M=%i N=%i K=%i matches the reference', async ([M, N, K], ctx) => {
     const gpu = await gpuFor(config);
     if (!gpu) return ctx.skip();
-    await checkShape(gpu, { M, N, K }, options);
+    await testKernel(gpu, matmulCase({ M, N, K }, options));
   });
 
   const transposes = config.full ? [[false, false], [true, false], [false, true], [true, true]] : [[true, true]];
   it.for(transposes)('transA=%s transB=%s', async ([transA, transB], ctx) => {
     const gpu = await gpuFor(config);
     if (!gpu) return ctx.skip();
-    const shape = isVec4(config) ? { M: 36, N: 28, K: 44 } : { M: 37, N: 29, K: 45 };
-    await checkShape(gpu, { ...shape, transA, transB }, options);
+    const shape = isVec4(config) ? MATMUL_TRANSPOSED.vec4 : MATMUL_TRANSPOSED.scalar;
+    await testKernel(gpu, matmulCase({ ...shape, transA, transB }, options));
   });
 
   it.runIf(config.full)('alpha, bias and accumulate (a weight-gradient step dW += alpha·Xᵀ·dY)', async (ctx) => {
     const gpu = await gpuFor(config);
     if (!gpu) return ctx.skip();
-    const [M, N, K] = isVec4(config) ? [20, 24, 40] : [19, 23, 41];
-    await checkShape(gpu, { M, N, K, transA: true, accumulate: true, alpha: 0.5 }, options);
-    await checkShape(gpu, { M, N, K, bias: true, alpha: -2 }, options);
-    await checkShape(gpu, { M, N, K, transB: true, bias: true, accumulate: true }, options);
+    for (const shape of matmulEpilogues(isVec4(config))) await testKernel(gpu, matmulCase(shape, options));
   });
 
   it.runIf(config.full)('batches with strides, stride 0 (shared weights), offsets and per-batch biases', async (ctx) => {
     const gpu = await gpuFor(config);
     if (!gpu) return ctx.skip();
-    if (isVec4(config)) {
-      await checkShape(gpu, { M: 8, N: 12, K: 16, batch: 3, strideA: 8 * 16 + 4, strideB: 0, strideC: 8 * 12 + 8, offsetA: 4, offsetB: 8, offsetC: 4 }, options);
-      await checkShape(gpu, { M: 6, N: 8, K: 12, batch: 4, strideA: 0, transB: true, bias: true, strideBias: 8, offsetBias: 4 }, options);
-      await checkShape(gpu, { M: 12, N: 12, K: 8, batch: 5, transA: true, transB: true, accumulate: true }, options);
-    } else {
-      // Experts: A per batch with a gap, B shared (stride 0), C with padding between matrices.
-      await checkShape(gpu, { M: 9, N: 14, K: 11, batch: 3, strideA: 9 * 11 + 3, strideB: 0, strideC: 9 * 14 + 7, offsetA: 2, offsetB: 5, offsetC: 1 }, options);
-      // Per-expert weights and biases, A broadcast.
-      await checkShape(gpu, { M: 6, N: 10, K: 17, batch: 4, strideA: 0, transB: true, bias: true, strideBias: 10, offsetBias: 3 }, options);
-      // Dense batched attention-like product with transposes and accumulate.
-      await checkShape(gpu, { M: 12, N: 12, K: 8, batch: 5, transA: true, transB: true, accumulate: true }, options);
-    }
+    for (const shape of matmulBatched(isVec4(config))) await testKernel(gpu, matmulCase(shape, options));
   });
 });
 
@@ -140,7 +83,7 @@ describe('matmul variant choice', () => {
   });
 
   it('the default variant matches the reference on a transformer-like shape', async () => {
-    await checkShape(await testGpu(), { M: 96, N: 160, K: 64, bias: true });
+    await testKernel(await testGpu(), matmulCase(MATMUL_TRANSFORMER));
   });
 });
 

@@ -1,68 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../src/kernels/norm';
+import { RmsNormBackward, RmsNormForward } from '../../src/kernels/norm';
 import { rmsnormBackwardRef, rmsnormRef } from '../reference/norm';
+import { RMSNORM_SHAPES, RMSNORM_TILINGS, rmsnormCase } from '../util/cases/norm';
 import { expectClose } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';
+import { testKernel } from '../util/kernel-test';
 import { freshSeed, randn } from '../util/random';
 
 const TOL = 1e-5;
 
-// Shapes cover: one row, one channel (dx is ~eps/(x² + eps) there, so a larger eps keeps it measurable), C not
-// a multiple of 4 (scalar path), more row blocks than backward workgroups (groups: rows strided over the
-// workgroups), and a row too wide for the one-invocation-per-row path. Each runs with the adapter's default
-// tiling; TILINGS then force the other row mappings (GPU: several invocations per row with barriers, rows
-// combined in shared memory or not; CPU emulation: one invocation per row) so every path runs on any adapter.
-const SHAPES: [number, number, Opts][] = [
-  [1, 1, { eps: 0.5 }],
-  [1, 4, {}],
-  [3, 7, {}],
-  [5, 257, {}],
-  [33, 64, {}],
-  [64, 256, {}],
-  [7, 1024, {}],
-  [2, 5000, {}],
-  [50, 64, { groups: 3 }],
-  [9, 1024, { groups: 2 }],
-];
-type Opts = { eps?: number; groups?: number; tiling?: RmsNormTiling };
-const TILINGS: [number, number, Opts][] = [
-  [1, 1, { eps: 0.5, tiling: { tpr: 4, rpw: 64 } }],
-  [3, 7, { tiling: { tpr: 2, rpw: 128 } }],
-  [5, 257, { tiling: { tpr: 128, rpw: 2 } }],
-  [20, 256, { tiling: { tpr: 16, rpw: 16 } }],
-  [20, 256, { tiling: { tpr: 16, rpw: 16 }, groups: 1 }],
-  [9, 512, { tiling: { tpr: 32, rpw: 8 }, groups: 1 }],
-  [3, 2048, { tiling: { tpr: 256, rpw: 1 } }],
-  [40, 64, { tiling: { tpr: 1, rpw: 16 }, groups: 2 }],
-  [6, 12, { tiling: { tpr: 1, rpw: 1 } }],
-];
-
 describe('rmsnorm', () => {
-  it.each([...SHAPES, ...TILINGS])('forward and backward N=%i C=%i %o match the reference', async (N, C, { eps, groups, tiling }) => {
-    const gpu = await testGpu();
-    const seed = freshSeed();
-    const x = randn(N * C, seed, 2);
-    const w = randn(C, seed + 1);
-    const dy = randn(N * C, seed + 2);
-    const [xb, wb] = [gpu.upload(x, 'x'), gpu.upload(w, 'w')];
-    const y = poisoned(gpu, N * C, 'y');
-    const rstd = poisoned(gpu, N, 'rstd');
-    const dx = poisoned(gpu, N * C, 'dx');
-    const dw = poisoned(gpu, C, 'dw');
-    const fwd = new RmsNormForward(gpu, { N, C, eps }, { tiling });
-    const bwd = new RmsNormBackward(gpu, { N, C, eps }, { groups, tiling });
-    await run(gpu, (p) => {
-      fwd.encode(p, xb, wb, y, rstd);
-      bwd.encode(p, xb, wb, rstd, gpu.upload(dy, 'dy'), dx, dw);
-    });
-    const ctx = `N=${N} C=${C} seed ${seed}`;
-    const ref = rmsnormRef(x, w, N, C, eps);
-    expectClose('rmsnorm y', await gpu.readFloat32(y, N * C), ref.y, TOL, ctx);
-    const rstdGpu = await gpu.readFloat32(rstd, N);
-    expectClose('rmsnorm rstd', rstdGpu, ref.rstd, TOL, ctx);
-    const back = rmsnormBackwardRef(x, w, rstdGpu, dy, N, C);
-    expectClose('rmsnorm dx', await gpu.readFloat32(dx, N * C), back.dx, TOL, ctx);
-    expectClose('rmsnorm dweight', await gpu.readFloat32(dw, C), back.dweight, TOL, ctx);
+  const cases = [...RMSNORM_SHAPES, ...RMSNORM_TILINGS].map(({ N, C, ...opts }) => [N, C, opts] as const);
+  it.each(cases)('forward and backward N=%i C=%i %o match the reference', async (N, C, opts) => {
+    await testKernel(await testGpu(), rmsnormCase({ N, C, ...opts }));
   });
 
   it('accumulates into dx and dweight when asked, with a shared scratch', async () => {

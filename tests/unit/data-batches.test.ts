@@ -10,7 +10,7 @@ import {
   splitTokens,
   unigramEntropy,
 } from '../../src/data/batches';
-import { Rng, validateRngState } from '../../src/data/rng';
+import { Rng, validateRngState } from '../../src/lib/rng';
 import { ByteTokenizer } from '../../src/data/tokenizer';
 
 const range = (n: number): Uint32Array => Uint32Array.from({ length: n }, (_, i) => i);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpeTokenizer, MAX_CHUNK_UNITS, pretokenize } from '../../src/data/bpe';
 import { trainBpe } from '../../src/data/bpe-train';
 import { MOBY_DICK, generateSimpleStories } from '../../src/data/corpora';
-import { Rng } from '../../src/data/rng';
+import { Rng } from '../../src/lib/rng';
 import { END_OF_TEXT_ID, FIRST_MERGE_ID, THINK_ID, tokenizerFromJSON } from '../../src/data/tokenizer';
 import { randomUnicode, wellFormed } from '../util/unicode';
 

@@ -13,7 +13,7 @@ import {
   specialTokenId,
   tokenizerFromJSON,
 } from '../../src/data/tokenizer';
-import { Rng } from '../../src/data/rng';
+import { Rng } from '../../src/lib/rng';
 import { randomUnicode, wellFormed } from '../util/unicode';
 
 describe('ByteTokenizer', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/data/rng';
+import { Rng } from '../../src/lib/rng';
 import { ByteTokenizer, END_OF_TEXT_ID, END_THINK_ID, THINK_ID } from '../../src/data/tokenizer';
 import {
   ADDITION,

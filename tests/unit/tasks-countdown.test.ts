@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/data/rng';
+import { Rng } from '../../src/lib/rng';
 import { COUNTDOWN, MAX_FAILED_ATTEMPTS, THINKING_STYLES, countdownProblem, evaluateExpression, verifyCountdown } from '../../src/data/tasks';
 import { applyOp, randomAttempt, type CountdownOp } from '../../src/data/tasks/countdown';
 

@@ -1,4 +1,4 @@
-import type { Rng } from '../../src/data/rng';
+import type { Rng } from '../../src/lib/rng';
 import { SPECIAL_TOKENS } from '../../src/data/tokenizer';
 
 /** What a string becomes after a UTF-8 round trip: lone surrogates turn into U+FFFD. */

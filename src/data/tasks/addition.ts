@@ -7,7 +7,7 @@
  *
  * The answer's digits are the last digits of the column sums read backwards, plus the final carry.
  */
-import type { Rng } from '../rng';
+import type { Rng } from '../../lib/rng';
 import {
   assembleExample,
   checkDifficulty,

@@ -9,7 +9,7 @@
  * Attempt steps keep to Countdown's rules (positive integers, exact division, larger operand first); the verifier is
  * looser and exact: any expression over the given numbers whose rational value is the target is correct.
  */
-import type { Rng } from '../rng';
+import type { Rng } from '../../lib/rng';
 import { assembleExample, checkDifficulty, finalAnswerText, promptOf, type Task, type TaskInstance, type ThinkingStyle, type Verdict } from './task';
 
 export type CountdownOp = '+' | '-' | '*' | '/';

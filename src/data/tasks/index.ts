@@ -1,7 +1,7 @@
 /**
  * The reasoning tasks and a training corpus built from them. Pure TypeScript, no GPU; deterministic per seed.
  */
-import { Rng } from '../rng';
+import { Rng } from '../../lib/rng';
 import { ADDITION } from './addition';
 import { COUNTDOWN } from './countdown';
 import { MULTIPLICATION } from './multiplication';

@@ -5,7 +5,7 @@
  *   347*29=<think>347*9=3123,347*20=6940,3123+6940=10063</think>10063<|endoftext|>     (full)
  *   347*29=<think>3123+6940</think>10063<|endoftext|>                                   (short: partials only)
  */
-import type { Rng } from '../rng';
+import type { Rng } from '../../lib/rng';
 import {
   assembleExample,
   checkDifficulty,

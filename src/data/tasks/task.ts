@@ -7,7 +7,7 @@
  * thinking, cap it and stop by id. The prompt alone determines the problem, so a verifier needs only the prompt and
  * the model's completion.
  */
-import type { Rng } from '../rng';
+import type { Rng } from '../../lib/rng';
 
 export const THINK_TEXT = '<think>';
 export const END_THINK_TEXT = '</think>';

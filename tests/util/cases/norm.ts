@@ -1,0 +1,72 @@
+/** RMSNorm cases shared by tests/gpu/norm.test.ts and regress/checks/pointwise.ts. */
+import { RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../../src/kernels/norm';
+import { rmsnormBackwardRef, rmsnormRef } from '../../reference/norm';
+import type { CaseBuilder } from '../kernel-test';
+import { randn } from '../random';
+
+export interface RmsNormCase {
+  N: number;
+  C: number;
+  eps?: number;
+  /** Row blocks of the backward's dweight pass. */
+  groups?: number;
+  tiling?: RmsNormTiling;
+}
+
+// Shapes cover: one row, one channel (dx is ~eps/(x² + eps) there, so a larger eps keeps it measurable), C not
+// a multiple of 4 (scalar path), more row blocks than backward workgroups (groups: rows strided over the
+// workgroups), and a row too wide for the one-invocation-per-row path. Each runs with the adapter's default
+// tiling; RMSNORM_TILINGS then force the other row mappings (GPU: several invocations per row with barriers, rows
+// combined in shared memory or not; CPU emulation: one invocation per row) so every path runs on any adapter.
+export const RMSNORM_SHAPES: readonly RmsNormCase[] = [
+  { N: 1, C: 1, eps: 0.5 },
+  { N: 1, C: 4 },
+  { N: 3, C: 7 },
+  { N: 5, C: 257 },
+  { N: 33, C: 64 },
+  { N: 64, C: 256 },
+  { N: 7, C: 1024 },
+  { N: 2, C: 5000 },
+  { N: 50, C: 64, groups: 3 },
+  { N: 9, C: 1024, groups: 2 },
+];
+export const RMSNORM_TILINGS: readonly RmsNormCase[] = [
+  { N: 1, C: 1, eps: 0.5, tiling: { tpr: 4, rpw: 64 } },
+  { N: 3, C: 7, tiling: { tpr: 2, rpw: 128 } },
+  { N: 5, C: 257, tiling: { tpr: 128, rpw: 2 } },
+  { N: 20, C: 256, tiling: { tpr: 16, rpw: 16 } },
+  { N: 20, C: 256, tiling: { tpr: 16, rpw: 16 }, groups: 1 },
+  { N: 9, C: 512, tiling: { tpr: 32, rpw: 8 }, groups: 1 },
+  { N: 3, C: 2048, tiling: { tpr: 256, rpw: 1 } },
+  { N: 40, C: 64, tiling: { tpr: 1, rpw: 16 }, groups: 2 },
+  { N: 6, C: 12, tiling: { tpr: 1, rpw: 1 } },
+];
+
+/** Forward (y, rstd) and backward (dx, dweight, the latter's reference taking the kernel's own rstd). */
+export function rmsnormCase({ N, C, eps, groups, tiling }: RmsNormCase): CaseBuilder {
+  return (gpu, seed) => {
+    const x = randn(N * C, seed, 2);
+    const w = randn(C, seed + 1);
+    const dy = randn(N * C, seed + 2);
+    const fwd = new RmsNormForward(gpu, { N, C, eps }, { tiling });
+    const bwd = new RmsNormBackward(gpu, { N, C, eps }, { groups, tiling });
+    return {
+      name: `rmsnorm ${JSON.stringify({ N, C, eps, groups, tiling })}`,
+      inputs: { x, w, dy },
+      outputs: { y: N * C, rstd: N, dx: N * C, dweight: C },
+      encode: (p, b) => {
+        fwd.encode(p, b.x, b.w, b.y, b.rstd);
+        bwd.encode(p, b.x, b.w, b.rstd, b.dy, b.dx, b.dweight);
+      },
+      reference: (got) => {
+        const ref = rmsnormRef(x, w, N, C, eps);
+        const back = rmsnormBackwardRef(x, w, got.rstd, dy, N, C);
+        return { y: ref.y, rstd: ref.rstd, dx: back.dx, dweight: back.dweight };
+      },
+      destroy: () => {
+        fwd.destroy();
+        bwd.destroy();
+      },
+    };
+  };
+}
