@@ -9,7 +9,7 @@
  */
 import { checkWindows, makeDataset, unigramEntropy, type Dataset } from '../data/batches';
 import { findCorpus } from '../data/corpora';
-import { buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type Tokenizer } from '../data/tokenizer';
+import { buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type BpeTrainPhase, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { LimitExceededError } from '../gpu/errors';
 import { BatchSampler } from '../eval/batch-sample';
@@ -39,8 +39,11 @@ export interface RunOptions {
   onProgress?: (p: CreateProgress) => void;
 }
 
-/** A step of building a run, for a progress bar: `done` of `total` units of `phase`. */
-export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building'; done: number; total: number }
+/**
+ * A step of building a run, for a progress bar: `done` of `total` units of `phase`. Training a BPE tokenizer has two
+ * parts, each counted from 0 in its own units: `counting` its sample's characters, then `merging` (merges learned).
+ */
+export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building'; done: number; total: number; part?: BpeTrainPhase }
 
 export interface RunSummary {
   params: number;
@@ -174,7 +177,7 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
     buildTokenizer(
       config.data.tokenizer === 'bpe' ? { kind: 'bpe', vocabSize: config.data.bpeVocabSize } : { kind: 'byte' },
       text,
-      progress && ((done, total) => progress({ phase: 'tokenizer', done, total })),
+      progress && ((done, total, part) => progress({ phase: 'tokenizer', part, done, total })),
     );
   settleVocabSize(input, config, tokenizer.vocabSize); // the vocabulary is the tokenizer's (a derived field)
   checkFitsDevice(config, gpu.limits, budget);
