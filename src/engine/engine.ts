@@ -16,13 +16,11 @@ import { CheckpointError, checkpointFileName } from '../train/checkpoint';
 import { CheckpointStore } from '../train/storage';
 import type { EvalResult, Progress } from '../train/trainer';
 import { MoeLoads } from './moe-loads';
-import type { EngineCommand, EngineEvent, EngineState, RunInfo, SampleOptions } from './protocol';
+import type { Emit, EngineCommand, EngineState, RunInfo, SampleOptions } from './protocol';
 import { EngineStateError, toEngineError } from './errors';
 import { streamSample, sweepJob } from './inference';
 import { createRun, loadRun, type Run } from './run';
 import { resolveSweepConfig } from '../eval/sweep-config';
-
-export type Emit = (event: EngineEvent, transfer?: Transferable[]) => void;
 
 export interface EngineOptions {
   /** Where autosaves go (default: the page's IndexedDB database). */

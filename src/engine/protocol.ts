@@ -10,6 +10,9 @@ import type { RunConfig } from '../train/config';
 import type { EvalResult, Progress } from '../train/trainer';
 import type { StoredRun } from '../train/storage';
 
+// The device description the UI shows, re-exported so src/ui never imports src/gpu.
+export type { AdapterDescription, GpuFeatures } from '../gpu/device';
+
 /** What the engine reports about a run when it is created or loaded (shown wherever the run is described). */
 export interface RunInfo {
   /** Stable id; autosaves of this run go under it in IndexedDB. */
@@ -108,3 +111,6 @@ export type EngineEvent =
   /** The device was lost; the engine acquires a new one and reloads the last autosave (then a `run` event). */
   | { type: 'device-lost'; message: string; recoveredFromStep: number | null }
   | { type: 'error'; requestId?: number; error: EngineError };
+
+/** How the engine sends an event (worker.ts: postMessage; tests: a recorder). */
+export type Emit = (event: EngineEvent, transfer?: Transferable[]) => void;

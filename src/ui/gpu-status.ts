@@ -1,5 +1,5 @@
 import { LitElement, css, html } from 'lit';
-import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { AdapterDescription, GpuFeatures } from '../engine/protocol';
 
 /** What the engine said about its device (the engine worker owns it; this view only shows it). */
 export type GpuStatusState =
