@@ -29,7 +29,12 @@ export interface RunOptions {
   tokenizer?: Tokenizer;
   /** Refuse configs whose estimated training memory exceeds this (bytes); WebGPU does not tell the device's size. */
   memoryBudgetBytes?: number;
+  /** Called while a run is built: training the BPE tokenizer, encoding the corpus, building the model. */
+  onProgress?: (p: CreateProgress) => void;
 }
+
+/** A step of building a run, for a progress bar: `done` of `total` units of `phase`. */
+export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building'; done: number; total: number }
 
 export interface RunSummary {
   params: number;

@@ -9,6 +9,7 @@ const STATE_TEXT: Record<EngineState, string> = {
   training: 'Training…',
   paused: 'Paused.',
   sampling: 'Sampling…',
+  stopped: 'The engine stopped: restart it (above) to train again.',
 };
 
 /**
