@@ -4,7 +4,9 @@
  *
  * A worker can die: an uncaught error fires 'error'; one that runs out of memory or closes sends nothing at all.
  * So the client treats an 'error' as fatal, and asks a quiet worker whether it is there ('ping'): a worker that
- * hears nothing back for `silenceLimitMs` after a ping is dead. Either way every pending request is rejected with
+ * sends nothing for `silenceLimitMs` after a ping is dead. Silence is judged only once the worker has answered a
+ * first ping: loading its script and getting a device can hold its thread for long (the page's start timeout
+ * covers a worker that never gets that far). Either way every pending request is rejected with
  * EngineStoppedError and listeners get an 'engine-stopped' event; the page spawns a new client to go on.
  */
 import type { BuildOptions, EngineCommand, EngineError, EngineEvent, RunInfo, SampleOptions } from './protocol';
@@ -67,7 +69,10 @@ export class EngineClient {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private stoppedWith: string | null = null;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private lastHeard = Date.now();
+  /** When the worker last sent anything. */
+  private lastHeard = 0;
+  /** True once the worker answered a ping: its event loop runs, so from then on silence means it stopped. */
+  private answering = false;
   /** When the unanswered ping was sent, or null when none is out. */
   private pingSentAt: number | null = null;
 
@@ -82,10 +87,10 @@ export class EngineClient {
     if (every > 0) this.heartbeat = setInterval(() => this.beat(every, limit), every);
   }
 
-  /** The worker build used by the page, with its heartbeat. */
-  static spawn(): EngineClient {
+  /** The worker build used by the page, with its heartbeat (tests may shorten it). */
+  static spawn(options: EngineClientOptions = { pingEveryMs: PING_EVERY_MS, silenceLimitMs: SILENCE_LIMIT_MS }): EngineClient {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'spark-lab-engine' });
-    return new EngineClient(worker as unknown as EnginePort, { pingEveryMs: PING_EVERY_MS, silenceLimitMs: SILENCE_LIMIT_MS });
+    return new EngineClient(worker as unknown as EnginePort, options);
   }
 
   /** Why the engine stopped, or null while it runs. */
@@ -188,7 +193,10 @@ export class EngineClient {
   private receive(e: EngineEvent): void {
     if (this.stoppedWith !== null) return;
     this.lastHeard = Date.now();
-    if (e?.type === 'pong') return;
+    if (e?.type === 'pong') {
+      this.answering = true;
+      return;
+    }
     if ('requestId' in e && e.requestId !== undefined) {
       const p = this.pending.get(e.requestId);
       if (p) {
@@ -206,13 +214,21 @@ export class EngineClient {
   /** One heartbeat: pings a quiet worker; declares it dead after `limit` ms of silence since an unanswered ping. */
   private beat(every: number, limit: number): void {
     const t = Date.now();
+    if (!this.answering) {
+      // Starting: one ping waits in its queue; nothing is judged until it is answered.
+      if (this.pingSentAt === null) this.ping(t);
+      return;
+    }
     if (this.pingSentAt !== null && this.lastHeard < this.pingSentAt) {
       if (t - this.pingSentAt >= limit) {
         this.die(`it has not answered for ${Math.round((t - this.lastHeard) / 1000)} s: its worker has stopped (it may have run out of memory)`);
       }
       return;
     }
-    if (t - this.lastHeard < every) return;
+    if (t - this.lastHeard >= every) this.ping(t);
+  }
+
+  private ping(t: number): void {
     this.pingSentAt = t;
     this.port.postMessage({ type: 'ping' });
   }

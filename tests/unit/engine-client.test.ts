@@ -103,11 +103,19 @@ describe('EngineClient', () => {
     const client = new EngineClient(port, { pingEveryMs: 1000, silenceLimitMs: 10_000 });
     const events: EngineEvent[] = [];
     client.on((e) => events.push(e));
+    // Starting (loading its script, getting a device): one ping waits, nothing is judged, however long it takes.
+    port.alive = false;
+    port.answer({ type: 'state', state: 'starting' });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(port.sent.filter((c) => c.type === 'ping')).toHaveLength(1);
+    expect(client.stopped).toBeNull();
+    port.alive = true;
+    port.answer({ type: 'pong' }); // it answers: from now on silence counts
     // Alive: a minute of pings, each answered; nothing pending is touched.
     const pendingSave = settled(client.save());
     await vi.advanceTimersByTimeAsync(60_000);
     expect(port.sent.filter((c) => c.type === 'ping').length).toBeGreaterThan(20);
-    expect(events).toEqual([]); // pongs are the client's business
+    expect(events).toEqual([{ type: 'state', state: 'starting' }]); // pongs are the client's business
     expect(client.stopped).toBeNull();
     // Busy but talking (a long build sends progress): no pings needed, still alive.
     port.alive = false;
