@@ -16,7 +16,7 @@ import { CheckpointError, checkpointFileName, readCheckpointBytes } from '../tra
 import { CheckpointStore } from '../train/storage';
 import type { EvalResult, Progress } from '../train/trainer';
 import { MoeLoads } from './moe-loads';
-import { throttleProgress } from './progress';
+import { buildRunOptions } from './build-options';
 import type { BuildOptions, Emit, EngineCommand, EngineState, RunInfo, SampleOptions } from './protocol';
 import { EngineStateError, toEngineError } from './errors';
 import { streamSample, sweepJob } from './inference';
@@ -139,15 +139,11 @@ export class Engine {
     }
   }
 
-  /** A create's or load's run options: the page's memory budget (checked, and kept for reloads) and throttled build progress. */
+  /** A create's or load's run options; the budget is kept for a reload after a device loss. */
   private buildOptions(cmd: BuildOptions & { requestId: number }, text: string | undefined): Omit<RunOptions, 'gpu'> {
-    const budget: unknown = cmd.memoryBudgetBytes;
-    if (budget !== undefined && !(typeof budget === 'number' && Number.isFinite(budget) && budget > 0)) {
-      throw new RangeError(`memoryBudgetBytes must be a positive number of bytes, got ${String(budget)}`);
-    }
-    this.memoryBudgetBytes = budget;
-    const { requestId } = cmd;
-    return { text, memoryBudgetBytes: budget, onProgress: throttleProgress((progress) => this.emit({ type: 'build-progress', requestId, progress })) };
+    const opts = buildRunOptions(cmd, text, this.emit);
+    this.memoryBudgetBytes = opts.memoryBudgetBytes;
+    return opts;
   }
 
   private fail(e: unknown, requestId?: number): void {

@@ -3,7 +3,7 @@
 // type, and build progress thinned for the page.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
-import { throttleProgress } from '../../src/engine/progress';
+import { throttleProgress } from '../../src/engine/build-options';
 import type { EngineCommand, EngineEvent } from '../../src/engine/protocol';
 import type { CreateProgress } from '../../src/engine/run';
 import { MAX_CHECKPOINT_BYTES } from '../../src/train/checkpoint';
