@@ -207,6 +207,9 @@ export class EngineClient {
           else p.resolve(e);
         }
       }
+    } else if (e.type === 'error' && e.error.name === 'DataCloneError') {
+      // The worker could not read a command, so it cannot say which: none of the pending ones may be answered.
+      this.rejectAll(new EngineRequestError({ ...e.error, message: `${e.error.message}, so a request was lost; try again` }));
     }
     for (const l of this.listeners) l(e);
   }

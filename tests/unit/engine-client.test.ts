@@ -153,4 +153,25 @@ describe('EngineClient', () => {
     port.answer({ type: 'autosaves', requestId: port.last('list-autosaves').requestId, runs: [] });
     expect(await again).toEqual([]);
   });
+
+  it('a command the worker could not read rejects the pending requests too (the worker cannot say which one it was)', async () => {
+    const client = new EngineClient(port);
+    const events: EngineEvent[] = [];
+    client.on((e) => events.push(e));
+    const pending = settled(client.load(new Uint8Array(4)));
+    port.answer({ type: 'error', error: { name: 'DataCloneError', message: 'the engine received a message it could not read' } });
+    const r = await pending;
+    expect(r.ok).toBe(false);
+    expect((r as { e: unknown }).e).toMatchObject({ name: 'DataCloneError', message: 'the engine received a message it could not read, so a request was lost; try again' });
+    expect(events.map((e) => e.type)).toEqual(['error']); // the page still hears it
+    expect(client.stopped).toBeNull();
+    // Other errors without a request id (a background failure) leave pending requests alone.
+    let settledYet = false;
+    const other = client.listAutosaves().finally(() => (settledYet = true));
+    port.answer({ type: 'error', error: { name: 'CheckpointError', message: 'autosave failed', code: 'quota' } });
+    await Promise.resolve();
+    expect(settledYet).toBe(false);
+    port.answer({ type: 'autosaves', requestId: port.last('list-autosaves').requestId, runs: [] });
+    await other;
+  });
 });
