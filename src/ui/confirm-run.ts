@@ -46,8 +46,7 @@ export class ConfirmRun extends LitElement {
     this.info = info;
     await this.updateComplete;
     const dialog = this.renderRoot.querySelector('dialog')!;
-    if (!dialog.open) dialog.showModal();
-    this.renderRoot.querySelector<HTMLButtonElement>('[data-testid="confirm-back"]')?.focus();
+    if (!dialog.open) dialog.showModal(); // focuses "Go back" (autofocus)
     return new Promise((resolve) => (this.answer = resolve));
   }
 
@@ -75,7 +74,7 @@ export class ConfirmRun extends LitElement {
         : html`<p>It fits your GPU memory budget of ${memoryText(budgetBytes)}, but may still take long to train or slow this computer.</p>`}
       <p>Only train it if you trust where the link came from.</p>
       <div class="buttons">
-        <button data-testid="confirm-back" @click=${() => this.close(false)}>Go back</button>
+        <button data-testid="confirm-back" autofocus @click=${() => this.close(false)}>Go back</button>
         <button class="primary" data-testid="confirm-train" @click=${() => this.close(true)}>Train it</button>
       </div>
     </dialog>`;

@@ -117,8 +117,10 @@ export class LabApp extends LitElement {
   /** A new worker for a stopped one; on 'ready' it lists the autosaves (in IndexedDB, so all still there) and offers the newest. */
   private restartEngine(): void {
     this.run = this.progress = this.offer = null;
+    this.stepDone = 0;
     this.engineState = 'starting';
     this.notices = this.notices.filter((n) => n.kind !== 'error');
+    this.checkpoints.message = null; // about the old engine's run
     this.engine.restart();
   }
 

@@ -10,12 +10,11 @@ const MAX_BUDGET_MIB = 1024 * 1024; // 1 TiB: far above any GPU, below anything 
 
 /**
  * PLACEHOLDER until src/model/memory.ts exports defaultMemoryBudget(limits) (another branch of issue 13): then
- * import that one and delete this. WebGPU does not tell a GPU's memory size, so the default is derived from the
- * per-buffer limit (a device that binds 1 GiB per buffer has at least a few), clamped to [512 MiB, 4 GiB].
+ * import that one and delete this. WebGPU does not tell a GPU's memory size; its per-buffer limit is the one hint
+ * of the device's class: twice that, at most 2 GiB.
  */
-export function defaultMemoryBudget(limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }): number {
-  const perBuffer = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-  return Math.min(4 * GiB, Math.max(512 * MiB, 2 * perBuffer));
+export function defaultMemoryBudget(limits: Pick<GPUSupportedLimits, 'maxBufferSize'>): number {
+  return Math.min(2 * GiB, 2 * limits.maxBufferSize);
 }
 
 /**
@@ -60,8 +59,8 @@ export class MemoryBudget extends LitElement {
   /** The budget from the limits alone, or undefined before the engine reported them. */
   get defaultBytes(): number | undefined {
     const l = this.limits;
-    if (!l || !(l.maxBufferSize > 0) || !(l.maxStorageBufferBindingSize > 0)) return undefined;
-    return defaultMemoryBudget({ maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize });
+    if (!l || !(l.maxBufferSize > 0)) return undefined;
+    return defaultMemoryBudget({ maxBufferSize: l.maxBufferSize });
   }
 
   /** Why the typed budget is not usable, or null. */
