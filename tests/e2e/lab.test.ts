@@ -9,6 +9,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryText, si } from '../../src/ui/format';
+import { runSize } from '../../src/ui/presets';
 import { launch, serveDist, watchErrors, yieldEmulatedGpu, type Served } from './browser';
 
 let served: Served;
@@ -289,7 +291,8 @@ describe('the lab page', () => {
   });
 
   it('asks before training a linked run far beyond the presets; over the memory budget the engine refuses it', async () => {
-    const big = { model: { nLayer: 12, nEmbd: 768, nHead: 12 } }; // 85M parameters, about 1.85 GiB to train
+    const big = { model: { nLayer: 12, nEmbd: 768, nHead: 12 } }; // 85M parameters, about 2 GiB to train
+    const size = runSize(big)!;
     const { page, errors } = await openLab(`#config=${b64url(JSON.stringify(big))}`);
     await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
     // The budget is this browser's setting: set it, and a reload keeps it.
@@ -302,7 +305,8 @@ describe('the lab page', () => {
 
     await page.getByTestId('train').click();
     await page.getByTestId('confirm-run').waitFor();
-    expect(await page.getByTestId('confirm-size').textContent()).toMatch(/85\.2M parameters.*1\.85 GiB of GPU memory/s);
+    const stated = (await page.getByTestId('confirm-size').textContent())!.replace(/\s+/g, ' ');
+    expect(stated).toContain(`${si(size.params)} parameters that needs about ${memoryText(size.memoryBytes)} of GPU memory`);
     await shot(page, 'confirm-big-link');
     await page.getByTestId('confirm-back').click(); // go back: nothing is built
     await expect.poll(() => page.getByTestId('confirm-run').count()).toBe(0);

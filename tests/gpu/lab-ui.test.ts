@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { page } from 'vitest/browser';
 import { DEFAULT_MAX_USER_TEXT_BYTES } from '../../src/data/corpora';
 import type { ConfirmRun } from '../../src/ui/confirm-run';
+import { memoryText, si } from '../../src/ui/format';
 import type { CorpusPicker } from '../../src/ui/corpus-picker';
 import type { GpuStatus } from '../../src/ui/gpu-status';
 import { defaultMemoryBudget, MEMORY_BUDGET_KEY, type MemoryBudget } from '../../src/ui/memory-budget';
@@ -133,7 +134,12 @@ describe('lab UI states', () => {
     await confirm.updateComplete;
     const dialog = confirm.shadowRoot!.querySelector('dialog')!;
     expect(dialog.open).toBe(true);
-    expect(text(confirm, '[data-testid="confirm-size"]')).toMatch(/a model of 85\.2M parameters that needs about 1\.85 GiB of GPU memory to train: far beyond the presets \(the largest has 10\.7M parameters and needs 810\.4 MiB\)/);
+    const top = largestPreset();
+    expect(size.params).toBeGreaterThan(85e6);
+    expect(text(confirm, '[data-testid="confirm-size"]')).toContain(
+      `a model of ${si(size.params)} parameters that needs about ${memoryText(size.memoryBytes)} of GPU memory to train: far beyond the presets ` +
+        `(the largest has ${si(top.params)} parameters and needs ${memoryText(top.memoryBytes)})`,
+    );
     expect(text(confirm, '[data-testid="confirm-over"]')).toMatch(/over your GPU memory budget of 64\.0 MiB/);
     expect(confirm.shadowRoot!.activeElement?.getAttribute('data-testid')).toBe('confirm-back'); // the safe choice has the focus
     await page.screenshot({ path: '../../test-results/lab-ui-confirm-run.png' });
