@@ -1,16 +1,39 @@
 /**
  * The page's handle on the engine worker: sends typed commands, turns request/answer pairs into promises and
  * fans the event stream out to listeners. It holds no GPU object; the UI uses only this.
+ *
+ * A worker can die: an uncaught error fires 'error'; one that runs out of memory or closes sends nothing at all.
+ * So the client treats an 'error' as fatal, and asks a quiet worker whether it is there ('ping'): a worker that
+ * sends nothing for `silenceLimitMs` after a ping is dead. Silence is judged only once the worker has answered a
+ * first ping: loading its script and getting a device can hold its thread for long (the page's start timeout
+ * covers a worker that never gets that far). Either way every pending request is rejected with
+ * EngineStoppedError and listeners get an 'engine-stopped' event; the page spawns a new client to go on.
  */
-import type { EngineCommand, EngineError, EngineEvent, RunInfo, SampleOptions } from './protocol';
+import type { BuildOptions, EngineCommand, EngineError, EngineEvent, RunInfo, SampleOptions } from './protocol';
+import type { CreateProgress } from './run';
 import type { StoredRun } from '../train/storage';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
 
-/** What a client talks to: a Worker, or anything with the same two methods (tests use a MessageChannel port). */
+/** What a client talks to: a Worker, or anything with the same methods (tests use a MessageChannel port or a fake). */
 export interface EnginePort {
   postMessage(message: EngineCommand, transfer?: Transferable[]): void;
   addEventListener(type: 'message', listener: (e: MessageEvent<EngineEvent>) => void): void;
+  /** 'error' (a Worker's uncaught error or failed start) and 'messageerror' (an event that could not be read). */
+  addEventListener(type: 'error' | 'messageerror', listener: (e: Event) => void): void;
+  /** A Worker's: ends it at once. */
+  terminate?(): void;
 }
+
+export interface EngineClientOptions {
+  /** Ping a worker that has been quiet this long (ms); 0 turns the heartbeat off. */
+  pingEveryMs?: number;
+  /** A worker that sends nothing for this long after a ping is dead (ms). */
+  silenceLimitMs?: number;
+}
+
+/** The heartbeat of the page's worker. The limit is generous: a worker busy in long synchronous work still sends progress. */
+export const PING_EVERY_MS = 5_000;
+export const SILENCE_LIMIT_MS = 60_000;
 
 /** An engine error re-thrown on the page side, keeping the engine's class name, field and code. */
 export class EngineRequestError extends Error {
@@ -24,23 +47,55 @@ export class EngineRequestError extends Error {
   }
 }
 
-/** `onPartial` gets a request's intermediate events (sample chunks, sweep events) before its answer. */
+/** The engine worker died (or could not be heard): what was asked of it will not be answered. */
+export class EngineStoppedError extends Error {
+  override name = 'EngineStoppedError';
+}
+
+/** Build options as the client takes them: the memory budget, and a callback for 'build-progress'. */
+export interface ClientBuildOptions extends BuildOptions {
+  onProgress?: (p: CreateProgress) => void;
+}
+
+/** `onPartial` gets a request's intermediate events (sample chunks, sweep events, build progress) before its answer. */
 type Pending = { resolve: (e: EngineEvent) => void; reject: (e: Error) => void; onPartial?: (e: EngineEvent) => void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+const PARTIAL_TYPES = new Set<EngineEvent['type']>(['sample-chunk', 'sweep', 'build-progress']);
+type RunRequest = DistributiveOmit<Extract<EngineCommand, { type: 'create' | 'load' | 'load-autosave' }>, 'requestId'>;
 
 export class EngineClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private stoppedWith: string | null = null;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** When the worker last sent anything. */
+  private lastHeard = 0;
+  /** True once the worker answered a ping: its event loop runs, so from then on silence means it stopped. */
+  private answering = false;
+  /** When the unanswered ping was sent, or null when none is out. */
+  private pingSentAt: number | null = null;
 
-  constructor(private readonly port: EnginePort) {
+  constructor(private readonly port: EnginePort, options: EngineClientOptions = {}) {
     port.addEventListener('message', (m) => this.receive(m.data));
+    port.addEventListener('error', (e) => this.die(`its worker failed: ${(e as ErrorEvent).message || 'an error without a message (the worker script may not have loaded)'}`));
+    port.addEventListener('messageerror', () =>
+      this.rejectAll(new EngineRequestError({ name: 'DataCloneError', message: 'a message from the engine could not be read, so the answer to this request was lost; try again' })),
+    );
+    const every = options.pingEveryMs ?? 0;
+    const limit = options.silenceLimitMs ?? SILENCE_LIMIT_MS;
+    if (every > 0) this.heartbeat = setInterval(() => this.beat(every, limit), every);
   }
 
-  /** The worker build used by the page. */
-  static spawn(): EngineClient {
+  /** The worker build used by the page, with its heartbeat (tests may shorten it). */
+  static spawn(options: EngineClientOptions = { pingEveryMs: PING_EVERY_MS, silenceLimitMs: SILENCE_LIMIT_MS }): EngineClient {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'spark-lab-engine' });
-    return new EngineClient(worker as unknown as EnginePort);
+    return new EngineClient(worker as unknown as EnginePort, options);
+  }
+
+  /** Why the engine stopped, or null while it runs. */
+  get stopped(): string | null {
+    return this.stoppedWith;
   }
 
   /** Subscribes to every event; returns the unsubscribe function. */
@@ -49,21 +104,25 @@ export class EngineClient {
     return () => this.listeners.delete(listener);
   }
 
+  /** Sends a command that expects no answer; to a stopped engine it is dropped (its 'engine-stopped' said so). */
   send(command: EngineCommand, transfer: Transferable[] = []): void {
-    this.port.postMessage(command, transfer);
+    if (this.stoppedWith === null) this.port.postMessage(command, transfer);
   }
 
-  create(config: unknown, text?: string): Promise<RunInfo> {
-    return this.request({ type: 'create', config, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  create(config: unknown, text?: string, opts: ClientBuildOptions = {}): Promise<RunInfo> {
+    return this.build({ type: 'create', config, text }, opts);
   }
 
-  /** `text`: the training text of a run trained on a dropped file (a checkpoint does not hold it). */
-  load(bytes: Uint8Array, text?: string): Promise<RunInfo> {
-    return this.request({ type: 'load', bytes, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  /**
+   * A checkpoint: a chosen File (sent as it is; the engine checks it before reading it) or bytes. `text`: the
+   * training text of a run trained on a dropped file (a checkpoint does not hold it).
+   */
+  load(checkpoint: Blob | Uint8Array, text?: string, opts: ClientBuildOptions = {}): Promise<RunInfo> {
+    return this.build({ type: 'load', checkpoint, text }, opts);
   }
 
-  loadAutosave(runId: string, text?: string): Promise<RunInfo> {
-    return this.request({ type: 'load-autosave', runId, text }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  loadAutosave(runId: string, text?: string, opts: ClientBuildOptions = {}): Promise<RunInfo> {
+    return this.build({ type: 'load-autosave', runId, text }, opts);
   }
 
   train(steps?: number): void {
@@ -110,7 +169,20 @@ export class EngineClient {
     return this.request({ type: 'delete-autosave', runId }).then(() => undefined);
   }
 
+  /** Ends the worker (a restart replaces it); pending requests are rejected. */
+  terminate(reason = 'the page restarted the engine'): void {
+    this.die(reason);
+  }
+
+  private build(command: RunRequest, { onProgress, memoryBudgetBytes }: ClientBuildOptions): Promise<RunInfo> {
+    const withBudget = memoryBudgetBytes === undefined ? command : { ...command, memoryBudgetBytes };
+    return this.request(withBudget, (e) => {
+      if (e.type === 'build-progress') onProgress?.(e.progress);
+    }).then((e) => (e as Extract<EngineEvent, { type: 'run' }>).run);
+  }
+
   private request(command: DistributiveOmit<Extract<EngineCommand, { requestId: number }>, 'requestId'>, onPartial?: (e: EngineEvent) => void): Promise<EngineEvent> {
+    if (this.stoppedWith !== null) return Promise.reject(new EngineStoppedError(this.stoppedWith));
     const requestId = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(requestId, { resolve, reject, onPartial });
@@ -119,17 +191,64 @@ export class EngineClient {
   }
 
   private receive(e: EngineEvent): void {
+    if (this.stoppedWith !== null) return;
+    this.lastHeard = Date.now();
+    if (e?.type === 'pong') {
+      this.answering = true;
+      return;
+    }
     if ('requestId' in e && e.requestId !== undefined) {
       const p = this.pending.get(e.requestId);
       if (p) {
-        if (e.type === 'sample-chunk' || e.type === 'sweep') p.onPartial?.(e);
+        if (PARTIAL_TYPES.has(e.type)) p.onPartial?.(e);
         else {
           this.pending.delete(e.requestId);
           if (e.type === 'error') p.reject(new EngineRequestError(e.error));
           else p.resolve(e);
         }
       }
+    } else if (e.type === 'error' && e.error.name === 'DataCloneError') {
+      // The worker could not read a command, so it cannot say which: none of the pending ones may be answered.
+      this.rejectAll(new EngineRequestError({ ...e.error, message: `${e.error.message}, so a request was lost; try again` }));
     }
     for (const l of this.listeners) l(e);
+  }
+
+  /** One heartbeat: pings a quiet worker; declares it dead after `limit` ms of silence since an unanswered ping. */
+  private beat(every: number, limit: number): void {
+    const t = Date.now();
+    if (!this.answering) {
+      // Starting: one ping waits in its queue; nothing is judged until it is answered.
+      if (this.pingSentAt === null) this.ping(t);
+      return;
+    }
+    if (this.pingSentAt !== null && this.lastHeard < this.pingSentAt) {
+      if (t - this.pingSentAt >= limit) {
+        this.die(`it has not answered for ${Math.round((t - this.lastHeard) / 1000)} s: its worker has stopped (it may have run out of memory)`);
+      }
+      return;
+    }
+    if (t - this.lastHeard >= every) this.ping(t);
+  }
+
+  private ping(t: number): void {
+    this.pingSentAt = t;
+    this.port.postMessage({ type: 'ping' });
+  }
+
+  private rejectAll(error: Error): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+
+  private die(reason: string): void {
+    if (this.stoppedWith !== null) return;
+    const message = `The engine stopped: ${reason}.`;
+    this.stoppedWith = message;
+    clearInterval(this.heartbeat);
+    this.port.terminate?.();
+    this.rejectAll(new EngineStoppedError(message));
+    for (const l of this.listeners) l({ type: 'engine-stopped', message });
   }
 }

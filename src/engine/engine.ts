@@ -12,17 +12,16 @@
  */
 import { requestGpu, type Gpu } from '../gpu/device';
 import type { DeviceLostError } from '../gpu/errors';
-import { CheckpointError, checkpointFileName } from '../train/checkpoint';
+import { CheckpointError, checkpointFileName, readCheckpointBytes } from '../train/checkpoint';
 import { CheckpointStore } from '../train/storage';
 import type { EvalResult, Progress } from '../train/trainer';
 import { MoeLoads } from './moe-loads';
-import type { EngineCommand, EngineEvent, EngineState, RunInfo, SampleOptions } from './protocol';
+import { buildRunOptions } from './build-options';
+import type { BuildOptions, Emit, EngineCommand, EngineState, RunInfo, SampleOptions } from './protocol';
 import { EngineStateError, toEngineError } from './errors';
 import { streamSample, sweepJob } from './inference';
-import { createRun, loadRun, type Run } from './run';
+import { createRun, loadRun, type Run, type RunOptions } from './run';
 import { resolveSweepConfig } from '../eval/sweep-config';
-
-export type Emit = (event: EngineEvent, transfer?: Transferable[]) => void;
 
 export interface EngineOptions {
   /** Where autosaves go (default: the page's IndexedDB database). */
@@ -58,6 +57,8 @@ export class Engine {
   private autosaving: Promise<unknown> = Promise.resolve();
   /** Training texts of this session's runs by runId (checkpoints hold no text), for reloads. */
   private readonly texts = new Map<string, string>();
+  /** The page's memory budget as its last create or load gave it; a reload after a device loss uses it too. */
+  private memoryBudgetBytes: number | undefined;
 
   constructor(private readonly emit: Emit, options: EngineOptions = {}) {
     this.store = options.store ?? new CheckpointStore();
@@ -72,15 +73,24 @@ export class Engine {
 
   private async dispatch(cmd: EngineCommand): Promise<void> {
     switch (cmd?.type) {
-      case 'create':
-        return this.exclusive(() => this.install(cmd.requestId, newRunId(), cmd.text, false, (gpu) => createRun(cmd.config, { gpu, text: cmd.text })));
-      case 'load':
-        return this.exclusive(() => this.install(cmd.requestId, newRunId(), cmd.text, false, (gpu) => loadRun(cmd.bytes, { gpu, text: cmd.text })));
+      case 'create': {
+        const opts = this.buildOptions(cmd, cmd.text);
+        return this.exclusive(() => this.install(cmd.requestId, newRunId(), cmd.text, false, (gpu) => createRun(cmd.config, { ...opts, gpu })));
+      }
+      case 'load': {
+        const opts = this.buildOptions(cmd, cmd.text);
+        const source: unknown = cmd.checkpoint;
+        // A file is checked (size, header length) and read here, outside the GPU queue: a big one holds up nothing.
+        const bytes = source instanceof Blob ? await readCheckpointBytes(source) : source;
+        if (!(bytes instanceof Uint8Array)) throw new TypeError('load: checkpoint must be a File, a Blob or a Uint8Array');
+        return this.exclusive(() => this.install(cmd.requestId, newRunId(), cmd.text, false, (gpu) => loadRun(bytes, { ...opts, gpu })));
+      }
       case 'load-autosave': {
+        const text = cmd.text ?? this.texts.get(cmd.runId);
+        const opts = this.buildOptions(cmd, text);
         const bytes = await this.store.load(cmd.runId);
         if (!bytes) throw new CheckpointError('storage', `there is no autosaved run "${cmd.runId}" in this browser`);
-        const text = cmd.text ?? this.texts.get(cmd.runId);
-        return this.exclusive(() => this.install(cmd.requestId, cmd.runId, text, true, (gpu) => loadRun(bytes, { gpu, text })));
+        return this.exclusive(() => this.install(cmd.requestId, cmd.runId, text, true, (gpu) => loadRun(bytes, { ...opts, gpu })));
       }
       case 'train': {
         const steps = cmd.steps;
@@ -119,12 +129,21 @@ export class Engine {
         return this.emit({ type: 'deleted', requestId: cmd.requestId, runId: cmd.runId });
       case 'dispose':
         return this.exclusive(() => this.retire().then(() => this.updateState()));
+      case 'ping':
+        return this.emit({ type: 'pong' });
       case 'debug-lose-device':
         if (!this.gpu) throw new EngineStateError('there is no device to lose');
         return this.gpu.destroy();
       default:
         throw new TypeError(`unknown engine command ${JSON.stringify((cmd as { type?: unknown } | null)?.type)}`);
     }
+  }
+
+  /** A create's or load's run options; the budget is kept for a reload after a device loss. */
+  private buildOptions(cmd: BuildOptions & { requestId: number }, text: string | undefined): Omit<RunOptions, 'gpu'> {
+    const opts = buildRunOptions(cmd, text, this.emit);
+    this.memoryBudgetBytes = opts.memoryBudgetBytes;
+    return opts;
   }
 
   private fail(e: unknown, requestId?: number): void {
@@ -380,7 +399,7 @@ export class Engine {
       const bytes = await this.store.load(runId);
       if (!bytes) throw new CheckpointError('storage', `the autosave of run "${runId}" vanished before it could be reloaded`);
       const text = this.texts.get(runId);
-      await this.install(undefined, runId, text, true, (gpu) => loadRun(bytes, { gpu, text }));
+      await this.install(undefined, runId, text, true, (gpu) => loadRun(bytes, { gpu, text, memoryBudgetBytes: this.memoryBudgetBytes }));
     })
       .catch((e) => this.fail(e))
       .then(() => {

@@ -1,6 +1,6 @@
 /** The engine's sampling jobs on a run: streamed text for the sample box, and test-time scaling sweeps. */
 import { runSweep, type SweepConfig } from '../eval/sweep';
-import type { Emit } from './engine';
+import type { Emit } from './protocol';
 import type { SampleOptions } from './protocol';
 import type { Run } from './run';
 

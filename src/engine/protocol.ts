@@ -6,9 +6,13 @@
  */
 import type { AdapterDescription, GpuFeatures } from '../gpu/device';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
+import type { CreateProgress } from './run';
 import type { RunConfig } from '../train/config';
 import type { EvalResult, Progress } from '../train/trainer';
 import type { StoredRun } from '../train/storage';
+
+// The device description the UI shows, re-exported so src/ui never imports src/gpu.
+export type { AdapterDescription, GpuFeatures } from '../gpu/device';
 
 /** What the engine reports about a run when it is created or loaded (shown wherever the run is described). */
 export interface RunInfo {
@@ -48,18 +52,32 @@ export interface SampleOptions {
   seed?: number;
 }
 
-/** Where the engine is: what the Train / Pause / Resume / Stop controls reflect. */
-export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused' | 'sampling';
+/**
+ * Where the engine is: what the Train / Pause / Resume / Stop controls reflect. 'stopped' is never sent by the
+ * engine: the page's client sets it when the worker died (see the 'engine-stopped' event).
+ */
+export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused' | 'sampling' | 'stopped';
+
+/** What building a run takes besides its config or checkpoint. */
+export interface BuildOptions {
+  /** Refuse a run whose estimated training memory exceeds this many bytes (the page's memory budget setting). */
+  memoryBudgetBytes?: number;
+}
 
 export type EngineCommand =
-  /** Create a fresh run from a (partial) config; `text` replaces the corpus (a dropped file). */
-  | { type: 'create'; requestId: number; config: unknown; text?: string }
   /**
-   * Load a run from checkpoint bytes (a file) or from an autosave in IndexedDB. A checkpoint does not hold its
-   * training text: `text` gives it again for a run trained on a dropped file (else the config's corpus is used).
+   * Create a fresh run from a (partial) config; `text` replaces the corpus (a dropped file). 'build-progress'
+   * events with the request's id report the tokenizer, the encoding and the model as they are built.
    */
-  | { type: 'load'; requestId: number; bytes: Uint8Array; text?: string }
-  | { type: 'load-autosave'; requestId: number; runId: string; text?: string }
+  | ({ type: 'create'; requestId: number; config: unknown; text?: string } & BuildOptions)
+  /**
+   * Load a run from a checkpoint or from an autosave in IndexedDB. A chosen file is sent as the File itself (a
+   * Blob crosses postMessage without its bytes): the engine checks its size and header before reading it whole.
+   * A checkpoint does not hold its training text: `text` gives it again for a run trained on a dropped file
+   * (else the config's corpus is used).
+   */
+  | ({ type: 'load'; requestId: number; checkpoint: Uint8Array | Blob; text?: string } & BuildOptions)
+  | ({ type: 'load-autosave'; requestId: number; runId: string; text?: string } & BuildOptions)
   /** Train to config.train.steps (or `steps` more); progress streams until done, paused or stopped. */
   | { type: 'train'; steps?: number }
   | { type: 'pause' }
@@ -75,8 +93,12 @@ export type EngineCommand =
   | { type: 'delete-autosave'; requestId: number; runId: string }
   /** Drop the current run and free its GPU memory. */
   | { type: 'dispose' }
+  /** Are you there? The engine answers 'pong' at once (the client's heartbeat; a dead worker answers nothing). */
+  | { type: 'ping' }
   /** Test-only: destroys the GPU device, to exercise device-loss recovery. The UI never sends it. */
-  | { type: 'debug-lose-device' };
+  | { type: 'debug-lose-device' }
+  /** Test-only: the worker throws an uncaught error ('throw') or closes itself silently ('close'). The UI never sends it. */
+  | { type: 'debug-crash'; how: 'throw' | 'close' };
 
 /** An error as data: `name` is the typed exception's class (ConfigError, CheckpointError, DeviceLostError...). */
 export interface EngineError {
@@ -93,6 +115,8 @@ export type EngineEvent =
   | { type: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
   | { type: 'state'; state: EngineState }
   | { type: 'run'; requestId?: number; run: RunInfo }
+  /** A step of building the run a 'create' or 'load' asked for (at most a few per second). */
+  | { type: 'build-progress'; requestId: number; progress: CreateProgress }
   | (Progress & { type: 'progress'; moe?: MoeLayerLoad[] })
   | (Omit<EvalResult, 'kind'> & { type: 'eval' })
   /** Training reached config.train.steps. */
@@ -107,4 +131,13 @@ export type EngineEvent =
   | { type: 'deleted'; requestId: number; runId: string }
   /** The device was lost; the engine acquires a new one and reloads the last autosave (then a `run` event). */
   | { type: 'device-lost'; message: string; recoveredFromStep: number | null }
-  | { type: 'error'; requestId?: number; error: EngineError };
+  | { type: 'error'; requestId?: number; error: EngineError }
+  | { type: 'pong' }
+  /**
+   * Never sent by the engine: the page's client reports that the worker died (an uncaught error, or silence after
+   * a ping: a worker that ran out of memory or closed). Every pending request was rejected; spawn a new client.
+   */
+  | { type: 'engine-stopped'; message: string };
+
+/** How the engine sends an event (worker.ts: postMessage; tests: a recorder). */
+export type Emit = (event: EngineEvent, transfer?: Transferable[]) => void;

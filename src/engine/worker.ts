@@ -8,7 +8,15 @@ import type { EngineCommand } from './protocol';
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const engine = new Engine((event, transfer) => scope.postMessage(event, transfer ?? []));
 
-scope.onmessage = (m: MessageEvent<EngineCommand>) => engine.handle(m.data);
+scope.onmessage = (m: MessageEvent<EngineCommand>) => {
+  const cmd = m.data;
+  if (cmd?.type !== 'debug-crash') return engine.handle(cmd);
+  // Test-only: the two ways a worker dies, as the page's client must notice them.
+  if (cmd.how === 'close') return scope.close(); // silent, like a worker killed for running out of memory
+  setTimeout(() => {
+    throw new Error('debug-crash: the engine worker threw an uncaught error on purpose');
+  });
+};
 // A message that could not be deserialised still gets an answer rather than vanishing.
 scope.onmessageerror = () =>
   scope.postMessage({ type: 'error', error: { name: 'DataCloneError', message: 'the engine received a message it could not read' } });

@@ -237,15 +237,20 @@ async function readBytes(blob: Blob, what: string): Promise<Uint8Array> {
   }
 }
 
-/** Reads a user-chosen file, refusing oversized files and absurd header lengths before reading it whole. */
-export async function readCheckpointFile<Config = unknown>(
-  file: Blob,
-  opts: DecodeOptions & { maxBytes?: number } = {},
-): Promise<Checkpoint<Config>> {
+/** A user-chosen file's bytes, refusing oversized files and absurd header lengths before reading it whole. */
+export async function readCheckpointBytes(file: Blob, opts: { maxBytes?: number; maxHeaderBytes?: number } = {}): Promise<Uint8Array> {
   const maxBytes = opts.maxBytes ?? MAX_CHECKPOINT_BYTES;
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
   if (file.size > maxBytes) fail('too-large', `file is ${mb(file.size)}; checkpoints over ${mb(maxBytes)} cannot be loaded here`);
   const prefix = await readBytes(file.slice(0, 9), 'the file header');
   readHeaderLength(prefix, file.size, opts.maxHeaderBytes);
-  return decodeCheckpoint(await readBytes(file, 'the file'), opts);
+  return readBytes(file, 'the file');
+}
+
+/** Reads a user-chosen file (see readCheckpointBytes) and decodes it. */
+export async function readCheckpointFile<Config = unknown>(
+  file: Blob,
+  opts: DecodeOptions & { maxBytes?: number } = {},
+): Promise<Checkpoint<Config>> {
+  return decodeCheckpoint(await readCheckpointBytes(file, opts), opts);
 }

@@ -14,7 +14,7 @@ export interface PanelMessage {
  * message), and the runs autosaved in this browser with their config and step, to resume or delete. On page
  * load it offers to resume the newest autosave.
  * @event spark-save - save the current run (the shell answers with offerDownload).
- * @event spark-load-file - detail { name, bytes } of a chosen checkpoint file.
+ * @event spark-load-file - detail { file }: the chosen checkpoint File, unread (the engine checks it before reading it).
  * @event spark-resume-autosave - detail { runId }.
  * @event spark-delete-autosave - detail { runId }.
  * @event spark-refresh-autosaves - list the autosaves again.
@@ -78,12 +78,10 @@ export class CheckpointPanel extends LitElement {
     this.message = { kind: 'info', text: `Saved ${fileName} (${formatBytes(bytes.length)}).` };
   }
 
-  private async loadFile(input: HTMLInputElement): Promise<void> {
-    const f = input.files?.[0];
-    if (!f) return;
-    const bytes = new Uint8Array(await f.arrayBuffer());
+  private loadFile(input: HTMLInputElement): void {
+    const file = input.files?.[0];
     input.value = ''; // the same file can be chosen again
-    emit(this, 'spark-load-file', { name: f.name, bytes });
+    if (file) emit(this, 'spark-load-file', { file });
   }
 
   private describe(r: StoredRun): string {
@@ -112,7 +110,7 @@ export class CheckpointPanel extends LitElement {
       <div class="row">
         <label for="load">Load a checkpoint file:</label>
         <input id="load" type="file" accept=".safetensors,.ckpt,.bin,application/octet-stream" data-testid="load-file" ?disabled=${!this.canLoad}
-          @change=${(e: Event) => void this.loadFile(e.target as HTMLInputElement)} />
+          @change=${(e: Event) => this.loadFile(e.target as HTMLInputElement)} />
       </div>
       <div aria-live="polite">
         ${this.message ? html`<p class="msg ${this.message.kind}" role=${this.message.kind === 'error' ? 'alert' : 'status'} data-testid="checkpoint-message">${this.message.text}</p>` : nothing}

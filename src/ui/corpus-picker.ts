@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
-import { BUILTIN_CORPORA, formatBytes, validateUserText } from '../data/corpora';
+import { BUILTIN_CORPORA, DEFAULT_MAX_USER_TEXT_BYTES, formatBytes, validateUserText } from '../data/corpora';
+import { describeError } from './error-text';
 import { emit, type CorpusChoice } from './events';
 
 /** The config value that stands for a dropped file (the text travels beside the config, never in it). */
@@ -7,7 +8,8 @@ export const USER_CORPUS_ID = 'user';
 
 /**
  * @summary Chooses the training text: a built-in corpus, or a .txt file chosen or dropped here (checked with
- * validateUserText; a binary, UTF-16 or huge file is refused with its message).
+ * validateUserText; a binary, UTF-16 or huge file is refused with its message, a huge one before it is read; a
+ * file the browser cannot read is named with the reason).
  * @event spark-corpus-change - the choice changed; detail is a CorpusChoice (with the file's text for a file).
  * @csspart drop - the drop zone.
  */
@@ -61,9 +63,22 @@ export class CorpusPicker extends LitElement {
     emit(this, 'spark-corpus-change', this.choice);
   }
 
-  private async takeFile(f: File | undefined): Promise<void> {
+  /** Checks and takes a chosen or dropped file; a refusal or a failed read shows under the picker. */
+  async takeFile(f: File | undefined): Promise<void> {
     if (!f) return;
-    const r = validateUserText(f.name, new Uint8Array(await f.arrayBuffer()));
+    if (f.size > DEFAULT_MAX_USER_TEXT_BYTES) {
+      this.problem = `${f.name} is ${formatBytes(f.size)}, more than the ${formatBytes(DEFAULT_MAX_USER_TEXT_BYTES)} limit, so it was not read. ` +
+        'Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).';
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await f.arrayBuffer());
+    } catch (e) {
+      this.problem = `Could not read ${f.name}: ${describeError(e).replace(/\.$/, '')}. Choose it again; if it was moved or is on a network drive, copy it to this computer first.`;
+      return;
+    }
+    const r = validateUserText(f.name, bytes);
     if (!r.ok) {
       this.problem = r.message;
       return;

@@ -22,13 +22,18 @@ export interface SparkEventDetails {
   'spark-stop': Record<string, never>;
   'spark-sample': { prompt: string; options: SampleOptions };
   'spark-save': Record<string, never>;
-  'spark-load-file': { name: string; bytes: Uint8Array };
+  /** A checkpoint file the user chose, not read yet: the engine checks its size and header first. */
+  'spark-load-file': { file: File };
   'spark-resume-autosave': { runId: string };
   'spark-delete-autosave': { runId: string };
   /** Close a notice. */
   'spark-dismiss': { id: number };
   /** Ask for the list of autosaves again. */
   'spark-refresh-autosaves': Record<string, never>;
+  /** Start a new engine worker after the old one stopped (the autosaves are kept). */
+  'spark-restart-engine': Record<string, never>;
+  /** The memory budget setting changed: `bytes` is what runs are checked against (undefined: none known yet). */
+  'spark-memory-budget-change': { bytes: number | undefined; valid: boolean };
 }
 
 export type SparkEventName = keyof SparkEventDetails;

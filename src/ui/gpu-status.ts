@@ -1,11 +1,14 @@
 import { LitElement, css, html } from 'lit';
-import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { AdapterDescription, GpuFeatures } from '../engine/protocol';
+import { emit } from './events';
 
 /** What the engine said about its device (the engine worker owns it; this view only shows it). */
 export type GpuStatusState =
   | { kind: 'pending' }
   | { kind: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
-  | { kind: 'error'; name: string; message: string };
+  | { kind: 'error'; name: string; message: string }
+  /** The engine worker died (crashed, ran out of memory, or stopped answering): it can be restarted. */
+  | { kind: 'stopped'; message: string };
 
 const CHROME_HELP = [
   'Use Chrome or Edge 113 or later (desktop), or Chrome 121 or later on Android.',
@@ -15,7 +18,9 @@ const CHROME_HELP = [
 ];
 
 /**
- * @summary Shows which WebGPU adapter the engine trains on, or why it cannot and what to do in Chrome.
+ * @summary Shows which WebGPU adapter the engine trains on, or why it cannot and what to do in Chrome, or that the
+ * engine stopped, with a button to start a new one.
+ * @event spark-restart-engine - the user asked for a new engine after it stopped.
  * @csspart panel - the outer box.
  */
 export class GpuStatus extends LitElement {
@@ -31,6 +36,8 @@ export class GpuStatus extends LitElement {
     dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0; }
     dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: 13px; overflow-wrap: anywhere; }
     ul { margin: 6px 0 0 0; padding-left: 20px; }
+    .restart { font: inherit; font-weight: 600; padding: 4px 14px; margin-top: 6px; }
+    .restart:focus-visible { outline: 3px solid #f39c12; outline-offset: 2px; }
   `;
 
   constructor() {
@@ -41,6 +48,14 @@ export class GpuStatus extends LitElement {
   override render() {
     const s = this.status;
     if (s.kind === 'pending') return html`<div part="panel" class="panel" role="status">Starting the engine and looking for a WebGPU adapter…</div>`;
+    if (s.kind === 'stopped') {
+      const why = s.message.replace(/^The engine stopped: /, '');
+      return html`<div part="panel" class="panel error" role="alert" data-testid="engine-stopped">
+        <strong>The engine stopped.</strong> ${why.charAt(0).toUpperCase() + why.slice(1)} What it was doing is lost;
+        the runs autosaved in this browser are kept, and a new engine offers to resume the newest.
+        <div><button class="restart" data-testid="restart-engine" @click=${() => emit(this, 'spark-restart-engine', {})}>Restart the engine</button></div>
+      </div>`;
+    }
     if (s.kind === 'error') {
       const noWebGpu = s.name === 'WebGPUUnavailableError';
       return html`<div part="panel" class="panel error" role="alert" data-testid="gpu-error">

@@ -1,22 +1,33 @@
 import { LitElement, html, nothing } from 'lit';
-import { EngineClient, EngineRequestError } from '../engine/client';
+import { EngineRequestError, type ClientBuildOptions, type EngineClient } from '../engine/client';
 import type { EngineEvent, EngineState, RunInfo } from '../engine/protocol';
+import type { CreateProgress } from '../engine/run';
+import type { SweepConfig } from '../eval/sweep';
 import type { StoredRun } from '../train/storage';
 import type { CheckpointPanel } from './checkpoint-panel';
 import type { ConfigPanel } from './config-panel';
+import type { ConfirmRun } from './confirm-run';
+import { describeError, errorText } from './error-text';
+import { EngineConnection } from './engine-connection';
 import type { CorpusChoice, SparkEventDetails } from './events';
-import type { GpuStatusState } from './gpu-status';
 import { labStyles } from './lab-styles';
+import { LinkSettings } from './link-settings';
 import type { LossChart } from './loss-chart';
+import type { MemoryBudget } from './memory-budget';
 import type { MoeView } from './moe-view';
-import { errorText, type Notice } from './notice-list';
+import type { Notice } from './notice-list';
+import { runSize } from './presets';
 import type { SampleView } from './sample-view';
+import type { SweepView } from './sweep-view';
 import type { ThroughputProgress } from './throughput-panel';
-import { decodeConfigHash, encodeConfigHash, type PartialRunConfig } from './url-config';
+import type { DecodedConfig, PartialRunConfig } from './url-config';
+import { sampleInto, sweepInto } from './view-jobs';
 import './checkpoint-panel';
 import './config-panel';
+import './confirm-run';
 import './gpu-status';
 import './loss-chart';
+import './memory-budget';
 import './moe-view';
 import './notice-list';
 import './run-controls';
@@ -24,99 +35,93 @@ import './sample-view';
 import './sweep-view';
 import './throughput-panel';
 
-/** How long the page waits for the engine's first word before saying it did not start. */
-const ENGINE_START_TIMEOUT_MS = 60_000;
-
 /**
- * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling and checkpoints,
- * wired to the engine worker through EngineClient (the only thing here that talks to the engine; the views
- * below only render what it reports and send events up).
+ * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling, test-time sweeps
+ * and checkpoints, wired to the engine worker through EngineClient (the only thing here that talks to the engine;
+ * the views below only render what it reports and send events up). When the worker dies it says so and offers
+ * a new one; the autosaves in IndexedDB outlive it.
  */
 export class LabApp extends LitElement {
   static override properties = {
     engineState: { state: true },
-    gpu: { state: true },
     run: { state: true },
     progress: { state: true },
     busy: { state: true },
+    building: { state: true },
     notices: { state: true },
     configValid: { state: true },
+    budgetValid: { state: true },
+    needBytes: { state: true },
     autosaves: { state: true },
     offer: { state: true },
-    shareUrl: { state: true },
     stepDone: { state: true },
   };
 
   declare engineState: EngineState;
-  declare gpu: GpuStatusState;
   declare run: RunInfo | null;
   declare progress: ThroughputProgress | null;
   declare busy: string;
+  /** The latest build step of the run being created or loaded (a progress bar under `busy`). */
+  declare building: CreateProgress | null;
   declare notices: Notice[];
   declare configValid: boolean;
+  declare budgetValid: boolean;
+  /** Estimated training memory of the form's settings (bytes), null while they are not valid. */
+  declare needBytes: number | null;
   declare autosaves: StoredRun[];
   declare offer: StoredRun | null;
-  declare shareUrl: string;
   /** Steps the current run has done, from whichever message says so last (evals can arrive before progress). */
   declare stepDone: number;
 
   static override styles = labStyles;
 
-  private client: EngineClient | null = null;
+  /** The engine worker: spawned on connect, restarted on request; its events come to onEngine. */
+  readonly engine = new EngineConnection(this, (e) => this.onEngine(e));
+  private readonly link = new LinkSettings(this, (r) => this.onLink(r));
   private corpus: CorpusChoice | null = null;
   private nextNotice = 1;
   private runLabels = new Map<string, string>();
   private creating = false;
-  private startTimer = 0;
 
   constructor() {
     super();
     this.engineState = 'starting';
-    this.gpu = { kind: 'pending' };
     this.run = null;
     this.progress = null;
     this.busy = '';
+    this.building = null;
     this.notices = [];
     this.configValid = true;
+    this.budgetValid = true;
+    this.needBytes = null;
     this.autosaves = [];
     this.offer = null;
-    this.shareUrl = '';
     this.stepDone = 0;
   }
 
+  private get client(): EngineClient | null {
+    return this.engine.client;
+  }
   private $<T extends Element>(selector: string): T {
     return this.renderRoot.querySelector(selector) as T;
   }
   private get panel() { return this.$<ConfigPanel>('spark-config-panel'); }
+  private get budget() { return this.$<MemoryBudget>('spark-memory-budget'); }
   private get chart() { return this.$<LossChart>('spark-loss-chart'); }
   private get moe() { return this.$<MoeView>('spark-moe-view'); }
   private get sampler() { return this.$<SampleView>('spark-sample-view'); }
+  private get sweeps() { return this.$<SweepView>('spark-sweep-view'); }
   private get checkpoints() { return this.$<CheckpointPanel>('spark-checkpoint-panel'); }
+  private get confirm() { return this.$<ConfirmRun>('spark-confirm-run'); }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    window.addEventListener('hashchange', this.onHashChange);
-    // After the first render (the form exists), outside any update.
-    void this.updateComplete.then(() => this.applyHash(location.hash));
-    if (this.client) return;
-    try {
-      this.client = EngineClient.spawn();
-      this.client.on((e) => this.onEngine(e));
-      this.startTimer = window.setTimeout(() => {
-        if (this.engineState === 'starting' && this.gpu.kind === 'pending') {
-          this.gpu = { kind: 'error', name: 'EngineStartError', message: `The engine worker did not answer within ${ENGINE_START_TIMEOUT_MS / 1000} s. Reload the page; if it happens again, check the browser console.` };
-        }
-      }, ENGINE_START_TIMEOUT_MS);
-    } catch (e) {
-      const { name, message } = errorText(e);
-      this.gpu = { kind: 'error', name, message: `The engine worker could not start: ${message}` };
-    }
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    window.removeEventListener('hashchange', this.onHashChange);
-    clearTimeout(this.startTimer);
+  /** A new worker for a stopped one; on 'ready' it lists the autosaves (in IndexedDB, so all still there) and offers the newest. */
+  private restartEngine(): void {
+    this.run = this.progress = this.offer = null;
+    this.stepDone = 0;
+    this.engineState = 'starting';
+    this.notices = this.notices.filter((n) => n.kind !== 'error');
+    this.checkpoints.message = null; // about the old engine's run
+    this.engine.restart();
   }
 
   // ---- notices ----
@@ -127,19 +132,16 @@ export class LabApp extends LitElement {
   /** An engine error: shown by name and message; a ConfigError's field is highlighted in the form. */
   private showError(e: unknown, context: string): void {
     const err = errorText(e);
-    if (err.name === 'WebGPUUnavailableError') return void (this.gpu = { kind: 'error', name: err.name, message: err.message });
+    if (err.name === 'WebGPUUnavailableError') return this.engine.showProblem(err.name, err.message);
+    if (err.name === 'EngineStoppedError') return; // the engine-stopped panel says it, with its restart button
     const shown = err.field ? this.panel?.showFieldError(err.field, err.message) : false;
     const field = err.field ? ` (setting: ${err.field}${shown ? ', highlighted below' : ''})` : '';
     const code = err.code ? ` [${err.code}]` : '';
     this.notify('error', `${context}: ${err.name}${code}`, `${err.message}${field}`, 'engine-error');
   }
 
-  // ---- URL ----
-  private readonly onHashChange = () => this.applyHash(location.hash);
-
-  private applyHash(hash: string): void {
-    const r = decodeConfigHash(hash);
-    if (!r) return;
+  // ---- the settings link ----
+  private onLink(r: DecodedConfig): void {
     if (!r.ok) {
       this.notify('warning', 'This link’s settings were not loaded', `${r.message} The form keeps its current settings.`, 'url-error');
       return;
@@ -151,24 +153,14 @@ export class LabApp extends LitElement {
 
   private onConfigChange(d: SparkEventDetails['spark-config-change']): void {
     this.configValid = d.valid;
-    this.shareUrl = '';
-    if (!d.valid) return;
-    const hash = encodeConfigHash(d.config);
-    const want = hash ? `#${hash}` : '';
-    if (location.hash !== want) history.replaceState(history.state, '', `${location.pathname}${location.search}${want}`);
-  }
-
-  private async share(): Promise<void> {
-    this.shareUrl = location.href;
-    await navigator.clipboard?.writeText(location.href).catch(() => undefined);
+    this.needBytes = d.valid ? (runSize(d.config)?.memoryBytes ?? null) : null;
+    this.link.follow(d.config, d.valid);
   }
 
   // ---- engine events ----
   private onEngine(e: EngineEvent): void {
     switch (e.type) {
       case 'ready':
-        clearTimeout(this.startTimer);
-        this.gpu = { kind: 'ready', adapter: e.adapter, features: e.features, limits: e.limits };
         void this.refreshAutosaves(true);
         break;
       case 'state':
@@ -200,6 +192,10 @@ export class LabApp extends LitElement {
         this.notify('error', 'The GPU device was lost', `${e.message} ${e.recoveredFromStep === null
           ? 'There was no autosave to resume from: start a new run.'
           : `Spark Lab is getting a new device and resumes the run from its last autosave (step ${e.recoveredFromStep}).`}`, 'device-lost');
+        break;
+      case 'engine-stopped': // the device panel says so and offers a restart
+        this.engineState = 'stopped';
+        this.run = this.progress = null;
         break;
       case 'error':
         // Errors that answer a request are shown by the code that made the request.
@@ -234,8 +230,7 @@ export class LabApp extends LitElement {
       this.autosaves = [...runs].sort((a, b) => b.savedAt.localeCompare(a.savedAt));
       if (offerNewest && !this.run && this.autosaves.length) this.offer = this.autosaves[0];
     } catch (e) {
-      const err = errorText(e);
-      this.checkpoints.message = { kind: 'error', text: `Could not list autosaves: ${err.name}${err.code ? ` [${err.code}]` : ''}: ${err.message}` };
+      this.checkpointError('Could not list autosaves', e);
     }
   }
 
@@ -246,22 +241,30 @@ export class LabApp extends LitElement {
       await job();
     } finally {
       this.busy = '';
+      this.building = null;
     }
   }
 
+  /** What every create and load sends: the memory budget, and a callback for the build's progress bar. */
+  private buildOptions(): ClientBuildOptions {
+    return { memoryBudgetBytes: this.budget?.bytes, onProgress: (p) => (this.building = p) };
+  }
+
   private async train(): Promise<void> {
-    const client = this.client;
-    if (!client) return;
-    if (!this.panel.valid) {
+    if (!this.client) return;
+    if (!this.panel.valid || !this.budget.valid) {
       this.notify('error', 'Settings need fixing', 'Some settings are not valid; they are highlighted in the form.', 'config-invalid');
       return;
     }
     const config: PartialRunConfig = this.panel.config;
+    if (!(await this.link.mayTrain(config, this.budget.bytes, (info) => this.confirm.ask(info)))) return;
+    const client = this.client;
+    if (!client) return;
     const text = config.data?.corpus === 'user' && this.corpus?.kind === 'user' ? this.corpus.text : undefined;
     await this.withBusy('Creating the run (tokenizing the corpus, building the model)…', async () => {
       this.creating = true;
       try {
-        await client.create(config, text);
+        await client.create(config, text, this.buildOptions());
         this.notices = this.notices.filter((n) => n.kind !== 'error' && n.testId !== 'done');
         client.train();
       } catch (e) {
@@ -272,23 +275,8 @@ export class LabApp extends LitElement {
     });
   }
 
-  private async sample(d: SparkEventDetails['spark-sample']): Promise<void> {
-    const client = this.client;
-    const view = this.sampler;
-    if (!client) return;
-    view.begin();
-    try {
-      const r = await client.sample(d.prompt, d.options, (t) => view.appendText(t));
-      view.finish(r.tokens, r.tokensPerSecond);
-    } catch (e) {
-      const err = errorText(e);
-      view.fail(`${err.name}${err.field ? ` (${err.field})` : ''}: ${err.message}`);
-    }
-  }
-
   private checkpointError(action: string, e: unknown): void {
-    const err = errorText(e);
-    this.checkpoints.message = { kind: 'error', text: `${action}: ${err.name}${err.code ? ` [${err.code}]` : ''}: ${err.message}` };
+    this.checkpoints.message = { kind: 'error', text: `${action}: ${describeError(e)}` };
   }
 
   private async save(): Promise<void> {
@@ -317,13 +305,13 @@ export class LabApp extends LitElement {
     });
   }
 
-  /** A checkpoint holds no training text: a run trained on a dropped file needs the file again (retry with it). */
-  private async loadFile(client: EngineClient, bytes: Uint8Array): Promise<RunInfo> {
+  /** The File goes to the engine unread. A checkpoint holds no training text: a run trained on a dropped file needs it again. */
+  private async loadFile(client: EngineClient, file: File): Promise<RunInfo> {
     try {
-      return await client.load(bytes.slice());
+      return await client.load(file, undefined, this.buildOptions());
     } catch (e) {
       if (!(e instanceof EngineRequestError && e.field === 'data.corpus' && this.corpus?.kind === 'user')) throw e;
-      return client.load(bytes, this.corpus.text);
+      return client.load(file, this.corpus.text, this.buildOptions());
     }
   }
 
@@ -336,6 +324,10 @@ export class LabApp extends LitElement {
     await this.refreshAutosaves(false);
   }
 
+  private sweep(config: SweepConfig): void {
+    if (this.client) void sweepInto(this.client, this.sweeps, config);
+  }
+
   override render() {
     const s = this.engineState;
     const run = this.run;
@@ -343,36 +335,41 @@ export class LabApp extends LitElement {
     const idle = !this.busy && (s === 'idle' || s === 'paused');
     const canSample = !!run && !this.busy && (s === 'idle' || s === 'paused' || s === 'training');
     const moe = (run?.config.model.moeEvery ?? 0) > 0;
+    type Detail<K extends keyof SparkEventDetails> = CustomEvent<SparkEventDetails[K]>;
     return html`
       <header>
         <h1>Spark Lab</h1>
         <p class="lede">Train and evaluate small language models on your own GPU, in the browser.</p>
       </header>
-      <spark-gpu-status .status=${this.gpu}></spark-gpu-status>
-      <spark-notice-list .notices=${this.notices} @spark-dismiss=${(e: CustomEvent<{ id: number }>) => (this.notices = this.notices.filter((n) => n.id !== e.detail.id))}></spark-notice-list>
+      <spark-gpu-status .status=${this.engine.status} @spark-restart-engine=${this.restartEngine}></spark-gpu-status>
+      <spark-notice-list .notices=${this.notices} @spark-dismiss=${(e: Detail<'spark-dismiss'>) => (this.notices = this.notices.filter((n) => n.id !== e.detail.id))}></spark-notice-list>
+      <spark-confirm-run></spark-confirm-run>
       <div class="grid">
         <div class="col">
           <section class="card" aria-labelledby="h-config">
             <div class="head"><h2 id="h-config">Run settings</h2>
-              <button class="small" data-testid="share" ?disabled=${!this.configValid} @click=${this.share}>Share link</button></div>
-            ${this.shareUrl ? html`<input class="share" readonly aria-label="Link to these settings" .value=${this.shareUrl} @focus=${(e: Event) => (e.target as HTMLInputElement).select()} />` : nothing}
+              <button class="small" data-testid="share" ?disabled=${!this.configValid} @click=${() => this.link.share()}>Share link</button></div>
+            ${this.link.shareUrl ? html`<input class="share" readonly aria-label="Link to these settings" .value=${this.link.shareUrl} @focus=${(e: Event) => (e.target as HTMLInputElement).select()} />` : nothing}
             <spark-config-panel
-              @spark-config-change=${(e: CustomEvent<SparkEventDetails['spark-config-change']>) => this.onConfigChange(e.detail)}
-              @spark-corpus-change=${(e: CustomEvent<CorpusChoice>) => (this.corpus = e.detail)}></spark-config-panel>
+              @spark-config-change=${(e: Detail<'spark-config-change'>) => this.onConfigChange(e.detail)}
+              @spark-corpus-change=${(e: Detail<'spark-corpus-change'>) => (this.corpus = e.detail)}></spark-config-panel>
+            <spark-memory-budget .limits=${this.engine.limits} .needBytes=${this.needBytes}
+              @spark-memory-budget-change=${(e: Detail<'spark-memory-budget-change'>) => (this.budgetValid = e.detail.valid)}></spark-memory-budget>
           </section>
           <section class="card ckpt" aria-labelledby="h-ckpt">
             <h2 id="h-ckpt">Checkpoints</h2>
-            <spark-checkpoint-panel .autosaves=${this.autosaves} .offer=${this.offer} ?can-save=${!!run && idle} ?can-load=${!this.busy && s !== 'training' && s !== 'sampling' && s !== 'starting'}
+            <spark-checkpoint-panel .autosaves=${this.autosaves} .offer=${this.offer} ?can-save=${!!run && idle} ?can-load=${!this.busy && s !== 'training' && s !== 'sampling' && s !== 'starting' && s !== 'stopped'}
               @spark-save=${this.save}
-              @spark-load-file=${(e: CustomEvent<SparkEventDetails['spark-load-file']>) => this.load(e.detail.name, (c) => this.loadFile(c, e.detail.bytes))}
-              @spark-resume-autosave=${(e: CustomEvent<{ runId: string }>) => this.load('the autosaved run', (c) => c.loadAutosave(e.detail.runId))}
-              @spark-delete-autosave=${(e: CustomEvent<{ runId: string }>) => this.deleteAutosave(e.detail.runId)}
+              @spark-load-file=${(e: Detail<'spark-load-file'>) => this.load(e.detail.file.name, (c) => this.loadFile(c, e.detail.file))}
+              @spark-resume-autosave=${(e: Detail<'spark-resume-autosave'>) => this.load('the autosaved run', (c) => c.loadAutosave(e.detail.runId, undefined, this.buildOptions()))}
+              @spark-delete-autosave=${(e: Detail<'spark-delete-autosave'>) => this.deleteAutosave(e.detail.runId)}
               @spark-refresh-autosaves=${() => this.refreshAutosaves(false)}></spark-checkpoint-panel>
           </section>
         </div>
         <div class="col">
           <section class="card controls" aria-label="Training controls">
-            <spark-run-controls state=${s} busy=${this.busy} ?has-run=${!!run} ?can-train=${this.configValid} step=${step} steps=${run?.config.train.steps ?? 0}
+            <spark-run-controls state=${s} busy=${this.busy} .building=${this.building} ?has-run=${!!run} ?can-train=${this.configValid && this.budgetValid}
+              step=${step} steps=${run?.config.train.steps ?? 0}
               @spark-train=${this.train} @spark-continue=${() => this.client?.train()}
               @spark-pause=${() => this.client?.pause()} @spark-resume=${() => this.client?.resume()} @spark-stop=${() => this.client?.stop()}></spark-run-controls>
           </section>
@@ -381,11 +378,11 @@ export class LabApp extends LitElement {
             <spark-throughput-panel .run=${run} .progress=${this.progress} step=${step} ?training=${s === 'training'}></spark-throughput-panel></section>
           <section class="card" aria-labelledby="h-moe" ?hidden=${!moe}><h2 id="h-moe">Expert load</h2><spark-moe-view></spark-moe-view></section>
           <section class="card" aria-labelledby="h-sample"><h2 id="h-sample">Sample</h2>
-            <spark-sample-view ?disabled=${!canSample} @spark-sample=${(e: CustomEvent<SparkEventDetails['spark-sample']>) => this.sample(e.detail)}></spark-sample-view></section>
+            <spark-sample-view ?disabled=${!canSample} @spark-sample=${(e: Detail<'spark-sample'>) => this.client && sampleInto(this.client, this.sampler, e.detail)}></spark-sample-view></section>
         </div>
       </div>
       <section class="card sweep" aria-labelledby="h-sweep"><h2 id="h-sweep">Test-time scaling</h2>
-        <spark-sweep-view .client=${this.client} ?has-run=${!!run && idle}></spark-sweep-view></section>
+        <spark-sweep-view ?has-run=${!!run && idle} @spark-sweep-request=${(e: CustomEvent<{ config: SweepConfig }>) => this.sweep(e.detail.config)}></spark-sweep-view></section>
     `;
   }
 }

@@ -1,10 +1,5 @@
 import { LitElement, css, html } from 'lit';
-import { EngineRequestError } from '../engine/client';
 import { emit } from './events';
-
-/** Any thrown value as name, message, and the engine's field and code where it gave them. */
-export const errorText = (e: unknown): { name: string; message: string; field?: string; code?: string } =>
-  e instanceof EngineRequestError ? { name: e.name, message: e.message, field: e.field, code: e.code } : e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
 
 export interface Notice {
   id: number;

@@ -2,6 +2,9 @@
  * The config panel's presets. The tiny ones are sized for SwiftShader (software WebGPU, a few hundred ms per
  * step at B·T = 128, C = 32): the loss falls visibly within a minute. 'Bigger' is for a real GPU.
  */
+import { countParams } from '../model/config';
+import { estimateTrainingMemory } from '../model/memory';
+import { resolveRunConfig } from '../train/config';
 import type { PartialRunConfig } from './url-config';
 
 export interface Preset {
@@ -56,3 +59,35 @@ export const PRESETS: readonly Preset[] = [
     },
   },
 ];
+
+/** A run's size: parameters, and the training memory estimateTrainingMemory gives for it (bytes). */
+export interface RunSize {
+  params: number;
+  memoryBytes: number;
+}
+
+/** The size of a (partial) config, or null when it is not valid. */
+export function runSize(config: PartialRunConfig | object): RunSize | null {
+  try {
+    const c = resolveRunConfig(config);
+    return { params: countParams(c.model).total, memoryBytes: estimateTrainingMemory(c).totalBytes };
+  } catch {
+    return null;
+  }
+}
+
+/** A linked config this many times the largest preset, in parameters or memory, is confirmed before it trains. */
+export const LINK_CONFIRM_FACTOR = 4;
+
+let largest: RunSize | null = null;
+/** The largest preset's parameters and memory (each the largest over the presets). */
+export function largestPreset(): RunSize {
+  largest ??= PRESETS.map((p) => runSize(p.config)!).reduce((a, b) => ({ params: Math.max(a.params, b.params), memoryBytes: Math.max(a.memoryBytes, b.memoryBytes) }));
+  return largest;
+}
+
+/** True for a run far beyond every preset: a link asking for it gets a confirmation that states its size. */
+export function farBeyondPresets(size: RunSize): boolean {
+  const top = largestPreset();
+  return size.params > LINK_CONFIRM_FACTOR * top.params || size.memoryBytes > LINK_CONFIRM_FACTOR * top.memoryBytes;
+}

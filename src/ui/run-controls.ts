@@ -1,5 +1,6 @@
-import { LitElement, css, html } from 'lit';
+import { LitElement, css, html, nothing } from 'lit';
 import type { EngineState } from '../engine/protocol';
+import type { CreateProgress } from '../engine/run';
 import { emit } from './events';
 
 const STATE_TEXT: Record<EngineState, string> = {
@@ -9,6 +10,13 @@ const STATE_TEXT: Record<EngineState, string> = {
   training: 'Training…',
   paused: 'Paused.',
   sampling: 'Sampling…',
+  stopped: 'The engine stopped: restart it (above) to train again.',
+};
+
+const PHASE_TEXT: Record<CreateProgress['phase'], string> = {
+  tokenizer: 'training the BPE tokenizer',
+  encoding: 'encoding the corpus',
+  building: 'building the model',
 };
 
 /**
@@ -25,6 +33,7 @@ export class RunControls extends LitElement {
   static override properties = {
     state: { type: String },
     busy: { type: String },
+    building: { attribute: false },
     hasRun: { type: Boolean, attribute: 'has-run' },
     canTrain: { type: Boolean, attribute: 'can-train' },
     step: { type: Number },
@@ -35,6 +44,8 @@ export class RunControls extends LitElement {
   declare state: EngineState;
   /** What the page is waiting for (e.g. 'Creating the run…'), or '' when nothing. */
   declare busy: string;
+  /** The latest step of building the run the page asked for, shown as a progress bar under `busy`; null when none. */
+  declare building: CreateProgress | null;
   /** Whether the engine holds a run that Continue can train on. */
   declare hasRun: boolean;
   /** False while the form has errors. */
@@ -52,12 +63,15 @@ export class RunControls extends LitElement {
     button:disabled { opacity: 0.45; cursor: not-allowed; }
     button:focus-visible { outline: 3px solid #f39c12; outline-offset: 2px; }
     .status { font-size: 13px; color: var(--spark-muted, #555); margin: 6px 0 0 0; }
+    .build { display: flex; gap: 10px; align-items: center; font-size: 13px; margin-top: 4px; }
+    .build progress { flex: 1; max-width: 20rem; height: 1em; }
   `;
 
   constructor() {
     super();
     this.state = 'starting';
     this.busy = '';
+    this.building = null;
     this.hasRun = false;
     this.canTrain = true;
     this.step = 0;
@@ -82,7 +96,16 @@ export class RunControls extends LitElement {
         <button data-testid="stop" ?disabled=${!running} @click=${() => emit(this, 'spark-stop', {})}>Stop</button>
       </div>
       <p class="status" role="status" data-testid="run-status" data-state=${s}>${status}</p>
+      ${this.busy && this.building ? this.renderBuilding(this.building) : nothing}
     `;
+  }
+
+  private renderBuilding(b: CreateProgress) {
+    const pct = b.total > 0 ? Math.min(100, Math.floor((100 * b.done) / b.total)) : 0;
+    const text = `${PHASE_TEXT[b.phase]}: ${pct}%`;
+    return html`<div class="build" data-testid="build-progress" data-phase=${b.phase}>
+      <progress max=${Math.max(1, b.total)} .value=${Math.min(b.done, b.total)} aria-label="Building the run" aria-valuetext=${text}></progress>
+      <span>${text.charAt(0).toUpperCase() + text.slice(1)}</span></div>`;
   }
 }
 

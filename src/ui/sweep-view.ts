@@ -1,25 +1,17 @@
 import { LitElement, css, html, nothing } from 'lit';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
 import { sweepTotal } from '../eval/sweep';
+import { errorText, type ErrorText } from './error-text';
 import { duration } from './format';
 import type { SampleInspector } from './sample-inspector';
 import type { SweepChart } from './sweep-chart';
-import type { SweepPanel, SweepProgress, SweepRequestDetail } from './sweep-panel';
+import type { SweepPanel, SweepProgress } from './sweep-panel';
 import './sample-inspector';
 import './sweep-chart';
 import './sweep-panel';
 
-/** What the view needs of the engine: EngineClient has this method; tests pass a scripted fake. */
-export interface SweepClient {
-  sweep(config: Partial<SweepConfig>, onEvent: (e: SweepEvent) => void): Promise<{ config: SweepConfig; ms: number }>;
-}
-
 /** A failed sweep as shown: the error's class name, message and, for a ConfigError, the field to change. */
-export interface SweepFailure {
-  name: string;
-  message: string;
-  field?: string;
-}
+export type SweepFailure = ErrorText;
 
 export interface SweepDoneDetail {
   config: SweepConfig;
@@ -28,28 +20,19 @@ export interface SweepDoneDetail {
   samples: number;
 }
 
-function failureOf(e: unknown): SweepFailure {
-  const x = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
-  return {
-    name: typeof x.name === 'string' && x.name ? x.name : 'Error',
-    message: typeof x.message === 'string' ? x.message : String(e),
-    ...(typeof x.field === 'string' ? { field: x.field } : {}),
-  };
-}
-
 /**
  * @summary Test-time scaling: the sweep settings, live charts of accuracy against N, budget, tokens and time, and
- * every sample. Runs a sweep through `client` when the panel asks, feeds its events to the chart and the
- * inspector, and shows a failure by name, message and field (a ConfigError's field is also marked in the form).
+ * every sample. A view: the panel's request bubbles up to the app, which runs the sweep through the engine and
+ * feeds it back here (begin, add each event, then finish or fail). A failure shows by name, message and field
+ * (a ConfigError's field is also marked in the form).
+ * @event spark-sweep-request - from the panel: detail { config }, a validated sweep the user asked for.
  * @event spark-sweep-done - detail { config, ms, points, samples }: a sweep finished.
- * @event spark-sweep-request - bubbles up from the panel; this view already runs it (listen only to observe).
  * @csspart settings - the settings section.
  * @csspart charts - the charts section.
  * @csspart samples - the samples section.
  */
 export class SweepView extends LitElement {
   static override properties = {
-    client: { attribute: false },
     hasRun: { type: Boolean, attribute: 'has-run' },
     running: { state: true },
     progress: { state: true },
@@ -57,8 +40,6 @@ export class SweepView extends LitElement {
     summary: { state: true },
   };
 
-  /** Runs sweeps: the page's EngineClient (or anything with its `sweep` method); null until the engine starts. */
-  declare client: SweepClient | null;
   /** True when the engine holds a run that can be swept now (not training, not busy). */
   declare hasRun: boolean;
   /** True while a sweep runs. */
@@ -83,7 +64,6 @@ export class SweepView extends LitElement {
 
   constructor() {
     super();
-    this.client = null;
     this.hasRun = false;
     this.running = false;
     this.progress = null;
@@ -101,40 +81,25 @@ export class SweepView extends LitElement {
     return this.renderRoot.querySelector('spark-sample-inspector')!;
   }
 
-  /** Runs one sweep with a validated config; the panel's request does this. Resolves when it ends (or fails). */
-  async run(config: SweepConfig): Promise<void> {
-    const client = this.client;
-    if (!client || this.running) return;
+  /** True until the running sweep's first event: the last sweep's results stay on screen until then. */
+  private fresh = false;
+
+  /** A sweep with this config has started: the button turns off and the progress bar shows. */
+  begin(config: SweepConfig): void {
     this.running = true;
     this.failure = null;
     this.summary = '';
+    this.fresh = true;
     this.progress = { done: 0, total: sweepTotal(config), label: 'starting' };
-    // The last sweep's results stay until this one sends its first event: a rejected config keeps them on screen.
-    let fresh = true;
-    try {
-      const r = await client.sweep(config, (e) => {
-        if (fresh) {
-          fresh = false;
-          this.chart.reset();
-          this.inspector.reset();
-        }
-        this.onEvent(e);
-      });
-      const points = this.chart.points.length;
-      const samples = this.inspector.samples.length;
-      this.summary = `Sweep done in ${duration(r.ms)}: ${points} points, ${samples} samples (task ${r.config.task}, difficulty ${r.config.difficulty}, ${r.config.problems} problems).`;
-      this.dispatchEvent(new CustomEvent<SweepDoneDetail>('spark-sweep-done', { detail: { config: r.config, ms: r.ms, points, samples }, bubbles: true, composed: true }));
-    } catch (e) {
-      const f = failureOf(e);
-      this.failure = f;
-      if (fresh) this.progress = null; // it never started: no bar stuck at 0
-      if (f.field) this.panel.showFieldError(f.field, f.message);
-    } finally {
-      this.running = false;
-    }
   }
 
-  private onEvent(e: SweepEvent): void {
+  /** One event of the running sweep (a point, samples, progress). */
+  add(e: SweepEvent): void {
+    if (this.fresh) {
+      this.fresh = false;
+      this.chart.reset();
+      this.inspector.reset();
+    }
     switch (e.kind) {
       case 'point':
         this.chart.add(e);
@@ -150,13 +115,31 @@ export class SweepView extends LitElement {
     }
   }
 
+  /** The sweep ended: a summary line, and 'spark-sweep-done'. */
+  finish(r: { config: SweepConfig; ms: number }): void {
+    this.running = false;
+    const points = this.chart.points.length;
+    const samples = this.inspector.samples.length;
+    this.summary = `Sweep done in ${duration(r.ms)}: ${points} points, ${samples} samples (task ${r.config.task}, difficulty ${r.config.difficulty}, ${r.config.problems} problems).`;
+    this.dispatchEvent(new CustomEvent<SweepDoneDetail>('spark-sweep-done', { detail: { config: r.config, ms: r.ms, points, samples }, bubbles: true, composed: true }));
+  }
+
+  /** The sweep failed (or was refused): shown by name, message and field; a field of the form is marked there. */
+  fail(e: unknown): void {
+    this.running = false;
+    const f = errorText(e);
+    this.failure = f;
+    if (this.fresh) this.progress = null; // it never started: no bar stuck at 0
+    this.fresh = false;
+    if (f.field) this.panel.showFieldError(f.field, f.message);
+  }
+
   override render() {
     const f = this.failure;
     return html`
       <section part="settings" aria-labelledby="h-sweep-settings">
         <h3 id="h-sweep-settings">Sweep settings</h3>
-        <spark-sweep-panel ?running=${this.running} ?has-run=${this.hasRun && !!this.client} .progress=${this.progress}
-          @spark-sweep-request=${(e: CustomEvent<SweepRequestDetail>) => void this.run(e.detail.config)}></spark-sweep-panel>
+        <spark-sweep-panel ?running=${this.running} ?has-run=${this.hasRun} .progress=${this.progress}></spark-sweep-panel>
         ${f ? html`<div class="failure" role="alert" data-testid="sweep-error">
           <strong>The sweep failed: ${f.name}</strong> — ${f.message}${f.field ? html` (setting: <code data-testid="sweep-error-field">${f.field}</code>)` : nothing}
           <button @click=${() => (this.failure = null)} aria-label="Dismiss the sweep error">Dismiss</button></div>` : nothing}

@@ -1,13 +1,16 @@
 /**
  * The lab page used as a person would: pick the tiny dense preset, train, watch the chart grow and the loss fall,
  * sample, save the checkpoint (a download) and load it back, follow a shared link, and see a hostile link refused;
- * train a tiny reasoner and sweep its test-time compute (best-of-N, thinking budgets, contemplation).
+ * train a tiny reasoner and sweep its test-time compute (best-of-N, thinking budgets, contemplation); survive the
+ * engine worker's death (restart, autosaves kept); confirm a big linked run and see it refused over the memory budget.
  * Long tasks on the page's main thread are measured while training runs (the engine trains in its worker, so
  * the page must stay responsive), and the chart is fed tens of thousands of points to check it stays smooth.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryText, si } from '../../src/ui/format';
+import { runSize } from '../../src/ui/presets';
 import { launch, serveDist, watchErrors, yieldEmulatedGpu, type Served } from './browser';
 
 let served: Served;
@@ -145,7 +148,24 @@ describe('the lab page', () => {
     await expect.poll(() => again.getByTestId('device-lost').textContent(), { timeout: 60_000 }).toMatch(/device was lost.*resumes the run from its last autosave \(step \d+\)/s);
     await expect.poll(() => engineState(again), { timeout: 120_000 }).toBe('idle');
     await shot(again, 'device-lost');
-    expect(againErrors).toEqual([]);
+
+    // The worker dies (a test-only uncaught error): the page says the engine stopped and offers a restart; the
+    // new engine lists the autosaves, which outlive the worker in IndexedDB, and offers to resume the newest.
+    const autosaved = await again.getByTestId('autosaves').locator('li').allTextContents();
+    expect(autosaved.length).toBeGreaterThan(0);
+    await again.evaluate(() => (document.querySelector('spark-lab') as unknown as { client: { send(c: object): void } }).client.send({ type: 'debug-crash', how: 'throw' }));
+    await again.getByTestId('engine-stopped').waitFor({ timeout: 30_000 });
+    expect(await again.getByTestId('engine-stopped').textContent()).toMatch(/The engine stopped\.\s+Its worker failed: .*debug-crash.*autosaved in this browser are kept/s);
+    expect(await engineState(again)).toBe('stopped');
+    expect(await again.getByTestId('train').isDisabled()).toBe(true);
+    await shot(again, 'engine-stopped');
+    await again.getByTestId('restart-engine').click();
+    await again.getByTestId('adapter').waitFor({ timeout: 60_000 });
+    await again.getByTestId('resume-offer').waitFor({ timeout: 60_000 });
+    expect(await again.getByTestId('autosaves').locator('li').allTextContents()).toEqual(autosaved);
+    await expect.poll(() => engineState(again), { timeout: 60_000 }).toBe('no-run');
+    await shot(again, 'engine-restarted');
+    expect(againErrors.filter((e) => !/debug-crash/.test(e))).toEqual([]);
     await again.close();
 
     expect(errors).toEqual([]);
@@ -268,6 +288,38 @@ describe('the lab page', () => {
       await p.close();
     }
     expect(errors).toEqual([]);
+  });
+
+  it('asks before training a linked run far beyond the presets; over the memory budget the engine refuses it', async () => {
+    const big = { model: { nLayer: 12, nEmbd: 768, nHead: 12 } }; // 85M parameters, about 2 GiB to train
+    const size = runSize(big)!;
+    const { page, errors } = await openLab(`#config=${b64url(JSON.stringify(big))}`);
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    // The budget is this browser's setting: set it, and a reload keeps it.
+    await page.getByTestId('memory-budget').fill('64');
+    await page.reload();
+    await page.getByTestId('adapter').waitFor({ timeout: 60_000 });
+    await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    expect(await page.getByTestId('memory-budget').inputValue()).toBe('64');
+    await expect.poll(() => page.getByTestId('memory-over-budget').textContent()).toMatch(/over the 64\.0 MiB budget/);
+
+    await page.getByTestId('train').click();
+    await page.getByTestId('confirm-run').waitFor();
+    const stated = (await page.getByTestId('confirm-size').textContent())!.replace(/\s+/g, ' ');
+    expect(stated).toContain(`${si(size.params)} parameters that needs about ${memoryText(size.memoryBytes)} of GPU memory`);
+    await shot(page, 'confirm-big-link');
+    await page.getByTestId('confirm-back').click(); // go back: nothing is built
+    await expect.poll(() => page.getByTestId('confirm-run').count()).toBe(0);
+    expect(await engineState(page)).toBe('no-run');
+
+    await page.getByTestId('train').click();
+    await page.getByTestId('confirm-train').click();
+    await expect.poll(() => page.getByTestId('engine-error').textContent(), { timeout: 60_000 }).toMatch(/LimitExceededError.*64\.0 MiB/s);
+    console.log(`refused: ${await page.getByTestId('engine-error').textContent()}`);
+    expect(await engineState(page)).toBe('no-run');
+    await shot(page, 'budget-refused');
+    expect(errors).toEqual([]);
+    await page.close();
   });
 
   it('keeps the chart smooth with 50,000 points over three runs, and lays out at projector width', async () => {

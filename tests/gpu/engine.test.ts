@@ -260,6 +260,20 @@ describe('engine worker', () => {
     expect((await engine.client.sample('abc', { maxTokens: 6, temperature: 0 })).text).toBe(before.text);
   });
 
+  it('loads a checkpoint sent as a File: the worker checks its size and header, then reads it', async () => {
+    await create(tiny({ steps: 4 }));
+    await engine.trainToIdle(2);
+    const saved = await engine.client.save();
+    const info = await engine.client.load(new File([saved.bytes as Uint8Array<ArrayBuffer>], saved.fileName), PERIODIC);
+    runIds.push(info.runId);
+    expect(info.step).toBe(2);
+    // A 16-byte file whose header length claims 200 MiB: refused from its first 9 bytes.
+    const bomb = new Uint8Array(16);
+    new DataView(bomb.buffer).setUint32(0, 200 * 2 ** 20, true);
+    bomb[8] = 0x7b;
+    await expect(engine.client.load(new File([bomb], 'bomb.safetensors'), PERIODIC)).rejects.toMatchObject({ name: 'CheckpointError', code: 'header-too-large' });
+  });
+
   it('an MoE model reports expert loads that add up to tokens·k', async () => {
     const from = engine.mark;
     await create(tiny({ steps: 12, autosaveEvery: 4 }, { nLayer: 2, moeEvery: 1, moeExperts: 4, moeTopK: 2 }));

@@ -1,13 +1,16 @@
 // The test-time scaling UI against a scripted fake engine: charts grow live for every strategy, samples show their
 // thinking apart from the answer, exports hold every point, a ConfigError lands at its field, controls are labelled.
-// No GPU needed: the fake client stands in for the engine worker.
+// No GPU needed: the fake client stands in for the engine worker. The view holds no client: it asks for a sweep
+// with 'spark-sweep-request', and the test plays the app, carrying it out with sweepInto as LabApp does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdp, commands, page } from 'vitest/browser';
 import { EngineRequestError } from '../../src/engine/client';
 import { accuracy } from '../../src/eval/passk';
 import type { Strategy, SweepConfig, SweepEvent, SweepPoint, SweepSample } from '../../src/eval/sweep';
-import type { SweepClient, SweepDoneDetail, SweepView } from '../../src/ui/sweep-view';
+import type { SweepDoneDetail, SweepView } from '../../src/ui/sweep-view';
+import type { SweepRequestDetail } from '../../src/ui/sweep-panel';
 import { STRATEGIES } from '../../src/ui/sweep-data';
+import { sweepInto, type SweepClient } from '../../src/ui/view-jobs';
 import '../../src/ui/sweep-view';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -131,6 +134,9 @@ async function typeInto(v: SweepView, key: string, text: string) {
 describe('test-time sweep UI', () => {
   let view: SweepView;
   const log = { midwayNPoints: [] as number[] };
+  /** The engine as the app would reach it; null until a test gives one (the view never sees it). */
+  let client: SweepClient | null = null;
+  const requests: SweepRequestDetail[] = [];
 
   beforeAll(async () => {
     // A window big enough that the test runner does not scale the frame down (readable screenshots).
@@ -139,6 +145,11 @@ describe('test-time sweep UI', () => {
     document.body.style.cssText = 'margin: 12px; font: 15px/1.45 system-ui, sans-serif; color: #1b1b22';
     view = document.createElement('spark-sweep-view');
     view.style.maxWidth = '1240px';
+    // The app's side of the contract: a request bubbles up, the app runs it and feeds the view.
+    view.addEventListener('spark-sweep-request', (e) => {
+      requests.push(e.detail);
+      if (client) void sweepInto(client, view, e.detail.config);
+    });
     document.body.append(view);
     await view.updateComplete;
   });
@@ -147,7 +158,8 @@ describe('test-time sweep UI', () => {
   it('needs a run and valid settings: inline messages name the field, cross-field rules included', async () => {
     expect(runButton(view).disabled).toBe(true);
     expect(panelOf(view).textContent).toContain('Train or load a run first');
-    view.client = fakeClient(log, () => view);
+    expect('client' in view).toBe(false); // the view talks to no engine
+    client = fakeClient(log, () => view);
     view.hasRun = true;
     await view.updateComplete;
     await view.panel.updateComplete;
@@ -180,6 +192,7 @@ describe('test-time sweep UI', () => {
     await view.panel.updateComplete;
     expect(runButton(view).disabled).toBe(true);
     expect(runButton(view).textContent).toContain('Sweeping');
+    expect(requests.at(-1)!.config).toEqual(view.panel.config); // the validated form, as the request's detail
     const detail = await done;
     await frames(3);
     await view.updateComplete;
@@ -281,7 +294,7 @@ describe('test-time sweep UI', () => {
   });
 
   it('shows an engine ConfigError with its name, message and field, and marks the field', async () => {
-    view.client = {
+    client = {
       sweep: async () => {
         await sleep(5);
         throw new EngineRequestError({ name: 'ConfigError', message: 'sweep: 64 problems × 8 samples is too many for this GPU', field: 'sweep.problems' });
