@@ -2,6 +2,7 @@
  * Training texts that need no network: Moby Dick (bundled from an npm package, code-split so the ~1.2 MB book
  * loads only when chosen), generated simple stories, generated reasoning tasks, and text files the user drops on the page.
  */
+import { formatBytes } from '../lib/format';
 import { generateSimpleStories, type SimpleStoriesOptions } from './stories';
 
 export { generateSimpleStories, SIMPLE_STORIES_MAX_BYTES, SIMPLE_STORIES_MIN_BYTES, type SimpleStoriesOptions } from './stories';
@@ -199,9 +200,3 @@ function scanUtf8(bytes: Uint8Array): { invalidBytes: number; controlBytes: numb
   return { invalidBytes, controlBytes };
 }
 
-/** `1.2 MB`-style size (powers of 1024). */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} bytes`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
-}

@@ -12,6 +12,7 @@
  *
  * Sizes in bytes; N = B·T tokens per micro-batch, P parameter floats (64-float aligned), V vocabulary.
  */
+import { formatBytes } from '../lib/format';
 import { LimitExceededError } from '../gpu/errors';
 import { expertCapacity, statsWords } from '../kernels/moe';
 import { headSize, isMoeLayer, type ModelConfig } from './config';
@@ -38,9 +39,7 @@ export interface MemoryEstimate {
   largest: BufferEstimate;
 }
 
-const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-export const formatBytes = (b: number): string => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / MiB).toFixed(1)} MiB`);
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 

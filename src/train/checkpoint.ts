@@ -4,6 +4,7 @@
  * data RNG state, tokenizer, creation time and a CRC-32 over all of that and every tensor's bytes, so a
  * flipped bit anywhere in a checkpoint is refused rather than silently resumed from.
  */
+import { formatBytes } from '../lib/format';
 import {
   CheckpointError, type CheckpointErrorCode, type TensorEntry, type TensorInput, checkJsonDepth, crc32, decodeSafetensors,
   encodeSafetensors, littleEndianBytes, readHeaderLength, shapeSize, show, toFloat32,
@@ -240,8 +241,7 @@ async function readBytes(blob: Blob, what: string): Promise<Uint8Array> {
 /** A user-chosen file's bytes, refusing oversized files and absurd header lengths before reading it whole. */
 export async function readCheckpointBytes(file: Blob, opts: { maxBytes?: number; maxHeaderBytes?: number } = {}): Promise<Uint8Array> {
   const maxBytes = opts.maxBytes ?? MAX_CHECKPOINT_BYTES;
-  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-  if (file.size > maxBytes) fail('too-large', `file is ${mb(file.size)}; checkpoints over ${mb(maxBytes)} cannot be loaded here`);
+  if (file.size > maxBytes) fail('too-large', `file is ${formatBytes(file.size)}; checkpoints over ${formatBytes(maxBytes)} cannot be loaded here`);
   const prefix = await readBytes(file.slice(0, 9), 'the file header');
   readHeaderLength(prefix, file.size, opts.maxHeaderBytes);
   return readBytes(file, 'the file');

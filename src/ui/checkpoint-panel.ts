@@ -1,5 +1,5 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { formatBytes } from '../data/corpora';
+import { formatBytes } from './format';
 import type { StoredRun } from '../train/storage';
 import { downloadBlob } from './download';
 import { emit } from './events';

@@ -1,5 +1,5 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { memoryText, si } from './format';
+import { formatBytes, si } from './format';
 import type { RunSize } from './presets';
 
 /** What the confirmation states: the run's size, the largest preset's, and the memory budget. */
@@ -67,11 +67,11 @@ export class ConfirmRun extends LitElement {
       @cancel=${(e: Event) => { e.preventDefault(); this.close(false); }}>
       <h2 id="confirm-title">Train this much bigger run?</h2>
       <p id="confirm-size" data-testid="confirm-size">The settings from the link ask for a model of <strong>${si(size.params)} parameters</strong>
-        that needs about <strong>${memoryText(size.memoryBytes)}</strong> of GPU memory to train: far beyond the presets (the largest has
-        ${si(top.params)} parameters and needs ${memoryText(top.memoryBytes)}).</p>
+        that needs about <strong>${formatBytes(size.memoryBytes)}</strong> of GPU memory to train: far beyond the presets (the largest has
+        ${si(top.params)} parameters and needs ${formatBytes(top.memoryBytes)}).</p>
       ${budgetBytes === undefined ? nothing : over
-        ? html`<p class="over" data-testid="confirm-over">That is over your GPU memory budget of ${memoryText(budgetBytes)}: the engine will refuse it unless you raise the budget.</p>`
-        : html`<p>It fits your GPU memory budget of ${memoryText(budgetBytes)}, but may still take long to train or slow this computer.</p>`}
+        ? html`<p class="over" data-testid="confirm-over">That is over your GPU memory budget of ${formatBytes(budgetBytes)}: the engine will refuse it unless you raise the budget.</p>`
+        : html`<p>It fits your GPU memory budget of ${formatBytes(budgetBytes)}, but may still take long to train or slow this computer.</p>`}
       <p>Only train it if you trust where the link came from.</p>
       <div class="buttons">
         <button data-testid="confirm-back" autofocus @click=${() => this.close(false)}>Go back</button>

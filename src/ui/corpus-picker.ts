@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
-import { BUILTIN_CORPORA, DEFAULT_MAX_USER_TEXT_BYTES, formatBytes, validateUserText } from '../data/corpora';
+import { BUILTIN_CORPORA, DEFAULT_MAX_USER_TEXT_BYTES, validateUserText } from '../data/corpora';
+import { formatBytes } from './format';
 import { describeError } from './error-text';
 import { emit, type CorpusChoice } from './events';
 

@@ -30,10 +30,4 @@ export function duration(ms: number): string {
 /** A loss with four significant digits. */
 export const lossText = (v: number | null | undefined): string => (v == null || !Number.isFinite(v) ? '–' : v.toPrecision(4));
 
-/** A memory size in binary units, as the engine's memory messages write it: "12.3 MiB", "14.30 GiB". */
-export function memoryText(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return '–';
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(1)} KiB`;
-}
+export { formatBytes } from '../lib/format';

@@ -1,21 +1,12 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { emit } from './events';
-import { memoryText } from './format';
+import { defaultMemoryBudget } from '../model/memory';
+import { formatBytes } from './format';
 
 const MiB = 2 ** 20;
-const GiB = 2 ** 30;
 /** Where the user's own budget is remembered (MiB, as typed); absent: the default for the GPU. */
 export const MEMORY_BUDGET_KEY = 'spark-lab:memory-budget-mib';
 const MAX_BUDGET_MIB = 1024 * 1024; // 1 TiB: far above any GPU, below anything absurd
-
-/**
- * PLACEHOLDER until src/model/memory.ts exports defaultMemoryBudget(limits) (another branch of issue 13): then
- * import that one and delete this. WebGPU does not tell a GPU's memory size; its per-buffer limit is the one hint
- * of the device's class: twice that, at most 2 GiB.
- */
-export function defaultMemoryBudget(limits: Pick<GPUSupportedLimits, 'maxBufferSize'>): number {
-  return Math.min(2 * GiB, 2 * limits.maxBufferSize);
-}
 
 /**
  * @summary The GPU memory budget: runs whose estimated training memory is above it are refused before anything
@@ -116,8 +107,8 @@ export class MemoryBudget extends LitElement {
       ${problem ? html`<span class="error" id="budget-err" role="alert">${problem}</span>` : nothing}
       <small id="budget-doc" data-testid="memory-budget-doc">Runs estimated to need more GPU memory than this are refused before anything is allocated
         (WebGPU does not tell a GPU's memory size). Default: ${defText}.
-        ${need !== null ? html`These settings need about <strong>${memoryText(need)}</strong> to train${budget !== undefined && need > budget
-          ? html`: <span class="over" data-testid="memory-over-budget">over the ${memoryText(budget)} budget; they will be refused</span>` : ''}.` : nothing}</small>
+        ${need !== null ? html`These settings need about <strong>${formatBytes(need)}</strong> to train${budget !== undefined && need > budget
+          ? html`: <span class="over" data-testid="memory-over-budget">over the ${formatBytes(budget)} budget; they will be refused</span>` : ''}.` : nothing}</small>
     `;
   }
 }

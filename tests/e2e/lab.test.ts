@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryText, si } from '../../src/ui/format';
+import { formatBytes, si } from '../../src/ui/format';
 import { runSize } from '../../src/ui/presets';
 import { launch, serveDist, watchErrors, yieldEmulatedGpu, type Served } from './browser';
 
@@ -306,7 +306,7 @@ describe('the lab page', () => {
     await page.getByTestId('train').click();
     await page.getByTestId('confirm-run').waitFor();
     const stated = (await page.getByTestId('confirm-size').textContent())!.replace(/\s+/g, ' ');
-    expect(stated).toContain(`${si(size.params)} parameters that needs about ${memoryText(size.memoryBytes)} of GPU memory`);
+    expect(stated).toContain(`${si(size.params)} parameters that needs about ${formatBytes(size.memoryBytes)} of GPU memory`);
     await shot(page, 'confirm-big-link');
     await page.getByTestId('confirm-back').click(); // go back: nothing is built
     await expect.poll(() => page.getByTestId('confirm-run').count()).toBe(0);

@@ -5,10 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { page } from 'vitest/browser';
 import { DEFAULT_MAX_USER_TEXT_BYTES } from '../../src/data/corpora';
 import type { ConfirmRun } from '../../src/ui/confirm-run';
-import { memoryText, si } from '../../src/ui/format';
+import { formatBytes, si } from '../../src/ui/format';
 import type { CorpusPicker } from '../../src/ui/corpus-picker';
 import type { GpuStatus } from '../../src/ui/gpu-status';
-import { defaultMemoryBudget, MEMORY_BUDGET_KEY, type MemoryBudget } from '../../src/ui/memory-budget';
+import { defaultMemoryBudget } from '../../src/model/memory';
+import { MEMORY_BUDGET_KEY, type MemoryBudget } from '../../src/ui/memory-budget';
 import { farBeyondPresets, largestPreset, runSize } from '../../src/ui/presets';
 import type { RunControls } from '../../src/ui/run-controls';
 import '../../src/ui/confirm-run';
@@ -137,8 +138,8 @@ describe('lab UI states', () => {
     const top = largestPreset();
     expect(size.params).toBeGreaterThan(85e6);
     expect(text(confirm, '[data-testid="confirm-size"]')).toContain(
-      `a model of ${si(size.params)} parameters that needs about ${memoryText(size.memoryBytes)} of GPU memory to train: far beyond the presets ` +
-        `(the largest has ${si(top.params)} parameters and needs ${memoryText(top.memoryBytes)})`,
+      `a model of ${si(size.params)} parameters that needs about ${formatBytes(size.memoryBytes)} of GPU memory to train: far beyond the presets ` +
+        `(the largest has ${si(top.params)} parameters and needs ${formatBytes(top.memoryBytes)})`,
     );
     expect(text(confirm, '[data-testid="confirm-over"]')).toMatch(/over your GPU memory budget of 64\.0 MiB/);
     expect(confirm.shadowRoot!.activeElement?.getAttribute('data-testid')).toBe('confirm-back'); // the safe choice has the focus

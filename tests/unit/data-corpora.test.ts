@@ -3,12 +3,12 @@ import {
   BUILTIN_CORPORA,
   MOBY_DICK,
   findCorpus,
-  formatBytes,
   generateSimpleStories,
   simpleStoriesCorpus,
   userTextCorpus,
   validateUserText,
 } from '../../src/data/corpora';
+import { formatBytes } from '../../src/lib/format';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -109,7 +109,7 @@ describe('validateUserText', () => {
   it('rejects a file over the limit, saying the sizes', () => {
     const r = validateUserText('big.txt', new Uint8Array(3000).fill(97), { maxBytes: 2048 });
     expect(r).toMatchObject({ ok: false, problem: 'too-large' });
-    if (!r.ok) expect(r.message).toMatch(/big\.txt is 2\.9 KB, more than the 2\.0 KB limit\. Use a smaller excerpt/);
+    if (!r.ok) expect(r.message).toMatch(/big\.txt is 2\.9 KiB, more than the 2\.0 KiB limit\. Use a smaller excerpt/);
   });
 
   it('rejects binary files (NUL bytes, control characters) and says what to do', () => {
@@ -146,7 +146,9 @@ describe('validateUserText', () => {
 
   it('formats sizes', () => {
     expect(formatBytes(12)).toBe('12 bytes');
-    expect(formatBytes(1536)).toBe('1.5 KB');
-    expect(formatBytes(50 * 1024 * 1024)).toBe('50.0 MB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(50 * 1024 * 1024)).toBe('50.0 MiB');
+    expect(formatBytes(1.85 * 2 ** 30)).toBe('1.85 GiB');
+    expect(formatBytes(NaN)).toBe('–');
   });
 });

@@ -64,7 +64,7 @@ describe('engine commands (no GPU)', () => {
     const { answer } = engine();
     const huge = new SpyBlob(MAX_CHECKPOINT_BYTES + 1, headerPrefix(100));
     const r = await answer({ type: 'load', requestId: 1, checkpoint: huge });
-    expect(r).toMatchObject({ type: 'error', error: { name: 'CheckpointError', code: 'too-large', message: expect.stringMatching(/^file is 2048\.0 MB; checkpoints over 2048\.0 MB/) } });
+    expect(r).toMatchObject({ type: 'error', error: { name: 'CheckpointError', code: 'too-large', message: expect.stringMatching(/^file is 2\.00 GiB; checkpoints over 2\.00 GiB/) } });
     expect(huge.reads).toEqual([]);
   });
 
