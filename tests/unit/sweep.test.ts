@@ -116,6 +116,16 @@ describe('test-time scaling sweep', () => {
     expect(samples.some((s) => s.chosen?.majority && s.correct)).toBe(true);
   });
 
+  it('checks the largest batch against the sampler before sampling anything', async () => {
+    const seen: [number, number, string][] = [];
+    const sampler = Object.assign(new ScriptedSampler(), {
+      checkFits: (S: number, P: number, fit: { field: string }) => void seen.push([S, P, fit.field]),
+    });
+    for await (const _ of runSweep(sampler, tok, { ...config, problems: 3, ns: [1, 8], reasoners: 16 }, { memoryBudgetBytes: 1e9 })) break;
+    expect(seen).toEqual([[48, tok.encode('<|endoftext|>12+34=<think>').length, 'sweep.problems']]);
+    expect(sampler.calls).toEqual([]);
+  });
+
   it('refuses an unknown task', async () => {
     await expect(collect({ ...config, task: 'chess' })).rejects.toThrow(/unknown task 'chess'/);
   });
