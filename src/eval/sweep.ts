@@ -9,12 +9,13 @@
  *  - contemplating mode: M parallel reasoners in one batch, then an aggregator: a confidence-weighted vote, or
  *    the model itself prompted with the candidates writing a final answer.
  *
- * Every point carries accuracy with a Wilson interval, the tokens generated (test-time compute) and wall time,
- * so strategies compare at equal compute. The sampler is an interface: the GPU BatchSampler in the engine,
- * a scripted fake in unit tests.
+ * Problems come from the task's held-out side (src/data/tasks/split.ts), which no training corpus contains, drawn
+ * independently (so a small level may repeat one). Every point carries accuracy with a Wilson interval, the tokens
+ * generated (test-time compute) and wall time, so strategies compare at equal compute. The sampler is an interface:
+ * the GPU BatchSampler in the engine, a scripted fake in unit tests.
  */
 import { END_OF_TEXT_ID } from '../data/specials';
-import { findTask, generationPrompt, verifySampled, type Task, type TaskInstance } from '../data/tasks';
+import { drawProblem, findTask, generationPrompt, verifySampled, type Task, type TaskInstance } from '../data/tasks';
 import type { Tokenizer } from '../data/tokenizer';
 import { Rng } from '../data/rng';
 import type { BatchSampleOptions, BatchSampleResult, FitCheck } from './batch-sample';
@@ -100,7 +101,8 @@ export async function* runSweep(sampler: SequenceSampler, tokenizer: Tokenizer, 
   const task = findTask(c.task);
   if (!task) throw new RangeError(`sweep: unknown task '${c.task}'`);
   const rng = new Rng(c.seed);
-  const problems: TaskInstance[] = Array.from({ length: c.problems }, () => task.generate(rng, c.difficulty));
+  // Held-out problems only: no training corpus contains them (src/data/tasks/split.ts).
+  const problems: TaskInstance[] = Array.from({ length: c.problems }, () => drawProblem(task, rng, c.difficulty, 'eval'));
   const prompts = problems.map((p) => Uint32Array.from(tokenizer.encode(generationPrompt(p))));
   // The largest batch, checked before any decoding (each batch is checked again as it is made).
   const widest = Math.max(1, ...c.ns, c.reasoners);
