@@ -61,13 +61,14 @@ export interface FitCheck {
   budgetBytes?: number;
   /** The field a refusal names (e.g. 'sweep.problems'). */
   field: string;
-  /** The batch in words, e.g. '16 problems × 256 samples'. */
+  /** The batch in words, e.g. '16 problems × 256 samples' (the sequences and prompt length are added). */
   what: string;
   /** What to shrink, e.g. 'fewer problems or a smaller N'. */
   advice: string;
 }
 
-const fmtBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+const fmtBytes = (b: number) =>
+  b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 
 interface DecoderSet {
   decoder: Decoder;
@@ -119,10 +120,10 @@ export class BatchSampler {
   checkFits(sequences: number, promptTokens: number, fit: FitCheck): DecoderEstimate {
     const est = this.estimateBytes(sequences, promptTokens);
     const perBuffer = Math.min(this.gpu.limits.maxBufferSize, this.gpu.limits.maxStorageBufferBindingSize);
-    const batch = `${fit.what} = ${sequences} sequence${sequences === 1 ? '' : 's'} (prompts of ${promptTokens} tokens)`;
+    const batch = `${fit.what} (${sequences} sequence${sequences === 1 ? '' : 's'}, prompts of ${promptTokens} tokens)`;
     if (est.largest.bytes > perBuffer) {
       throw new LimitExceededError(
-        `${batch} need ${fmtBytes(est.largest.bytes)} in one buffer (${est.largest.name}); this GPU binds at most ${fmtBytes(perBuffer)} per buffer. Decode fewer sequences at once: ${fit.advice}`,
+        `${batch} would need ${fmtBytes(est.largest.bytes)} in one buffer (${est.largest.name}); this GPU binds at most ${fmtBytes(perBuffer)} per buffer. Decode fewer sequences at once: ${fit.advice}`,
         fit.field,
       );
     }
@@ -217,7 +218,7 @@ export class BatchSampler {
     const keep = Math.max(1, Math.floor(T / 2));
     let context = Array.from(prompt.subarray(Math.max(0, prompt.length - T)));
     const d = this.rows(1, Math.max(context.length, keep), {
-      budgetBytes: opts.memoryBudgetBytes, field: 'model.contextLength', what: 'sampling', advice: 'a model with a shorter context or fewer layers',
+      budgetBytes: opts.memoryBudgetBytes, field: 'model.contextLength', what: 'sampling one sequence', advice: 'a model with a shorter context or fewer layers',
     });
     const prefill = async () => {
       await d.decoder.prepare(context.length);
