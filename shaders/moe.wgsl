@@ -18,6 +18,8 @@
 //   combine_backward_gate  one workgroup per token: dgates[t, k] = dot(dy[t], expert_out[e_k, slot_k]).
 //   router_backward   one invocation per token: dgates through gate renormalisation and softmax into dlogits,
 //                     plus the aux loss gradient aux_grad * first_e on every prob (f_e is a count: no gradient).
+//   expert_grid       inference: one invocation per expert turns kept[e] into the row-workgroup count of its
+//                     indirect up and down matmuls, so an expert's FFN runs over the rows routed to it only.
 
 struct Params {
   ntok: u32,
@@ -367,5 +369,23 @@ fn slots_to_tokens(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   acc += token_rows[i];
 #endif
   token_rows[i] = acc;
+}
+#endif
+
+#if ${EXPERT_GRID}
+// args (6E + 1) u32: dispatch args [x, y, z] of expert e's up matmul at 3e, of its down matmul at 3(E + e); x and z
+// are written once by the host, y here; word 6E holds the rows one matmul workgroup covers.
+@group(0) @binding(1) var<storage, read> stats: array<u32>;
+@group(0) @binding(2) var<storage, read_write> args: array<u32>;
+
+@compute @workgroup_size(WG)
+fn expert_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  let E = params.experts;
+  if (e >= E) { return; }
+  let rows = args[6u * E];
+  let groups = (stats[E + e] + rows - 1u) / rows;
+  args[3u * e + 1u] = groups;
+  args[3u * (E + e) + 1u] = groups;
 }
 #endif

@@ -12,8 +12,17 @@ export async function streamSample(run: Run, requestId: number, prompt: string, 
   emit({ type: 'sample-done', requestId, tokens: opts.maxTokens, tokensPerSecond: opts.maxTokens / seconds });
 }
 
-export async function sweepJob(run: Run, requestId: number, config: SweepConfig, emit: Emit): Promise<void> {
+/**
+ * `memoryBudgetBytes`: refuse a sweep whose decoding would allocate more (LimitExceededError on 'sweep.problems').
+ * The sweep's decoder set is freed when it ends, so its (possibly large) batch does not stay allocated while training.
+ */
+export async function sweepJob(run: Run, requestId: number, config: SweepConfig, emit: Emit, memoryBudgetBytes?: number): Promise<void> {
   const t0 = performance.now();
-  for await (const event of runSweep(run.batchSampler(), run.tokenizer, config)) emit({ type: 'sweep', requestId, event });
+  const sampler = run.batchSampler();
+  try {
+    for await (const event of runSweep(sampler, run.tokenizer, config, { memoryBudgetBytes })) emit({ type: 'sweep', requestId, event });
+  } finally {
+    sampler.release();
+  }
   emit({ type: 'sweep-done', requestId, config, ms: performance.now() - t0 });
 }

@@ -12,8 +12,7 @@ import { findCorpus } from '../data/corpora';
 import { buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type BpeTrainPhase, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { LimitExceededError } from '../gpu/errors';
-import { BatchSampler } from '../eval/batch-sample';
-import { Generator, type GenerateOptions } from '../eval/generate';
+import { BatchSampler, type StreamOptions } from '../eval/batch-sample';
 import { countParams, flopsPerToken } from '../model/config';
 import { buildLayout } from '../model/layout';
 import { checkFitsDevice, defaultMemoryBudget } from '../model/memory';
@@ -57,7 +56,6 @@ export interface RunSummary {
 
 export class Run {
   readonly summary: RunSummary;
-  private generator: Generator | null = null;
   private sampler: BatchSampler | null = null;
 
   constructor(
@@ -87,12 +85,11 @@ export class Run {
     return this.trainer.evaluate();
   }
 
-  /** Streams sampled text after `prompt`. */
-  async *stream(prompt: string, opts: Partial<GenerateOptions> = {}): AsyncGenerator<string> {
-    this.generator ??= new Generator(this.gpu, this.config.model, this.trainer.model.params);
+  /** Streams sampled text after `prompt` (KV-cache decoding; the window slides by half a context when it fills). */
+  async *stream(prompt: string, opts: Partial<StreamOptions> = {}): AsyncGenerator<string> {
     const decoder = new TokenStreamDecoder(this.tokenizer);
-    const ids = this.tokenizer.encode(prompt);
-    for await (const chunk of this.generator.generate(ids, { maxTokens: 64, seed: this.config.seed, ...opts })) {
+    const ids = Uint32Array.from(this.tokenizer.encode(prompt));
+    for await (const chunk of this.batchSampler().stream(ids, { maxTokens: 64, seed: this.config.seed, ...opts })) {
       let text = '';
       for (const id of chunk.tokens) text += decoder.push(id);
       yield text;
@@ -101,14 +98,14 @@ export class Run {
     if (rest) yield rest;
   }
 
-  /** Batched KV-cache sampling on the run's current weights (test-time sweeps). */
+  /** KV-cache sampling on the run's current weights: the sample box (stream) and test-time sweeps. */
   batchSampler(): BatchSampler {
     this.sampler ??= new BatchSampler(this.gpu, this.config.model, this.trainer.model.params);
     return this.sampler;
   }
 
   /** The text sampled after `prompt` (the prompt not included). */
-  async sample(prompt: string, opts: Partial<GenerateOptions> = {}): Promise<string> {
+  async sample(prompt: string, opts: Partial<StreamOptions> = {}): Promise<string> {
     let out = '';
     for await (const piece of this.stream(prompt, opts)) out += piece;
     return out;
@@ -131,7 +128,6 @@ export class Run {
   }
 
   destroy(): void {
-    this.generator?.destroy();
     this.sampler?.destroy();
     this.trainer.destroy();
   }

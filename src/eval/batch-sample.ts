@@ -1,16 +1,24 @@
 /**
- * Batched sampling with a KV cache: N samples of each of several prompts decode together, one sequence per
- * row. Prompts are left-padded with a pad id (end of text: the model has seen runs of documents) to one length.
+ * Sampling with a KV cache (the one inference path: the sample box and test-time sweeps both decode here).
  *
- * Without a thinking budget the loop stays on the GPU: each step's sampled tokens feed the next step by a
- * buffer copy, and tokens come back in chunks. With a budget (src/eval/budget.ts) the CPU decides each step
- * (force, ban, replace), so every step reads the tokens back.
+ * `sample`: N samples of each of several prompts decode together, one sequence per row. Prompts are left-padded
+ * with a pad id (end of text: the model has seen runs of documents) to one length. Without a thinking budget the
+ * loop stays on the GPU: each step's sampled tokens feed the next step by a buffer copy, and tokens come back in
+ * chunks. With a budget (src/eval/budget.ts) the CPU decides each step (force, ban, replace), so every step reads
+ * the tokens back.
+ *
+ * `stream`: one sequence, any length. When the cache is full it re-prefills from the text's last half context
+ * (the window slides by half a context) and goes on; tokens come back in chunks.
+ *
+ * Memory: one decoder set (decoder, sampler, buffers) is kept, for the latest batch size; another size frees it
+ * first. Each batch is checked against the device's per-buffer limit and an optional budget before anything is
+ * allocated (estimateBytes), and refused with a LimitExceededError that names the field to shrink.
  */
 import type { Gpu } from '../gpu/device';
-import { check } from '../gpu/errors';
-import { Sampler, type SamplingSettings } from '../kernels/sample';
+import { check, LimitExceededError } from '../gpu/errors';
+import { SAMPLING_SETTINGS_BYTES, Sampler, type SamplingSettings } from '../kernels/sample';
 import type { ModelConfig } from '../model/config';
-import { Decoder } from '../model/decoder';
+import { Decoder, type DecoderEstimate } from '../model/decoder';
 import { BudgetForcer, type BudgetOptions } from './budget';
 
 export interface BatchSampleOptions {
@@ -30,6 +38,44 @@ export interface BatchSampleOptions {
   budget?: BudgetOptions;
   /** Steps per readback without a budget (default 16). */
   chunk?: number;
+  /** Refuse (LimitExceededError) a batch whose decoder would allocate more than this many bytes. */
+  memoryBudgetBytes?: number;
+}
+
+export interface StreamOptions {
+  /** Tokens generated (exactly, unless stopToken comes first). */
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Tokens per readback (streaming granularity), default 8. */
+  chunk?: number;
+  /** Stop after this token id (e.g. end of text). */
+  stopToken?: number;
+  memoryBudgetBytes?: number;
+}
+
+/** What a batch's estimate is checked against, and what a refusal says. */
+export interface FitCheck {
+  budgetBytes?: number;
+  /** The field a refusal names (e.g. 'sweep.problems'). */
+  field: string;
+  /** The batch in words, e.g. '16 problems × 256 samples' (the sequences and prompt length are added). */
+  what: string;
+  /** What to shrink, e.g. 'fewer problems or a smaller N'. */
+  advice: string;
+}
+
+const fmtBytes = (b: number) =>
+  b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
+
+interface DecoderSet {
+  decoder: Decoder;
+  sampler: Sampler;
+  tokens: GPUBuffer;
+  logprobs: GPUBuffer;
+  out: GPUBuffer;
 }
 
 export interface SampledSequence {
@@ -52,7 +98,8 @@ export interface BatchSampleResult {
 }
 
 export class BatchSampler {
-  private readonly decoders = new Map<number, { decoder: Decoder; sampler: Sampler; tokens: GPUBuffer; logprobs: GPUBuffer; out: GPUBuffer }>();
+  /** The one decoder set kept, for its batch size. */
+  private set: DecoderSet | null = null;
 
   constructor(
     private readonly gpu: Gpu,
@@ -60,20 +107,71 @@ export class BatchSampler {
     private readonly params: GPUBuffer,
   ) {}
 
-  private rows(S: number) {
-    let d = this.decoders.get(S);
-    if (!d) {
-      const chunkMax = this.config.contextLength;
-      d = {
-        decoder: new Decoder(this.gpu, this.config, this.params, S),
-        sampler: new Sampler(this.gpu, { rows: S, vocab: this.config.vocabSize }, { temperature: 1, seed: 0 }),
-        tokens: this.gpu.createBuffer(4 * S, 'batch sample tokens'),
-        logprobs: this.gpu.createBuffer(4 * S, 'batch sample logprobs'),
-        out: this.gpu.createBuffer(8 * S * chunkMax, 'batch sample out'),
-      };
-      this.decoders.set(S, d);
+  /** Bytes a batch of S sequences with P-token prompts allocates: the decoder, the sampler and the output buffers. */
+  estimateBytes(sequences: number, promptTokens: number): DecoderEstimate {
+    const S = sequences;
+    const est = Decoder.estimateBytes(this.config, S, promptTokens);
+    const out = 8 * S * this.config.contextLength;
+    const own = 16 + S * SAMPLING_SETTINGS_BYTES + 8 * S + out;
+    return { totalBytes: est.totalBytes + own, largest: out > est.largest.bytes ? { name: 'sampled tokens (chunk, S, 2)', bytes: out } : est.largest };
+  }
+
+  /** The estimate, or a LimitExceededError when a buffer exceeds the device's per-buffer limit or the total the budget. */
+  checkFits(sequences: number, promptTokens: number, fit: FitCheck): DecoderEstimate {
+    const est = this.estimateBytes(sequences, promptTokens);
+    const perBuffer = Math.min(this.gpu.limits.maxBufferSize, this.gpu.limits.maxStorageBufferBindingSize);
+    const batch = `${fit.what} (${sequences} sequence${sequences === 1 ? '' : 's'}, prompts of ${promptTokens} tokens)`;
+    if (est.largest.bytes > perBuffer) {
+      throw new LimitExceededError(
+        `${batch} would need ${fmtBytes(est.largest.bytes)} in one buffer (${est.largest.name}); this GPU binds at most ${fmtBytes(perBuffer)} per buffer. Decode fewer sequences at once: ${fit.advice}`,
+        fit.field,
+      );
     }
-    return d;
+    if (fit.budgetBytes !== undefined && est.totalBytes > fit.budgetBytes) {
+      throw new LimitExceededError(
+        `${batch} would allocate about ${fmtBytes(est.totalBytes)} for decoding (KV cache and activations), over the ${fmtBytes(fit.budgetBytes)} memory budget. Decode fewer sequences at once: ${fit.advice}`,
+        fit.field,
+      );
+    }
+    return est;
+  }
+
+  /** The decoder set for S sequences and P-token prefills, after checking it fits; frees a set of another size first. */
+  private rows(S: number, P: number, fit: FitCheck): DecoderSet {
+    this.checkFits(S, P, fit);
+    if (this.set && this.set.decoder.sequences !== S) this.release();
+    if (!this.set) {
+      const made: { release(): void }[] = [];
+      try {
+        const decoder = new Decoder(this.gpu, this.config, this.params, S);
+        made.push({ release: () => decoder.destroy() });
+        const sampler = new Sampler(this.gpu, { rows: S, vocab: this.config.vocabSize }, { temperature: 1, seed: 0 });
+        made.push({ release: () => sampler.destroy() });
+        const buf = (bytes: number, label: string) => {
+          const b = this.gpu.createBuffer(bytes, label);
+          made.push({ release: () => this.gpu.release(b) });
+          return b;
+        };
+        const tokens = buf(4 * S, 'batch sample tokens');
+        const logprobs = buf(4 * S, 'batch sample logprobs');
+        const out = buf(8 * S * this.config.contextLength, 'batch sample out');
+        this.set = { decoder, sampler, tokens, logprobs, out };
+      } catch (e) {
+        for (const m of made.reverse()) m.release();
+        throw e;
+      }
+    }
+    return this.set;
+  }
+
+  /** Frees the decoder set (the next batch makes a new one). */
+  release(): void {
+    const d = this.set;
+    if (!d) return;
+    this.set = null;
+    d.decoder.destroy();
+    d.sampler.destroy();
+    for (const b of [d.tokens, d.logprobs, d.out]) this.gpu.release(b);
   }
 
   async sample(prompts: readonly Uint32Array[], opts: BatchSampleOptions): Promise<BatchSampleResult> {
@@ -84,7 +182,9 @@ export class BatchSampler {
     const P = Math.max(...prompts.map((p) => p.length));
     const Tc = this.config.contextLength;
     check(P + opts.maxTokens <= Tc, () => `batch sample: prompt (${P} tokens) + maxTokens (${opts.maxTokens}) exceed the context length ${Tc}; shorten one`);
-    const d = this.rows(S);
+    const d = this.rows(S, P, {
+      budgetBytes: opts.memoryBudgetBytes, field: 'samplesPerPrompt', what: `${prompts.length} prompts × ${n} samples`, advice: 'fewer prompts or fewer samples per prompt',
+    });
     await d.decoder.prepare(P);
     const settings: SamplingSettings = { temperature: opts.temperature ?? 1, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed: opts.seed ?? 0 };
     d.sampler.setSettings(settings);
@@ -106,7 +206,63 @@ export class BatchSampler {
     return { sequences: seqs, generatedTokens, ms, tokensPerSecond: generatedTokens / Math.max(1e-3, ms / 1000) };
   }
 
-  private sampleStep(d: ReturnType<BatchSampler['rows']>, outRow: number | null): void {
+  /**
+   * Streams one sequence after `prompt` (its last contextLength tokens), in chunks of tokens and their
+   * log-probabilities. Draw k uses the sampler's row 0 at step k, so a seed gives the same tokens whatever the chunk.
+   */
+  async *stream(prompt: Uint32Array, opts: StreamOptions): AsyncGenerator<{ tokens: number[]; logprobs: number[] }> {
+    if (prompt.length === 0) throw new RangeError('the prompt is empty: give at least one token');
+    if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`maxTokens must be a whole number >= 0, got ${opts.maxTokens}`);
+    if (opts.maxTokens === 0) return;
+    const T = this.config.contextLength;
+    const keep = Math.max(1, Math.floor(T / 2));
+    let context = Array.from(prompt.subarray(Math.max(0, prompt.length - T)));
+    const d = this.rows(1, Math.max(context.length, keep), {
+      budgetBytes: opts.memoryBudgetBytes, field: 'model.contextLength', what: 'sampling one sequence', advice: 'a model with a shorter context or fewer layers',
+    });
+    const prefill = async () => {
+      await d.decoder.prepare(context.length);
+      d.decoder.reset();
+      d.decoder.run(Uint32Array.from(context), context.length);
+    };
+    d.sampler.setSettings({ temperature: opts.temperature ?? 1, topK: opts.topK ?? 0, topP: opts.topP ?? 1, seed: opts.seed ?? 0 });
+    await prefill();
+    const chunk = Math.max(1, opts.chunk ?? 8);
+    let produced = 0;
+    while (produced < opts.maxTokens) {
+      // The cache takes T - position more tokens; the draw after that reads the last logits, then the window slides.
+      const steps = Math.min(chunk, opts.maxTokens - produced, T - d.decoder.position + 1);
+      for (let i = 0; i < steps; i++) {
+        this.sampleStep(d, i);
+        if (i + 1 < steps) d.decoder.step(d.tokens);
+      }
+      const raw = await this.gpu.readback(d.out, steps * 8);
+      const ids = new Uint32Array(raw);
+      const lps = new Float32Array(raw);
+      const tokens: number[] = [];
+      const logprobs: number[] = [];
+      let stop = false;
+      for (let i = 0; i < steps && !stop; i++) {
+        tokens.push(ids[2 * i]);
+        logprobs.push(lps[2 * i + 1]);
+        stop = ids[2 * i] === opts.stopToken;
+      }
+      context.push(...tokens);
+      if (context.length > T) context = context.slice(context.length - T);
+      produced += tokens.length;
+      yield { tokens, logprobs };
+      if (stop || produced >= opts.maxTokens) return;
+      // the last token drawn is not in the cache yet
+      if (d.decoder.position === T) {
+        context = context.slice(context.length - keep);
+        await prefill();
+      } else {
+        d.decoder.step(d.tokens);
+      }
+    }
+  }
+
+  private sampleStep(d: DecoderSet, outRow: number | null): void {
     const S = d.decoder.sequences;
     const enc = this.gpu.device.createCommandEncoder({ label: 'batch sample draw' });
     const pass = enc.beginComputePass();
@@ -119,7 +275,7 @@ export class BatchSampler {
     this.gpu.queue.submit([enc.finish()]);
   }
 
-  private async gpuLoop(d: ReturnType<BatchSampler['rows']>, seqs: SampledSequence[], opts: BatchSampleOptions): Promise<void> {
+  private async gpuLoop(d: DecoderSet, seqs: SampledSequence[], opts: BatchSampleOptions): Promise<void> {
     const S = seqs.length;
     const chunk = Math.max(1, opts.chunk ?? 16);
     const done = new Array<boolean>(S).fill(false);
@@ -144,7 +300,7 @@ export class BatchSampler {
     }
   }
 
-  private async budgetLoop(d: ReturnType<BatchSampler['rows']>, seqs: SampledSequence[], prompts: Uint32Array[], opts: BatchSampleOptions): Promise<void> {
+  private async budgetLoop(d: DecoderSet, seqs: SampledSequence[], prompts: Uint32Array[], opts: BatchSampleOptions): Promise<void> {
     const S = seqs.length;
     const V = this.config.vocabSize;
     const forcer = new BudgetForcer(prompts, { endOfTextId: opts.stopId, ...opts.budget });
@@ -183,11 +339,6 @@ export class BatchSampler {
   }
 
   destroy(): void {
-    for (const d of this.decoders.values()) {
-      d.decoder.destroy();
-      d.sampler.destroy();
-      for (const b of [d.tokens, d.logprobs, d.out]) this.gpu.release(b);
-    }
-    this.decoders.clear();
+    this.release();
   }
 }

@@ -9,20 +9,28 @@
  *  - contemplating mode: M parallel reasoners in one batch, then an aggregator: a confidence-weighted vote, or
  *    the model itself prompted with the candidates writing a final answer.
  *
- * Every point carries accuracy with a Wilson interval, the tokens generated (test-time compute) and wall time,
- * so strategies compare at equal compute. The sampler is an interface: the GPU BatchSampler in the engine,
- * a scripted fake in unit tests.
+ * Problems come from the task's held-out side (src/data/tasks/split.ts), which no training corpus contains, drawn
+ * independently (so a small level may repeat one). Every point carries accuracy with a Wilson interval, the tokens
+ * generated (test-time compute) and wall time, so strategies compare at equal compute. The sampler is an interface:
+ * the GPU BatchSampler in the engine, a scripted fake in unit tests.
  */
 import { END_OF_TEXT_ID } from '../data/specials';
-import { findTask, generationPrompt, verifySampled, type Task, type TaskInstance } from '../data/tasks';
+import { drawProblem, findTask, generationPrompt, verifySampled, type Task, type TaskInstance } from '../data/tasks';
 import type { Tokenizer } from '../data/tokenizer';
 import { Rng } from '../lib/rng';
-import type { BatchSampleOptions, BatchSampleResult } from './batch-sample';
+import type { BatchSampleOptions, BatchSampleResult, FitCheck } from './batch-sample';
 import { accuracy, defaultKs, passAtKCurve } from './passk';
 import { meanLogprob, select, weightedVote, SELECTION_RULES, type Sample, type SelectionRule } from './select';
 
 export interface SequenceSampler {
   sample(prompts: readonly Uint32Array[], opts: BatchSampleOptions): Promise<BatchSampleResult>;
+  /** Throws LimitExceededError naming `fit.field` when S sequences with P-token prompts cannot be decoded (BatchSampler). */
+  checkFits?(sequences: number, promptTokens: number, fit: FitCheck): unknown;
+}
+
+export interface SweepOptions {
+  /** Refuse a sweep whose largest batch would allocate more than this for decoding (bytes). */
+  memoryBudgetBytes?: number;
 }
 
 export interface SweepConfig {
@@ -89,17 +97,23 @@ export function sweepTotal(c: SweepConfig): number {
   return c.ns.length + c.budgets.length + c.extends.length + (c.reasoners > 0 ? 2 : 0);
 }
 
-export async function* runSweep(sampler: SequenceSampler, tokenizer: Tokenizer, c: SweepConfig): AsyncGenerator<SweepEvent> {
+export async function* runSweep(sampler: SequenceSampler, tokenizer: Tokenizer, c: SweepConfig, opts: SweepOptions = {}): AsyncGenerator<SweepEvent> {
   const task = findTask(c.task);
   if (!task) throw new RangeError(`sweep: unknown task '${c.task}'`);
   const rng = new Rng(c.seed);
-  const problems: TaskInstance[] = Array.from({ length: c.problems }, () => task.generate(rng, c.difficulty));
+  // Held-out problems only: no training corpus contains them (src/data/tasks/split.ts).
+  const problems: TaskInstance[] = Array.from({ length: c.problems }, () => drawProblem(task, rng, c.difficulty, 'eval'));
   const prompts = problems.map((p) => Uint32Array.from(tokenizer.encode(generationPrompt(p))));
+  // The largest batch, checked before any decoding (each batch is checked again as it is made).
+  const widest = Math.max(1, ...c.ns, c.reasoners);
+  sampler.checkFits?.(c.problems * widest, Math.max(...prompts.map((p) => p.length)), {
+    budgetBytes: opts.memoryBudgetBytes, field: 'sweep.problems', what: `${c.problems} problems × ${widest} samples`, advice: 'fewer problems or a smaller N',
+  });
   const total = sweepTotal(c);
   let done = 0;
   const base: Omit<BatchSampleOptions, 'samplesPerPrompt'> = {
     maxTokens: c.maxThinkingTokens + c.maxAnswerTokens + 2, temperature: c.temperature, topK: c.topK, topP: c.topP,
-    seed: c.seed, padId: END_OF_TEXT_ID, stopId: END_OF_TEXT_ID,
+    seed: c.seed, padId: END_OF_TEXT_ID, stopId: END_OF_TEXT_ID, memoryBudgetBytes: opts.memoryBudgetBytes,
   };
   const score = (r: BatchSampleResult, n: number) => scoreBatch(task, tokenizer, problems, r, n);
 

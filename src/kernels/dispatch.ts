@@ -75,6 +75,22 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
 }
 
+/** Records one dispatch whose grid the GPU reads from `args` (three u32 at byte `offset`; INDIRECT usage). */
+export function dispatchIndirect(
+  gpu: Gpu,
+  pass: GPUComputePassEncoder,
+  pipelineOrStandIn: GPUComputePipeline,
+  buffers: readonly Binding[],
+  args: GPUBuffer,
+  offset: number,
+): void {
+  check(offset % 4 === 0 && offset + 12 <= args.size, () => `indirect dispatch: args offset ${offset} must be a multiple of 4 with 12 bytes after it in '${args.label}' (${args.size} bytes)`);
+  const pipeline = gpu.pipelines.resolve(pipelineOrStandIn);
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup(gpu, pipeline, buffers));
+  pass.dispatchWorkgroupsIndirect(args, offset);
+}
+
 /**
  * Spreads `count` workgroups over x and y when it exceeds the per-dimension limit. Shaders that use it
  * linearise with `wid.x + wid.y * num_workgroups.x` and return when the result is >= their count.

@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { assertHolds, assertNoAlias, ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
+import { assertHolds, assertNoAlias, ceilDiv, dispatch, dispatchIndirect, packUniform, type Binding } from './dispatch';
 
 export const matmulShader: ShaderSource = { name: 'matmul', code: source };
 
@@ -190,9 +190,12 @@ export class Matmul {
   readonly variant: MatmulVariant;
   readonly tiling: MatmulTiling;
   readonly shape: Readonly<Resolved>;
+  /** Rows of C one workgroup covers: the grid's y step (sizes an indirect dispatch over fewer rows). */
+  readonly rowsPerWorkgroup: number;
+  /** The workgroup grid [x (columns), y (rows), z (batch)] of `encode`. */
+  readonly grid: readonly [number, number, number];
   private readonly pipeline: GPUComputePipeline;
   private readonly uniform: GPUBuffer;
-  private readonly grid: [number, number, number];
 
   constructor(
     private readonly gpu: Gpu,
@@ -232,8 +235,10 @@ export class Matmul {
     };
     if (variant === 'naive') {
       this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_naive', params);
+      this.rowsPerWorkgroup = NAIVE_WG;
       this.grid = [ceilDiv(s.N, NAIVE_WG), ceilDiv(s.M, NAIVE_WG), s.batch];
     } else {
+      this.rowsPerWorkgroup = t.wgY * t.tm;
       this.pipeline = gpu.pipelines.get(matmulShader, 'matmul_tiled', params);
       this.grid = [ceilDiv(s.N, t.wgX * t.tn), ceilDiv(s.M, t.wgY * t.tm), s.batch];
     }
@@ -242,6 +247,19 @@ export class Matmul {
 
   /** Records the product into `pass`. `c` must not share a buffer with the inputs; `bias` is required iff shape.bias. */
   encode(pass: GPUComputePassEncoder, a: Binding, b: Binding, c: Binding, bias?: Binding): void {
+    dispatch(this.gpu, pass, this.pipeline, this.bindings(a, b, c, bias), this.grid);
+  }
+
+  /**
+   * Like `encode`, with the grid read from `args` at `argsOffset` bytes (three u32: x, y, z) when the GPU runs it:
+   * a grid with fewer rows of workgroups (y < grid[1]) computes only the first y · rowsPerWorkgroup rows of C (MoE
+   * inference: an expert's rows). x must be grid[0] and z at most grid[2]; the rows left out are not written.
+   */
+  encodeIndirect(pass: GPUComputePassEncoder, a: Binding, b: Binding, c: Binding, args: GPUBuffer, argsOffset: number, bias?: Binding): void {
+    dispatchIndirect(this.gpu, pass, this.pipeline, this.bindings(a, b, c, bias), args, argsOffset);
+  }
+
+  private bindings(a: Binding, b: Binding, c: Binding, bias: Binding | undefined): Binding[] {
     const s = this.shape;
     if (s.bias) check(bias !== undefined, 'matmul: this Matmul was made with bias: true, so encode needs a bias binding');
     else check(bias === undefined, 'matmul: a bias binding was given but the shape has bias: false');
@@ -250,8 +268,7 @@ export class Matmul {
     const kernel = `matmul M=${s.M} N=${s.N} K=${s.K} batch=${s.batch}`;
     for (const [name, binding] of Object.entries({ ...inputs, c })) assertHolds(kernel, name, binding, spans[name as keyof MatmulSpans]);
     assertNoAlias(kernel, 'c', c, inputs);
-    const buffers: Binding[] = [this.uniform, a, b, c, bias ?? placeholder(this.gpu)];
-    dispatch(this.gpu, pass, this.pipeline, buffers, this.grid);
+    return [this.uniform, a, b, c, bias ?? placeholder(this.gpu)];
   }
 
   /** Frees the uniform buffer (the pipeline stays cached). */

@@ -12,6 +12,12 @@ import { capacityOf, MoeRouting, type MoeBuffers, type MoeConfig } from './moe';
  * elementwise kernels. No biases. The residual add is the caller's (a dropped pair contributes 0, so the residual
  * carries the token). Shapes: x, y (N, C); Wr (C, E); W1 (E, C, F) with F = H (GELU) or 2H (SwiGLU); W2 (E, H, C).
  * The layer keeps its activations for backward.
+ *
+ * Inference (`inference: true`, forward only): capacity N, so no pair is dropped, and each expert's two matmuls are
+ * indirect dispatches sized on the GPU from its kept count (MoeRouting.expertGrid): an expert runs over the row
+ * tiles routed to it, not over all N rows. That is 2E matmul dispatches instead of 2, plus one for the grid, and
+ * Σ_e ceil(kept_e / rowsPerWorkgroup) row tiles instead of E · ceil(N / rowsPerWorkgroup) (Σ_e kept_e = N·K).
+ * The gather, activation and combine stay elementwise over (E, N) rows; no gradient buffers are allocated.
  */
 export interface MoeLayerConfig extends MoeConfig {
   /** H: hidden width of each expert (after the activation). */
@@ -20,6 +26,8 @@ export interface MoeLayerConfig extends MoeConfig {
   activation?: 'gelu' | 'swiglu';
   /** Add the weight gradients into dw (gradient accumulation) instead of overwriting them; default false. */
   accumulateGrads?: boolean;
+  /** Forward only, capacity N, experts' matmuls sized by their routed rows (see above); default false. */
+  inference?: boolean;
 }
 
 export interface MoeLayerWeights {
@@ -32,7 +40,7 @@ export interface MoeLayerWeights {
 }
 
 /** F: width of the expert up projection, H for GELU, 2H for SwiGLU ([gate | up]). */
-export const moeUpWidth = (c: MoeLayerConfig): number => (c.activation === 'swiglu' ? 2 : 1) * c.hidden;
+export const moeUpWidth = (c: { hidden: number; activation?: string }): number => (c.activation === 'swiglu' ? 2 : 1) * c.hidden;
 
 /**
  * Matmul FLOPs of one forward, counting every capacity slot (empty ones run too): 2·(N·C·E + E·cap·C·(F + H)).
@@ -42,20 +50,40 @@ export function moeLayerForwardFlops(c: MoeLayerConfig): number {
   return 2 * (c.tokens * c.width * c.experts + c.experts * capacityOf(c) * c.width * (moeUpWidth(c) + c.hidden));
 }
 
-type Activation = { forward: GeluForward | SwigluForward; backward: GeluBackward | SwigluBackward };
+/**
+ * Bytes an inference layer allocates in buffers (uniforms aside): routing buffers, router logits, the four
+ * (E, N) expert activations and the indirect grid. For memory estimates before anything is allocated.
+ */
+export function moeInferenceBytes(c: { tokens: number; width: number; experts: number; topK: number; hidden: number; activation?: string }): number {
+  const { tokens: N, width: C, experts: E, topK: K, hidden: H } = c;
+  const F = moeUpWidth(c);
+  const routing = 2 * N * E + 3 * N * K + E * N + 4 * E + 2; // probs + router logits, pairs, slotSource, stats
+  return 4 * (routing + E * N * (2 * C + F + H) + 6 * E + 1);
+}
+
+type Activation = { forward: GeluForward | SwigluForward; backward: GeluBackward | SwigluBackward | null };
+type TrainMatmuls = Record<'up' | 'down' | 'dW2' | 'dHidden' | 'dW1' | 'dDispatched' | 'dWr' | 'dxRouter', Matmul>;
+type Grads = Record<'dExpertOut' | 'dGates' | 'dLogits' | 'dHidden' | 'dPreact' | 'dDispatched', GPUBuffer>;
+/** Inference: per-expert up and down matmuls (offsets into the (E, ...) buffers) and their indirect grid. */
+interface ExpertMatmuls { up: Matmul[]; down: Matmul[]; args: GPUBuffer }
 
 export class MoeLayer {
   readonly routing: MoeRouting;
   readonly hidden: number;
   readonly activation: 'gelu' | 'swiglu';
+  readonly inference: boolean;
   /** Router probabilities, choices, gates, slots and stats of the last forward (stats: see decodeRoutingStats). */
   readonly buffers: MoeBuffers;
-  /** See moeLayerForwardFlops; backward is twice the forward. */
+  /** See moeLayerForwardFlops (every slot counted); backward is twice the forward. */
   readonly forwardFlops: number;
+  /** Inference: the experts' indirect dispatch args (6E + 1 u32, see MoeRouting.expertGrid); null when training. */
+  readonly expertGridArgs: GPUBuffer | null;
   private readonly act: Record<'logits' | 'dispatched' | 'preact' | 'hiddenAct' | 'expertOut', GPUBuffer>;
-  /** dPreact is dHidden itself for GELU (its backward runs in place). */
-  private readonly grad: Record<'dExpertOut' | 'dGates' | 'dLogits' | 'dHidden' | 'dPreact' | 'dDispatched', GPUBuffer>;
-  private readonly mm: Record<'router' | 'up' | 'down' | 'dW2' | 'dHidden' | 'dW1' | 'dDispatched' | 'dWr' | 'dxRouter', Matmul>;
+  /** dPreact is dHidden itself for GELU (its backward runs in place). Null at inference. */
+  private readonly grad: Grads | null;
+  private readonly router: Matmul;
+  private readonly mm: TrainMatmuls | null;
+  private readonly experts: ExpertMatmuls | null;
   private readonly actFn: Activation;
 
   constructor(
@@ -66,9 +94,13 @@ export class MoeLayer {
     check(Number.isInteger(H) && H >= 1, () => `moe layer: hidden must be a positive integer, got ${H}`);
     const activation = config.activation ?? 'gelu';
     check(activation === 'gelu' || activation === 'swiglu', () => `moe layer: activation must be 'gelu' or 'swiglu', got '${activation}'`);
-    const r = (this.routing = new MoeRouting(gpu, config));
+    const inference = config.inference ?? false;
+    check(!inference || ((config.capacity ?? config.tokens) === config.tokens && config.capacityFactor === undefined),
+      () => `moe layer: inference drops nothing, so its capacity is tokens (${config.tokens}); give no capacity or capacityFactor`);
+    const r = (this.routing = new MoeRouting(gpu, inference ? { ...config, capacity: config.tokens } : config));
     this.hidden = H;
     this.activation = activation;
+    this.inference = inference;
     const F = moeUpWidth(config);
     const acc = config.accumulateGrads ?? false;
     const { tokens: N, width: C, experts: E, capacity: cap } = r;
@@ -81,43 +113,74 @@ export class MoeLayer {
       hiddenAct: f(E * cap * H, 'hidden'),
       expertOut: f(E * cap * C, 'expertOut'),
     };
-    const dHidden = f(E * cap * H, 'dHidden');
-    this.grad = {
-      dExpertOut: f(E * cap * C, 'dExpertOut'),
-      dGates: f(N * r.topK, 'dGates'),
-      dLogits: f(N * E, 'dLogits'),
-      dHidden,
-      dPreact: activation === 'gelu' ? dHidden : f(E * cap * F, 'dPreact'),
-      dDispatched: f(E * cap * C, 'dDispatched'),
-    };
-    this.mm = {
-      router: new Matmul(gpu, { M: N, N: E, K: C }),
-      up: new Matmul(gpu, { M: cap, N: F, K: C, batch: E }),
-      down: new Matmul(gpu, { M: cap, N: C, K: H, batch: E }),
-      dW2: new Matmul(gpu, { M: H, N: C, K: cap, batch: E, transA: true, accumulate: acc }),
-      dHidden: new Matmul(gpu, { M: cap, N: H, K: C, batch: E, transB: true }),
-      dW1: new Matmul(gpu, { M: C, N: F, K: cap, batch: E, transA: true, accumulate: acc }),
-      dDispatched: new Matmul(gpu, { M: cap, N: C, K: F, batch: E, transB: true }),
-      dWr: new Matmul(gpu, { M: C, N: E, K: N, transA: true, accumulate: acc }),
-      dxRouter: new Matmul(gpu, { M: N, N: C, K: E, transB: true, accumulate: true }),
-    };
+    this.router = new Matmul(gpu, { M: N, N: E, K: C });
+    if (inference) {
+      this.grad = null;
+      this.mm = null;
+      const up = Array.from({ length: E }, (_, e) => new Matmul(gpu, { M: cap, N: F, K: C, offsetA: e * cap * C, offsetB: e * C * F, offsetC: e * cap * F }));
+      const down = Array.from({ length: E }, (_, e) => new Matmul(gpu, { M: cap, N: C, K: H, offsetA: e * cap * H, offsetB: e * H * C, offsetC: e * cap * C }));
+      check(up[0].rowsPerWorkgroup === down[0].rowsPerWorkgroup, 'moe layer: the up and down matmuls must cover the same rows per workgroup');
+      // x and z of every dispatch and the rows per workgroup, once; expertGrid writes each y.
+      const init = new Uint32Array(r.sizes.gridArgs);
+      for (let e = 0; e < E; e++) {
+        init.set([up[e].grid[0], 0, 1], 3 * e);
+        init.set([down[e].grid[0], 0, 1], 3 * (E + e));
+      }
+      init[6 * E] = up[0].rowsPerWorkgroup;
+      const args = gpu.createBuffer(init.byteLength, 'moe layer expert grid', GPUBufferUsage.INDIRECT);
+      gpu.queue.writeBuffer(args, 0, init);
+      this.experts = { up, down, args };
+      this.expertGridArgs = args;
+      r.warmExpertGrid();
+    } else {
+      this.experts = null;
+      this.expertGridArgs = null;
+      const dHidden = f(E * cap * H, 'dHidden');
+      this.grad = {
+        dExpertOut: f(E * cap * C, 'dExpertOut'),
+        dGates: f(N * r.topK, 'dGates'),
+        dLogits: f(N * E, 'dLogits'),
+        dHidden,
+        dPreact: activation === 'gelu' ? dHidden : f(E * cap * F, 'dPreact'),
+        dDispatched: f(E * cap * C, 'dDispatched'),
+      };
+      this.mm = {
+        up: new Matmul(gpu, { M: cap, N: F, K: C, batch: E }),
+        down: new Matmul(gpu, { M: cap, N: C, K: H, batch: E }),
+        dW2: new Matmul(gpu, { M: H, N: C, K: cap, batch: E, transA: true, accumulate: acc }),
+        dHidden: new Matmul(gpu, { M: cap, N: H, K: C, batch: E, transB: true }),
+        dW1: new Matmul(gpu, { M: C, N: F, K: cap, batch: E, transA: true, accumulate: acc }),
+        dDispatched: new Matmul(gpu, { M: cap, N: C, K: F, batch: E, transB: true }),
+        dWr: new Matmul(gpu, { M: C, N: E, K: N, transA: true, accumulate: acc }),
+        dxRouter: new Matmul(gpu, { M: N, N: C, K: E, transB: true, accumulate: true }),
+      };
+    }
     this.actFn =
       activation === 'gelu'
-        ? { forward: new GeluForward(gpu, E * cap * H), backward: new GeluBackward(gpu, E * cap * H, { inPlace: true }) }
-        : { forward: new SwigluForward(gpu, { N: E * cap, H }), backward: new SwigluBackward(gpu, { N: E * cap, H }) };
+        ? { forward: new GeluForward(gpu, E * cap * H), backward: inference ? null : new GeluBackward(gpu, E * cap * H, { inPlace: true }) }
+        : { forward: new SwigluForward(gpu, { N: E * cap, H }), backward: inference ? null : new SwigluBackward(gpu, { N: E * cap, H }) };
     this.forwardFlops = moeLayerForwardFlops(config);
   }
 
   /** y (N, C) = the layer's output for x (N, C); keeps what backward needs. */
   forward(pass: GPUComputePassEncoder, x: Binding, w: MoeLayerWeights, y: Binding): void {
-    const { routing: r, act, buffers: b, mm } = this;
-    mm.router.encode(pass, x, w.wr, act.logits);
+    const { routing: r, act, buffers: b } = this;
+    this.router.encode(pass, x, w.wr, act.logits);
     r.router(pass, { logits: act.logits, probs: b.probs, expertIndex: b.expertIndex, gates: b.gates });
     r.assign(pass, b);
     r.dispatch(pass, { x, slotSource: b.slotSource, dispatched: act.dispatched });
-    mm.up.encode(pass, act.dispatched, w.w1, act.preact);
-    this.actFn.forward.encode(pass, act.preact, act.hiddenAct);
-    mm.down.encode(pass, act.hiddenAct, w.w2, act.expertOut);
+    if (this.experts) {
+      const { up, down, args } = this.experts;
+      const E = r.experts;
+      r.expertGrid(pass, { stats: b.stats, args });
+      for (let e = 0; e < E; e++) up[e].encodeIndirect(pass, act.dispatched, w.w1, act.preact, args, 12 * e);
+      this.actFn.forward.encode(pass, act.preact, act.hiddenAct);
+      for (let e = 0; e < E; e++) down[e].encodeIndirect(pass, act.hiddenAct, w.w2, act.expertOut, args, 12 * (E + e));
+    } else {
+      this.mm!.up.encode(pass, act.dispatched, w.w1, act.preact);
+      this.actFn.forward.encode(pass, act.preact, act.hiddenAct);
+      this.mm!.down.encode(pass, act.hiddenAct, w.w2, act.expertOut);
+    }
     r.combine(pass, { expertOut: act.expertOut, expertIndex: b.expertIndex, slots: b.slots, gates: b.gates, y });
   }
 
@@ -134,6 +197,7 @@ export class MoeLayer {
     dw: { wr: Binding; w1: Binding; w2: Binding },
   ): void {
     const { routing: r, act, grad: g, buffers: b, mm } = this;
+    check(g !== null && mm !== null && this.actFn.backward !== null, 'moe layer: this layer was made for inference (forward only); make one without inference: true to train');
     r.combineBackward(pass, {
       dy,
       expertOut: act.expertOut,
@@ -157,11 +221,13 @@ export class MoeLayer {
   }
 
   destroy(): void {
-    const bufs = new Set([...Object.values(this.buffers), ...Object.values(this.act), ...Object.values(this.grad)]);
+    const bufs = new Set([...Object.values(this.buffers), ...Object.values(this.act), ...Object.values(this.grad ?? {})]);
+    if (this.experts) bufs.add(this.experts.args);
     for (const buf of bufs) this.gpu.release(buf);
-    for (const m of Object.values(this.mm)) m.destroy();
+    const matmuls = [this.router, ...Object.values(this.mm ?? {}), ...(this.experts ? [...this.experts.up, ...this.experts.down] : [])];
+    for (const m of matmuls) m.destroy();
     this.actFn.forward.destroy();
-    this.actFn.backward.destroy();
+    this.actFn.backward?.destroy();
     this.routing.destroy();
   }
 }

@@ -114,14 +114,14 @@ export interface MoeBuffers {
   stats: GPUBuffer;
 }
 
-const ENTRIES = ['router', 'assign', 'finalize', 'tokens_to_slots', 'slots_to_tokens', 'combine_backward_gate', 'router_backward'] as const;
+const ENTRIES = ['router', 'assign', 'finalize', 'tokens_to_slots', 'slots_to_tokens', 'combine_backward_gate', 'router_backward', 'expert_grid'] as const;
 type Entry = (typeof ENTRIES)[number];
 
 /** Which entry of MoeRouting.sizes each binding name holds. */
 const SIZE_KIND: Record<string, keyof MoeRouting['sizes']> = {
   logits: 'logits', dLogits: 'logits', probs: 'logits',
   expertIndex: 'pairs', gates: 'pairs', slots: 'pairs', dGates: 'pairs',
-  slotSource: 'slotSource', stats: 'stats',
+  slotSource: 'slotSource', stats: 'stats', args: 'gridArgs',
   x: 'tokenRows', y: 'tokenRows', dy: 'tokenRows', dx: 'tokenRows',
   dispatched: 'expertRows', expertOut: 'expertRows', dExpertOut: 'expertRows', dDispatched: 'expertRows',
 };
@@ -136,6 +136,7 @@ const WG_SIZE: Record<Entry, number> = {
   slots_to_tokens: WG_FLAT,
   combine_backward_gate: 0, // one workgroup per token row: rowWorkgroupSize(C)
   router_backward: WG_TOKEN,
+  expert_grid: 64,
 };
 
 /** Variant flags of the two gathers: GATED scales rows by the gates, ACCUMULATE adds to the output. */
@@ -156,7 +157,7 @@ function moePipeline(gpu: Gpu, entry: Entry, K: number, normalize: boolean, widt
   return gpu.pipelines.get(moeShader, entry, moeVariant(entry, K, normalize, width, flags));
 }
 
-/** Every (entry, flags) the methods below use: compiled up front when built inside PipelineCache.build. */
+/** Every (entry, flags) training uses: compiled up front when built inside PipelineCache.build (expert_grid: see warmExpertGrid). */
 const USED_VARIANTS: [Entry, GatherFlags][] = [
   ['router', {}], ['assign', {}], ['finalize', {}], ['tokens_to_slots', {}], ['tokens_to_slots', { gated: true }],
   ['slots_to_tokens', { gated: true }], ['slots_to_tokens', { accumulate: false }], ['slots_to_tokens', { accumulate: true }],
@@ -184,8 +185,11 @@ export class MoeRouting {
   readonly capacity: number;
   readonly normalizeGates: boolean;
   readonly auxLossWeight: number;
-  /** Element counts of the buffers: logits (N, E), pairs (N, K), slotSource (E, cap), stats, token rows (N, C), expert rows (E, cap, C). */
-  readonly sizes: Readonly<Record<'logits' | 'pairs' | 'slotSource' | 'stats' | 'tokenRows' | 'expertRows', number>>;
+  /**
+   * Element counts of the buffers: logits (N, E), pairs (N, K), slotSource (E, cap), stats, token rows (N, C),
+   * expert rows (E, cap, C), gridArgs (6E + 1, see expertGrid).
+   */
+  readonly sizes: Readonly<Record<'logits' | 'pairs' | 'slotSource' | 'stats' | 'tokenRows' | 'expertRows' | 'gridArgs', number>>;
   private readonly uniform: GPUBuffer;
 
   constructor(
@@ -215,7 +219,7 @@ export class MoeRouting {
     this.capacity = cap;
     this.normalizeGates = config.normalizeGates ?? K === 2;
     this.auxLossWeight = auxW;
-    this.sizes = { logits: N * E, pairs: N * K, slotSource: E * cap, stats: statsWords(E), tokenRows: N * C, expertRows: E * cap * C };
+    this.sizes = { logits: N * E, pairs: N * K, slotSource: E * cap, stats: statsWords(E), tokenRows: N * C, expertRows: E * cap * C, gridArgs: 6 * E + 1 };
     for (const [entry, flags] of USED_VARIANTS) gpu.pipelines.warm(moeShader, entry, moeVariant(entry, K, this.normalizeGates, C, flags));
     this.uniform = gpu.uniform(
       packMoeParams({ ntok: N, width: C, experts: E, cap, auxGrad: (auxW * auxScale * E) / (N * N) }),
@@ -307,6 +311,23 @@ export class MoeRouting {
     this.holds('dispatchBackward', b);
     assertNoAlias('moe dispatchBackward', 'dx', b.dx, { dDispatched: b.dDispatched });
     this.run(pass, 'slots_to_tokens', [b.dDispatched, b.expertIndex, b.slots, b.dx], this.flat(this.sizes.tokenRows), { accumulate });
+  }
+
+  /** Inside PipelineCache.build, starts compiling expertGrid's pipeline with the rest (inference layers call it). */
+  warmExpertGrid(): void {
+    this.gpu.pipelines.warm(moeShader, 'expert_grid', moeVariant('expert_grid', this.topK, this.normalizeGates, this.width, {}));
+  }
+
+  /**
+   * Inference: sizes the experts' indirect matmul dispatches from the kept counts of `stats` (after assign). `args`
+   * (6E + 1 u32, INDIRECT usage) holds [x, y, z] for expert e's up matmul at word 3e and for its down matmul at
+   * 3(E + e), and the rows one workgroup covers at word 6E; the caller writes x, z and that word once, this writes
+   * y = ceil(kept[e] / rows), so an expert with no rows runs no workgroup.
+   */
+  expertGrid(pass: GPUComputePassEncoder, b: { stats: Binding; args: Binding }): void {
+    this.holds('expertGrid', b);
+    assertNoAlias('moe expertGrid', 'args', b.args, { stats: b.stats });
+    this.run(pass, 'expert_grid', [b.stats, b.args], [ceilDiv(this.experts, WG_SIZE.expert_grid)]);
   }
 
   destroy(): void {

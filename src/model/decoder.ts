@@ -5,7 +5,12 @@
  *
  * Legend: S sequences, Tn new tokens per sequence this pass (P at prefill, 1 per step), N = S·Tn rows,
  * Tc cache capacity (positions), C width, V vocabulary. Caches k, v (S, Tc, NKV, HS) per layer.
- * MoE layers run with capacity N (no token is dropped at inference), unlike training's capacity factor.
+ * MoE layers run with capacity N (no token is dropped at inference), unlike training's capacity factor, and route
+ * sparsely: each expert's matmuls cover only the rows routed to it (MoeLayer's inference mode). All MoE layers of a
+ * pass share one MoeLayer (same shape, weights passed per layer), as the dense layers share their activations.
+ *
+ * Kernels and activations are kept for the step shape (Tn = 1) and for one prefill length at a time: a prefill of
+ * another length frees the previous one, so a decoder's memory is estimateBytes(config, S, P) whatever it ran before.
  */
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
@@ -14,7 +19,7 @@ import type { Binding } from '../kernels/dispatch';
 import { Add, GeluForward, Rope, SwigluForward } from '../kernels/elementwise';
 import { EmbeddingForward } from '../kernels/embed';
 import { Matmul } from '../kernels/matmul';
-import { MoeLayer } from '../kernels/moe-layer';
+import { MoeLayer, moeInferenceBytes, moeUpWidth } from '../kernels/moe-layer';
 import { RmsNormForward } from '../kernels/norm';
 import { headSize, isMoeLayer, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
@@ -22,13 +27,56 @@ import { buildLayout, type ParamLayout } from './layout';
 /** Kernels and activations for one pass shape (Tn new tokens per sequence). */
 interface Stage {
   Tn: number;
+  /** What the stage owns, freed together. */
+  buffers: GPUBuffer[];
+  kernels: { destroy(): void }[];
   tokens: GPUBuffer;
   x: GPUBuffer; n: GPUBuffer; rstd: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; lse: GPUBuffer;
   mid: GPUBuffer; proj: GPUBuffer; u: GPUBuffer | null; a: GPUBuffer | null; last: GPUBuffer;
   embed: EmbeddingForward; norm: RmsNormForward; add: Add;
   qProj: Matmul; kProj: Matmul; vProj: Matmul; oProj: Matmul; up: Matmul | null; down: Matmul | null;
   ropeQ: Rope; ropeK: Rope; attention: Attention;
-  gelu: GeluForward | null; swiglu: SwigluForward | null; moe: (MoeLayer | null)[];
+  gelu: GeluForward | null; swiglu: SwigluForward | null; moe: MoeLayer | null;
+}
+
+/** What a decoder allocates, from its shape alone (see Decoder.estimateBytes). */
+export interface DecoderEstimate {
+  totalBytes: number;
+  /** The largest single buffer, which must fit the device's per-buffer limit. */
+  largest: { name: string; bytes: number };
+}
+
+/** Float counts of one stage's activation buffers (Tn new tokens for each of S sequences). */
+function stageFloats(c: ModelConfig, S: number, Tn: number): [string, number][] {
+  const N = S * Tn;
+  const C = c.nEmbd;
+  const hs = headSize(c);
+  const qDim = c.nHead * hs;
+  const kvDim = c.nKvHead * hs;
+  const H = c.mlpHidden;
+  const ffnIn = c.mlp === 'swiglu' ? 2 * H : H;
+  const dense = anyDense(c);
+  return [
+    ['tokens', N], ['x', N * C], ['n', N * C], ['rstd', N], ['q', N * qDim], ['k', N * kvDim], ['v', N * kvDim], ['att', N * qDim],
+    ['lse', S * c.nHead * Tn], ['mid', N * C], ['proj', N * C], ['u', dense ? N * ffnIn : 0], ['a', dense ? N * H : 0], ['last', S * C],
+  ];
+}
+
+const anyMoe = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => isMoeLayer(c, l)).some(Boolean);
+const anyDense = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => !isMoeLayer(c, l)).some(Boolean);
+
+// Uniform bytes as the kernels pack them: a matmul 64, attention, RoPE and MoE routing 32, the rest 16; RoPE also
+// holds an HS-float frequency table. (tests/gpu/inference.test.ts holds the estimate to what is allocated.)
+const MATMUL_UNIFORM = 64;
+const SMALL_UNIFORM = 16;
+
+/** Uniforms and tables of one stage's kernels: embed, norm, add, 4 projections, 2 RoPE, attention, FFN / MoE. */
+function stageKernelBytes(c: ModelConfig): number {
+  const rope = 2 * 32 + 4 * headSize(c);
+  let bytes = 3 * SMALL_UNIFORM + 4 * MATMUL_UNIFORM + 2 * rope + 32;
+  if (anyDense(c)) bytes += 2 * MATMUL_UNIFORM + SMALL_UNIFORM;
+  if (anyMoe(c)) bytes += (1 + 2 * c.moeExperts) * MATMUL_UNIFORM + 32 + SMALL_UNIFORM;
+  return bytes;
 }
 
 export class Decoder {
@@ -39,12 +87,39 @@ export class Decoder {
   position = 0;
   private readonly kCache: GPUBuffer[] = [];
   private readonly vCache: GPUBuffer[] = [];
+  /** The step stage (Tn = 1) and at most one prefill stage. */
   private readonly stages = new Map<number, Stage>();
   private readonly buffers: GPUBuffer[] = [];
   private readonly headNorm: RmsNormForward;
   private readonly head: Matmul;
   private readonly nLast: GPUBuffer;
   private readonly rstdLast: GPUBuffer;
+
+  /**
+   * Bytes a decoder of S sequences allocates once it has run a prefill of P tokens and single steps: the caches,
+   * the step and prefill activations (MoE expert rows included) and the kernels' uniforms; and its largest buffer.
+   * Pure arithmetic: check it against the device's limits and a budget before constructing a decoder.
+   */
+  static estimateBytes(config: ModelConfig, sequences: number, prefill: number, capacity = config.contextLength): DecoderEstimate {
+    const c = config;
+    const S = sequences;
+    const stageTns = prefill === 1 ? [1] : [1, prefill];
+    const moe = (Tn: number) =>
+      anyMoe(c) ? moeInferenceBytes({ tokens: S * Tn, width: c.nEmbd, experts: c.moeExperts, topK: c.moeTopK, hidden: c.mlpHidden, activation: c.mlp }) : 0;
+    const kv = 4 * S * capacity * c.nKvHead * headSize(c);
+    let totalBytes = 2 * c.nLayer * kv + 4 * S * (c.vocabSize + c.nEmbd + 1); // caches, logits, final norm and rstd
+    for (const Tn of stageTns) totalBytes += 4 * stageFloats(c, S, Tn).reduce((a, [, f]) => a + f, 0) + moe(Tn);
+    totalBytes += SMALL_UNIFORM + MATMUL_UNIFORM + stageTns.length * stageKernelBytes(c); // the head's norm and matmul, the stages'
+    const P = Math.max(...stageTns);
+    const candidates: [string, number][] = [
+      ['a KV cache (S, Tc, NKV, HS)', kv],
+      ['the logits (S, V)', 4 * S * c.vocabSize],
+      ...stageFloats(c, S, P).map(([n, f]): [string, number] => [`the prefill's ${n} activation`, 4 * f]),
+    ];
+    if (anyMoe(c)) candidates.push(['the MoE expert rows (E, S·P, F)', 4 * c.moeExperts * S * P * Math.max(moeUpWidth({ hidden: c.mlpHidden, activation: c.mlp }), c.nEmbd)]);
+    const [name, bytes] = candidates.reduce((a, b) => (b[1] > a[1] ? b : a));
+    return { totalBytes, largest: { name, bytes } };
+  }
 
   constructor(
     private readonly gpu: Gpu,
@@ -61,22 +136,29 @@ export class Decoder {
     check(Number.isInteger(capacity) && capacity >= 1 && capacity <= c.contextLength, () => `decoder: capacity ${capacity} must be in 1..contextLength ${c.contextLength}`);
     this.layout = buildLayout(c);
     const kv = sequences * capacity * c.nKvHead * headSize(c);
-    for (let l = 0; l < c.nLayer; l++) {
-      this.kCache.push(this.buf(kv, `h.${l}.k cache`));
-      this.vCache.push(this.buf(kv, `h.${l}.v cache`));
+    let headNorm: RmsNormForward | undefined;
+    try {
+      for (let l = 0; l < c.nLayer; l++) {
+        this.kCache.push(this.buf(this.buffers, kv, `h.${l}.k cache`));
+        this.vCache.push(this.buf(this.buffers, kv, `h.${l}.v cache`));
+      }
+      this.logits = this.buf(this.buffers, sequences * c.vocabSize, 'decoder logits');
+      this.nLast = this.buf(this.buffers, sequences * c.nEmbd, 'decoder final norm');
+      this.rstdLast = this.buf(this.buffers, sequences, 'decoder final rstd');
+      this.headNorm = headNorm = new RmsNormForward(gpu, { N: sequences, C: c.nEmbd, eps: c.normEps });
+      const V = c.vocabSize;
+      const C = c.nEmbd;
+      this.head = new Matmul(gpu, c.tiedEmbeddings ? { M: sequences, N: V, K: C, transB: true } : { M: sequences, N: V, K: C });
+    } catch (e) {
+      headNorm?.destroy();
+      for (const b of this.buffers) gpu.release(b);
+      throw e;
     }
-    this.logits = this.buf(sequences * c.vocabSize, 'decoder logits');
-    this.nLast = this.buf(sequences * c.nEmbd, 'decoder final norm');
-    this.rstdLast = this.buf(sequences, 'decoder final rstd');
-    this.headNorm = new RmsNormForward(gpu, { N: sequences, C: c.nEmbd, eps: c.normEps });
-    const V = c.vocabSize;
-    const C = c.nEmbd;
-    this.head = new Matmul(gpu, c.tiedEmbeddings ? { M: sequences, N: V, K: C, transB: true } : { M: sequences, N: V, K: C });
   }
 
-  private buf(floats: number, label: string): GPUBuffer {
+  private buf(list: GPUBuffer[], floats: number, label: string): GPUBuffer {
     const b = this.gpu.createBuffer(4 * floats, label);
-    this.buffers.push(b);
+    list.push(b);
     return b;
   }
 
@@ -88,6 +170,8 @@ export class Decoder {
   private stage(Tn: number): Stage {
     let st = this.stages.get(Tn);
     if (st) return st;
+    // one prefill shape at a time: a new prompt length frees the previous one's activations
+    if (Tn !== 1) for (const [key, old] of this.stages) if (key !== 1) this.destroyStage(old);
     const c = this.config;
     const S = this.sequences;
     const N = S * Tn;
@@ -97,35 +181,51 @@ export class Decoder {
     const kvDim = c.nKvHead * hs;
     const H = c.mlpHidden;
     const ffnIn = c.mlp === 'swiglu' ? 2 * H : H;
-    const anyDense = Array.from({ length: c.nLayer }, (_, l) => !isMoeLayer(c, l)).some(Boolean);
+    const dense = anyDense(c);
     const gpu = this.gpu;
-    const mm = (s: ConstructorParameters<typeof Matmul>[1]) => new Matmul(gpu, s);
-    st = {
-      Tn,
-      tokens: this.buf(N, `decoder tokens Tn=${Tn}`),
-      x: this.buf(N * C, 'x'), n: this.buf(N * C, 'n'), rstd: this.buf(N, 'rstd'),
-      q: this.buf(N * qDim, 'q'), k: this.buf(N * kvDim, 'k'), v: this.buf(N * kvDim, 'v'), att: this.buf(N * qDim, 'att'),
-      lse: this.buf(S * c.nHead * Tn, 'lse'), mid: this.buf(N * C, 'mid'), proj: this.buf(N * C, 'proj'),
-      u: anyDense ? this.buf(N * ffnIn, 'u') : null, a: anyDense ? this.buf(N * H, 'a') : null,
-      last: this.buf(S * C, 'last rows'),
-      embed: new EmbeddingForward(gpu, { N, V: c.vocabSize, C }),
-      norm: new RmsNormForward(gpu, { N, C, eps: c.normEps }),
-      add: new Add(gpu, N * C),
-      qProj: mm({ M: N, N: qDim, K: C }), kProj: mm({ M: N, N: kvDim, K: C }), vProj: mm({ M: N, N: kvDim, K: C }),
-      oProj: mm({ M: N, N: C, K: qDim }),
-      up: anyDense ? mm({ M: N, N: ffnIn, K: C }) : null, down: anyDense ? mm({ M: N, N: C, K: H }) : null,
-      ropeQ: new Rope(gpu, { B: S, T: Tn, NH: c.nHead, HS: hs, theta: c.ropeTheta }),
-      ropeK: new Rope(gpu, { B: S, T: Tn, NH: c.nKvHead, HS: hs, theta: c.ropeTheta }),
-      attention: new Attention(gpu, { B: S, T: Tn, NH: c.nHead, NKV: c.nKvHead, HS: hs, Tk: Tn, kvRows: this.capacity }),
-      gelu: anyDense && c.mlp === 'gelu' ? new GeluForward(gpu, N * H) : null,
-      swiglu: anyDense && c.mlp === 'swiglu' ? new SwigluForward(gpu, { N, H }) : null,
-      moe: Array.from({ length: c.nLayer }, (_, l) =>
-        isMoeLayer(c, l)
-          ? new MoeLayer(gpu, { tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H, capacity: N, activation: c.mlp })
-          : null),
-    };
+    const buffers: GPUBuffer[] = [];
+    const kernels: { destroy(): void }[] = [];
+    const k = <K extends { destroy(): void }>(kernel: K): K => (kernels.push(kernel), kernel);
+    const mm = (s: ConstructorParameters<typeof Matmul>[1]) => k(new Matmul(gpu, s));
+    const floats = new Map(stageFloats(c, S, Tn));
+    const b = (name: string) => (floats.get(name)! > 0 ? this.buf(buffers, floats.get(name)!, `decoder ${name} Tn=${Tn}`) : null);
+    try {
+      st = {
+        Tn,
+        buffers,
+        kernels,
+        tokens: b('tokens')!,
+        x: b('x')!, n: b('n')!, rstd: b('rstd')!, q: b('q')!, k: b('k')!, v: b('v')!, att: b('att')!,
+        lse: b('lse')!, mid: b('mid')!, proj: b('proj')!, u: b('u'), a: b('a'), last: b('last')!,
+        embed: k(new EmbeddingForward(gpu, { N, V: c.vocabSize, C })),
+        norm: k(new RmsNormForward(gpu, { N, C, eps: c.normEps })),
+        add: k(new Add(gpu, N * C)),
+        qProj: mm({ M: N, N: qDim, K: C }), kProj: mm({ M: N, N: kvDim, K: C }), vProj: mm({ M: N, N: kvDim, K: C }),
+        oProj: mm({ M: N, N: C, K: qDim }),
+        up: dense ? mm({ M: N, N: ffnIn, K: C }) : null, down: dense ? mm({ M: N, N: C, K: H }) : null,
+        ropeQ: k(new Rope(gpu, { B: S, T: Tn, NH: c.nHead, HS: hs, theta: c.ropeTheta })),
+        ropeK: k(new Rope(gpu, { B: S, T: Tn, NH: c.nKvHead, HS: hs, theta: c.ropeTheta })),
+        attention: k(new Attention(gpu, { B: S, T: Tn, NH: c.nHead, NKV: c.nKvHead, HS: hs, Tk: Tn, kvRows: this.capacity })),
+        gelu: dense && c.mlp === 'gelu' ? k(new GeluForward(gpu, N * H)) : null,
+        swiglu: dense && c.mlp === 'swiglu' ? k(new SwigluForward(gpu, { N, H })) : null,
+        moe: anyMoe(c)
+          ? k(new MoeLayer(gpu, { tokens: N, width: C, experts: c.moeExperts, topK: c.moeTopK as 1 | 2, hidden: H, activation: c.mlp, inference: true }))
+          : null,
+      };
+    } catch (e) {
+      // nothing of a stage that failed to build stays allocated
+      for (const kernel of kernels) kernel.destroy();
+      for (const buffer of buffers) gpu.release(buffer);
+      throw e;
+    }
     this.stages.set(Tn, st);
     return st;
+  }
+
+  private destroyStage(st: Stage): void {
+    for (const kernel of st.kernels) kernel.destroy();
+    for (const b of st.buffers) this.gpu.release(b);
+    this.stages.delete(st.Tn);
   }
 
   /** Builds the kernels for a prefill of P tokens and for single steps, compiling their pipelines in parallel. */
@@ -198,9 +298,8 @@ export class Decoder {
       st.oProj.encode(pass, st.att, P(`${p}.wo`), st.proj);
       st.add.encode(pass, st.x, st.proj, st.mid);
       st.norm.encode(pass, st.mid, P(`${p}.ln2`), st.n, st.rstd);
-      const moe = st.moe[l];
-      if (moe) {
-        moe.forward(pass, st.n, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, st.proj);
+      if (isMoeLayer(c, l)) {
+        st.moe!.forward(pass, st.n, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, st.proj);
       } else {
         st.up!.encode(pass, st.n, P(`${p}.mlp.wi`), st.u!);
         if (st.gelu) st.gelu.encode(pass, st.u!, st.a!);
@@ -221,15 +320,9 @@ export class Decoder {
   }
 
   destroy(): void {
+    for (const st of [...this.stages.values()]) this.destroyStage(st);
     for (const b of this.buffers) this.gpu.release(b);
-    for (const st of this.stages.values()) {
-      for (const [key, v] of Object.entries(st)) {
-        if (key === 'moe') st.moe.forEach((m) => m?.destroy());
-        else if (v && typeof v === 'object' && 'destroy' in v && !(v instanceof GPUBuffer)) (v as { destroy(): void }).destroy();
-      }
-    }
     this.headNorm.destroy();
     this.head.destroy();
-    this.stages.clear();
   }
 }

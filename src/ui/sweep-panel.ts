@@ -19,6 +19,8 @@ const LABELS: Record<ScalarKey, string> = {
   temperature: 'temperature', topK: 'top-k', topP: 'top-p', seed: 'seed',
 };
 const ORDER: Key[] = ['task', 'difficulty', 'problems', 'ns', 'budgets', 'extends', 'reasoners', 'maxThinkingTokens', 'maxAnswerTokens', 'temperature', 'topK', 'topP', 'seed'];
+/** Shown with the problems field: sweeps score on problems no training corpus contains (src/data/tasks/split.ts). */
+const HELD_OUT_NOTE = 'Problems are drawn from a held-out set the training corpus never contains.';
 const isList = (k: Key): k is ListKey => k in LIST_FIELDS;
 const fieldOf = (k: Key) => `sweep.${k}`;
 const idOf = (k: Key) => `sw-${k}`;
@@ -198,7 +200,7 @@ export class SweepPanel extends LitElement {
         </select><small id="${id}-doc">${k === 'task' ? task.description : sweepSchema.difficulty.doc}</small>${error}</div>`;
     }
     const label = isList(k) ? LIST_FIELDS[k].label : LABELS[k];
-    const doc = isList(k) ? LIST_FIELDS[k].doc : `${sweepSchema[k].doc} (default ${sweepSchema[k].default})`;
+    const doc = isList(k) ? LIST_FIELDS[k].doc : `${sweepSchema[k].doc} (default ${sweepSchema[k].default})${k === 'problems' ? `. ${HELD_OUT_NOTE}` : ''}`;
     return html`<div class="field ${err ? 'invalid' : ''}" data-field=${fieldOf(k)}><label for=${id}>${label}</label>
       <input type="text" id=${id} inputmode=${isList(k) ? 'text' : 'decimal'} autocomplete="off" spellcheck="false" .value=${this.draft[k]}
         placeholder=${isList(k) ? 'none' : String(sweepSchema[k].default)} aria-invalid=${common.invalid} aria-describedby=${describedBy}

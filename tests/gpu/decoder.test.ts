@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { END_OF_TEXT_ID, END_THINK_ID, THINK_ID } from '../../src/data/specials';
 import { BatchSampler } from '../../src/eval/batch-sample';
-import { Generator } from '../../src/eval/generate';
+import { Generator } from '../reference/generate';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
 import { Decoder } from '../../src/model/decoder';
 import { initialParams } from '../../src/model/init';

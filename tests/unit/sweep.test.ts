@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ADDITION, isHeldOut } from '../../src/data/tasks';
 import { ByteTokenizer } from '../../src/data/tokenizer';
 import type { BatchSampleOptions, BatchSampleResult } from '../../src/eval/batch-sample';
 import { runSweep, sweepTotal, type SweepConfig, type SweepEvent, type SweepPoint } from '../../src/eval/sweep';
@@ -18,8 +19,10 @@ function sumOf(prompt: string): number {
  */
 class ScriptedSampler {
   readonly calls: BatchSampleOptions[] = [];
+  readonly prompts: string[] = [];
   async sample(prompts: readonly Uint32Array[], opts: BatchSampleOptions): Promise<BatchSampleResult> {
     this.calls.push(opts);
+    this.prompts.push(...prompts.map((p) => tok.decode(p)));
     const sequences = prompts.flatMap((p, prompt) => {
       const text = tok.decode(p);
       const sum = sumOf(text);
@@ -114,6 +117,23 @@ describe('test-time scaling sweep', () => {
     const samples = events.flatMap((e) => (e.kind === 'samples' ? e.samples : []));
     expect(samples.filter((s) => s.strategy === 'oracle' && s.n === 4)).toHaveLength(20);
     expect(samples.some((s) => s.chosen?.majority && s.correct)).toBe(true);
+  });
+
+  it('draws every problem from the held-out side, which no training corpus contains', async () => {
+    const { sampler } = await collect({ ...config, problems: 40, ns: [1], budgets: [], reasoners: 0 });
+    const problems = sampler.prompts.map((p) => /(\d+\+\d+=)/.exec(p)![1]);
+    expect(problems).toHaveLength(40);
+    expect(problems.filter((p) => !isHeldOut(ADDITION, p))).toEqual([]);
+  });
+
+  it('checks the largest batch against the sampler before sampling anything', async () => {
+    const seen: [number, number, string][] = [];
+    const sampler = Object.assign(new ScriptedSampler(), {
+      checkFits: (S: number, P: number, fit: { field: string }) => void seen.push([S, P, fit.field]),
+    });
+    for await (const _ of runSweep(sampler, tok, { ...config, problems: 3, ns: [1, 8], reasoners: 16 }, { memoryBudgetBytes: 1e9 })) break;
+    expect(seen).toEqual([[48, tok.encode('<|endoftext|>12+34=<think>').length, 'sweep.problems']]);
+    expect(sampler.calls).toEqual([]);
   });
 
   it('refuses an unknown task', async () => {

@@ -79,6 +79,10 @@ export const ADDITION: Task = {
     const [a, b] = parsePrompt(promptOf(problem));
     return verifyInteger(completion, a + b);
   },
+  canonicalProblem(prompt: string): string {
+    const [a, b] = parsePrompt(prompt);
+    return a <= b ? `${a}+${b}` : `${b}+${a}`;
+  },
 };
 
 /** How one column of a sampled scratchpad compares with the true column (for diagnosing where a model goes wrong). */

@@ -176,6 +176,10 @@ export const COUNTDOWN: Task = {
     const { numbers, target } = parsePrompt(promptOf(problem));
     return verifyCountdown(numbers, target, completion);
   },
+  canonicalProblem(prompt: string): string {
+    const { numbers, target } = parsePrompt(prompt);
+    return `${[...numbers].sort((x, y) => x - y).join(' ')} to ${target}`;
+  },
 };
 
 /** Scores a completion's final expression: valid syntax, given numbers at most once each, value exactly the target. */

@@ -1,13 +1,17 @@
 /**
  * The reasoning tasks and a training corpus built from them. Pure TypeScript, no GPU; deterministic per seed.
+ * Training examples come from the 'train' side of the held-out split (split.ts) only, so no evaluation problem
+ * is ever in a training text.
  */
 import { Rng } from '../../lib/rng';
 import { ADDITION } from './addition';
 import { COUNTDOWN } from './countdown';
 import { MULTIPLICATION } from './multiplication';
+import { drawProblem } from './split';
 import type { Task, TaskInstance, ThinkingStyle } from './task';
 
 export * from './task';
+export { HELD_OUT_FRACTION, canonicalProblem, drawProblem, isHeldOut, type ProblemSplit } from './split';
 export { ADDITION, additionColumns, additionThinking, checkAdditionThinking, type AdditionColumn, type ColumnCheck } from './addition';
 export { MULTIPLICATION, multiplicationThinking, partialProducts, type PartialProduct } from './multiplication';
 export {
@@ -90,6 +94,6 @@ function forEachExample(options: ReasoningCorpusOptions, use: (e: TaskInstance) 
       const u = rng.nextInt(4);
       style = u < 2 ? 'full' : u === 2 ? 'short' : 'none';
     }
-    use(task.generate(rng, difficulty, style));
+    use(drawProblem(task, rng, difficulty, 'train', style));
   }
 }

@@ -70,4 +70,8 @@ export const MULTIPLICATION: Task = {
     const [a, b] = parsePrompt(promptOf(problem));
     return verifyInteger(completion, a * b);
   },
+  canonicalProblem(prompt: string): string {
+    const [a, b] = parsePrompt(prompt);
+    return a <= b ? `${a}*${b}` : `${b}*${a}`;
+  },
 };

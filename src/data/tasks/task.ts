@@ -50,7 +50,13 @@ export interface Task {
   describeDifficulty(difficulty: number): string;
   /** Text that continues thinking in this task's trace grammar, for budget forcing (default: `Wait`). */
   continuation?: string;
+  /**
+   * Draws a problem from the whole space. Training and evaluation draw through drawProblem (split.ts) instead, so
+   * the two never share a problem.
+   */
   generate(rng: Rng, difficulty: number, style?: ThinkingStyle): TaskInstance;
+  /** The problem a prompt states in one form for all its spellings (e.g. operands of + sorted); default the prompt. */
+  canonicalProblem?(prompt: string): string;
   /**
    * Scores a completion: the text after the prompt, `<think>` included (for text sampled after generationPrompt use
    * {@link verifySampled}); a bare answer is fine too. The final answer is read

@@ -1,13 +1,14 @@
 /**
- * Autoregressive sampling for one sequence with the training model's weights. Without a KV cache yet, each
- * token reruns the forward over the padded window (positions after the cursor do not affect earlier ones,
- * the attention being causal). The whole loop stays on the GPU: the sampled token is copied into the next
- * input position by the GPU itself, and tokens come back in chunks, never one readback per token.
+ * The slow reference for KV-cache sampling (src/eval/batch-sample.ts `stream`): one sequence with the training
+ * model, no cache, each token rerunning the forward over the padded window (positions after the cursor do not
+ * affect earlier ones, the attention being causal). The window holds the text's last contextLength tokens; when
+ * a draw would need one more, it keeps the last half context (with the new token) and goes on.
+ * The sampled token is copied into the next input position by the GPU itself; tokens come back in chunks.
  */
-import type { Gpu } from '../gpu/device';
-import { Sampler, type SamplingSettings } from '../kernels/sample';
-import type { ModelConfig } from '../model/config';
-import { Model } from '../model/model';
+import type { Gpu } from '../../src/gpu/device';
+import { Sampler, type SamplingSettings } from '../../src/kernels/sample';
+import type { ModelConfig } from '../../src/model/config';
+import { Model } from '../../src/model/model';
 
 export interface GenerateOptions extends Partial<SamplingSettings> {
   maxTokens: number;
@@ -50,8 +51,9 @@ export class Generator {
     const chunk = Math.max(1, opts.chunk ?? 8);
     let produced = 0;
     while (produced < opts.maxTokens) {
-      // Re-anchor the window on the CPU when it is full (slides by half a context).
-      if (window.length >= T) window = window.slice(window.length - Math.floor(T / 2));
+      // Re-anchor the window on the CPU when it overflows (slides by half a context). The draw at a full window
+      // comes first, so where the window slides does not depend on the chunk size.
+      if (window.length > T) window = window.slice(window.length - Math.max(1, Math.floor(T / 2)));
       const inputs = new Uint32Array(T);
       inputs.set(window);
       model.setBatch(inputs, new Uint32Array(T));
