@@ -346,12 +346,12 @@ export class Engine {
     if (!(Number.isSafeInteger(maxTokens) && maxTokens > 0)) throw new RangeError(`sample: maxTokens must be a positive whole number, got ${maxTokens}`);
     // Only the settings given: an explicit undefined would override the run's defaults (its seed).
     const opts = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SampleOptions;
-    return this.inference((run) => streamSample(run, requestId, prompt, opts, this.emit));
+    return this.inference((run) => streamSample(run, requestId, prompt, opts, this.emit, run.decodingBudget(this.memoryBudgetBytes)));
   }
 
   private sweep(requestId: number, input: unknown): Promise<void> {
     const config = resolveSweepConfig(input);
-    return this.inference((run) => sweepJob(run, requestId, config, this.emit));
+    return this.inference((run) => sweepJob(run, requestId, config, this.emit, run.decodingBudget(this.memoryBudgetBytes)));
   }
 
   /** Sampling work on the current run, between training's progress messages (state 'sampling' meanwhile). */

@@ -4,9 +4,10 @@ import type { Emit } from './protocol';
 import type { SampleOptions } from './protocol';
 import type { Run } from './run';
 
-export async function streamSample(run: Run, requestId: number, prompt: string, opts: SampleOptions, emit: Emit): Promise<void> {
+/** `memoryBudgetBytes`: refuse a sample whose decoder would allocate more (see Run.decodingBudget). */
+export async function streamSample(run: Run, requestId: number, prompt: string, opts: SampleOptions, emit: Emit, memoryBudgetBytes?: number): Promise<void> {
   const t0 = performance.now();
-  for await (const text of run.stream(prompt, opts)) if (text) emit({ type: 'sample-chunk', requestId, text });
+  for await (const text of run.stream(prompt, { ...opts, memoryBudgetBytes })) if (text) emit({ type: 'sample-chunk', requestId, text });
   const seconds = Math.max(1e-6, (performance.now() - t0) / 1000);
   // Run.stream samples exactly maxTokens tokens (it passes no stop token).
   emit({ type: 'sample-done', requestId, tokens: opts.maxTokens, tokensPerSecond: opts.maxTokens / seconds });

@@ -15,7 +15,7 @@ import { LimitExceededError } from '../gpu/errors';
 import { BatchSampler, type StreamOptions } from '../eval/batch-sample';
 import { countParams, flopsPerToken } from '../model/config';
 import { buildLayout } from '../model/layout';
-import { checkFitsDevice, defaultMemoryBudget } from '../model/memory';
+import { checkFitsDevice, defaultMemoryBudget, estimateTrainingMemory } from '../model/memory';
 import { ConfigError } from '../model/validate';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint';
 import { resolveRunConfig, settleVocabSize, type RunConfig } from '../train/config';
@@ -96,6 +96,15 @@ export class Run {
     }
     const rest = decoder.flush();
     if (rest) yield rest;
+  }
+
+  /**
+   * What sampling may allocate beside this run: the memory budget (the caller's, else the device's default) less the
+   * training buffers, which stay allocated while the run samples or sweeps.
+   */
+  decodingBudget(memoryBudgetBytes?: number): number {
+    const total = memoryBudgetBytes ?? defaultMemoryBudget(this.gpu.limits);
+    return Math.max(0, total - estimateTrainingMemory(this.config).totalBytes);
   }
 
   /** KV-cache sampling on the run's current weights: the sample box (stream) and test-time sweeps. */

@@ -14,6 +14,7 @@
  * first. Each batch is checked against the device's per-buffer limit and an optional budget before anything is
  * allocated (estimateBytes), and refused with a LimitExceededError that names the field to shrink.
  */
+import { formatBytes } from '../lib/format';
 import type { Gpu } from '../gpu/device';
 import { check, LimitExceededError } from '../gpu/errors';
 import { SAMPLING_SETTINGS_BYTES, Sampler, type SamplingSettings } from '../kernels/sample';
@@ -66,9 +67,6 @@ export interface FitCheck {
   /** What to shrink, e.g. 'fewer problems or a smaller N'. */
   advice: string;
 }
-
-const fmtBytes = (b: number) =>
-  b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 
 interface DecoderSet {
   decoder: Decoder;
@@ -123,13 +121,13 @@ export class BatchSampler {
     const batch = `${fit.what} (${sequences} sequence${sequences === 1 ? '' : 's'}, prompts of ${promptTokens} tokens)`;
     if (est.largest.bytes > perBuffer) {
       throw new LimitExceededError(
-        `${batch} would need ${fmtBytes(est.largest.bytes)} in one buffer (${est.largest.name}); this GPU binds at most ${fmtBytes(perBuffer)} per buffer. Decode fewer sequences at once: ${fit.advice}`,
+        `${batch} would need ${formatBytes(est.largest.bytes)} in one buffer (${est.largest.name}); this GPU binds at most ${formatBytes(perBuffer)} per buffer. Decode fewer sequences at once: ${fit.advice}`,
         fit.field,
       );
     }
     if (fit.budgetBytes !== undefined && est.totalBytes > fit.budgetBytes) {
       throw new LimitExceededError(
-        `${batch} would allocate about ${fmtBytes(est.totalBytes)} for decoding (KV cache and activations), over the ${fmtBytes(fit.budgetBytes)} memory budget. Decode fewer sequences at once: ${fit.advice}`,
+        `${batch} would allocate about ${formatBytes(est.totalBytes)} for decoding (KV cache and activations), over the ${formatBytes(fit.budgetBytes)} memory budget for decoding. Decode fewer sequences at once: ${fit.advice}`,
         fit.field,
       );
     }

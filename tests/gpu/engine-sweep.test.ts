@@ -3,16 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { reasoningCorpus } from '../../src/data/tasks';
 import { EngineClient } from '../../src/engine/client';
 import type { SweepEvent } from '../../src/eval/sweep';
+import { estimateTrainingMemory } from '../../src/model/memory';
+import { resolveRunConfig } from '../../src/train/config';
 
 describe('engine: test-time sweep', () => {
   it('trains a tiny reasoner for a few steps, sweeps N, thinking budgets and contemplation, and refuses a bad sweep', async () => {
     const client = EngineClient.spawn();
     const text = reasoningCorpus({ tasks: ['addition'], difficulty: 1, examples: 800, seed: 2 });
-    const run = await client.create({
+    const config = {
       data: { corpus: 'user' },
       model: { contextLength: 48, nLayer: 1, nEmbd: 32, nHead: 2, nKvHead: 1 },
       train: { batchSize: 4, steps: 3, evalEvery: 0, autosaveEvery: 0 },
-    }, text);
+    };
+    // A budget of the run's training memory plus 4 MiB: what is left bounds the sweep's decoding.
+    const training = estimateTrainingMemory({ ...resolveRunConfig(config), model: { ...resolveRunConfig(config).model, vocabSize: 259 } }).totalBytes;
+    const run = await client.create(config, text, { memoryBudgetBytes: training + 4 * 2 ** 20 });
     expect(run.step).toBe(0);
     const done = new Promise<void>((resolve) => client.on((e) => e.type === 'done' && resolve()));
     client.train();
@@ -41,5 +46,9 @@ describe('engine: test-time sweep', () => {
 
     await expect(client.sweep({ task: 'chess' }, () => undefined)).rejects.toMatchObject({ name: 'ConfigError', field: 'sweep.task' });
     await expect(client.sweep({ ns: [0] }, () => undefined)).rejects.toMatchObject({ name: 'ConfigError', field: 'sweep.ns' });
+    // 16 problems × 256 samples decode 4,096 sequences at once: more than the 4 MiB the budget leaves beside training
+    await expect(client.sweep({ problems: 16, ns: [256], budgets: [], reasoners: 0 }, () => undefined)).rejects.toMatchObject({
+      name: 'LimitExceededError', field: 'sweep.problems', message: expect.stringMatching(/^16 problems × 256 samples .* over the 4\.0 MiB memory budget for decoding/),
+    });
   }, 300_000);
 });

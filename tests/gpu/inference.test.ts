@@ -93,7 +93,7 @@ describe('decoder memory', () => {
     const before = gpu.allocatedBytes;
     const over = sampler.sample(prompts(5, 2), { ...opts, samplesPerPrompt: 2, memoryBudgetBytes: est4 - 1 });
     await expect(over).rejects.toThrow(LimitExceededError);
-    await expect(over).rejects.toMatchObject({ field: 'samplesPerPrompt', message: expect.stringMatching(/^2 prompts × 2 samples \(4 sequences, prompts of 5 tokens\) would allocate about [\d.]+ KiB for decoding .* over the [\d.]+ KiB memory budget/) });
+    await expect(over).rejects.toMatchObject({ field: 'samplesPerPrompt', message: expect.stringMatching(/^2 prompts × 2 samples \(4 sequences, prompts of 5 tokens\) would allocate about [\d.]+ KiB for decoding .* over the [\d.]+ KiB memory budget for decoding/) });
     const perBuffer = Math.min(gpu.limits.maxBufferSize, gpu.limits.maxStorageBufferBindingSize);
     const huge = Math.ceil(perBuffer / (4 * c.contextLength * c.nKvHead * headSize(c))) + 1;
     const refusal = (() => {
@@ -121,7 +121,7 @@ describe('decoder memory', () => {
     const config = resolveSweepConfig({ task: 'addition', difficulty: 1, problems: 16, ns: [1, 256], budgets: [], reasoners: 0, maxThinkingTokens: 4, maxAnswerTokens: 2 });
     const events = runSweep(sampler, new ByteTokenizer(), config, { memoryBudgetBytes: 64 * 2 ** 20 });
     await expect(events.next()).rejects.toMatchObject({
-      name: 'LimitExceededError', field: 'sweep.problems', message: expect.stringMatching(/^16 problems × 256 samples \(4096 sequences, prompts of \d+ tokens\) would allocate about [\d.]+ MiB .* over the 64.0 MiB memory budget\. Decode fewer sequences at once: fewer problems or a smaller N$/),
+      name: 'LimitExceededError', field: 'sweep.problems', message: expect.stringMatching(/^16 problems × 256 samples \(4096 sequences, prompts of \d+ tokens\) would allocate about [\d.]+ MiB .* over the 64.0 MiB memory budget for decoding\. Decode fewer sequences at once: fewer problems or a smaller N$/),
     });
     expect(gpu.allocatedBytes).toBe(before);
     sampler.destroy();
