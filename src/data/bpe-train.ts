@@ -32,6 +32,25 @@ export function bpeTrainingChars(textLength: number): number {
   return Math.min(textLength, BPE_TRAINING_MAX_CHARS);
 }
 
+/**
+ * What a BPE trained on a text of `textLength` characters did differently from what was asked, in words for the
+ * page: it learned from a sample (see bpeTrainingChars), or it found fewer merges than the vocabulary asked for.
+ */
+export function bpeTrainingNotices(textLength: number, askedVocabSize: number, learnedVocabSize: number): string[] {
+  const notices: string[] = [];
+  const sampled = bpeTrainingChars(textLength);
+  const millions = (n: number) => `${(n / 1e6).toFixed(1)} million`;
+  if (sampled < textLength) {
+    notices.push(`The BPE tokenizer learned its merges from an even sample of ${millions(sampled)} of the text's ${millions(textLength)} ` +
+      'characters, which bounds its training time and memory; the whole text is encoded with them and trained on.');
+  }
+  if (learnedVocabSize < askedVocabSize) {
+    notices.push(`The BPE vocabulary has ${learnedVocabSize} tokens, not the ${askedVocabSize} asked for: the text has no more pairs ` +
+      'that occur at least twice. A longer text gives a larger vocabulary.');
+  }
+  return notices;
+}
+
 /** What training is doing: counting the chunks of the text, then learning merges. */
 export type BpeTrainPhase = 'counting' | 'merging';
 

@@ -23,7 +23,7 @@ import type { ByteTokenizerJSON, EncodeOptions, Tokenizer } from './tokenizer-ty
 
 export type { BpeTokenizerJSON, ByteTokenizerJSON, EncodeOptions, Tokenizer, TokenizerJSON } from './tokenizer-types';
 // What a caller of buildTokenizer needs to tell the user that a big text's merges came from a sample.
-export { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, type BpeTrainPhase } from './bpe-train';
+export { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, bpeTrainingNotices, type BpeTrainPhase } from './bpe-train';
 export {
   BYTE_TOKEN_COUNT,
   END_OF_TEXT_ID,

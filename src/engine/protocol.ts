@@ -27,6 +27,8 @@ export interface RunInfo {
   validationTokens: number;
   /** Unigram entropy of the training tokens (nats). */
   unigramEntropy: number;
+  /** What the user should know about how the run was built (e.g. a BPE tokenizer learned from a sample of the text). */
+  notices: string[];
   /** Steps already done (non-zero after loading a checkpoint). */
   step: number;
   /** Tokens per optimisation step (B·T·gradAccum). */

@@ -9,7 +9,7 @@
  */
 import { checkWindows, makeDataset, unigramEntropy, type Dataset } from '../data/batches';
 import { findCorpus } from '../data/corpora';
-import { buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type BpeTrainPhase, type Tokenizer } from '../data/tokenizer';
+import { bpeTrainingNotices, buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type BpeTrainPhase, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { LimitExceededError } from '../gpu/errors';
 import { BatchSampler, type StreamOptions } from '../eval/batch-sample';
@@ -52,6 +52,8 @@ export interface RunSummary {
   validationTokens: number;
   /** Unigram entropy of the training tokens (nats): the loss of a model that knows only token frequencies. */
   unigramEntropy: number;
+  /** What the user should know about how the run was built (a BPE learned from a sample, a smaller vocabulary). */
+  notices: string[];
 }
 
 export class Run {
@@ -64,6 +66,7 @@ export class Run {
     readonly tokenizer: Tokenizer,
     readonly dataset: Dataset,
     readonly trainer: Trainer,
+    notices: string[] = [],
   ) {
     const counts = countParams(config.model);
     this.summary = {
@@ -73,6 +76,7 @@ export class Run {
       trainTokens: dataset.train.length,
       validationTokens: dataset.validation.length,
       unigramEntropy: unigramEntropy(dataset.train, tokenizer.vocabSize),
+      notices,
     };
   }
 
@@ -155,6 +159,7 @@ interface PreparedRun {
   config: RunConfig;
   tokenizer: Tokenizer;
   dataset: Dataset;
+  notices: string[];
 }
 
 /** The most ids the run's tokenizer can have, known before it is built (a BPE stops at data.bpeVocabSize). */
@@ -195,11 +200,12 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
     evaluate: config.train.evalEvery > 0,
     validationFraction: config.data.validationFraction,
   });
-  return { gpu, config, tokenizer, dataset };
+  const notices = opts.tokenizer || config.data.tokenizer !== 'bpe' ? [] : bpeTrainingNotices(text.length, config.data.bpeVocabSize, tokenizer.vocabSize);
+  return { gpu, config, tokenizer, dataset, notices };
 }
 
 /** Allocates the model and trainer; on any failure, releases what was made. */
-async function buildRun({ gpu, config, tokenizer, dataset }: PreparedRun, progress?: (p: CreateProgress) => void): Promise<Run> {
+async function buildRun({ gpu, config, tokenizer, dataset, notices }: PreparedRun, progress?: (p: CreateProgress) => void): Promise<Run> {
   progress?.({ phase: 'building', done: 0, total: 1 });
   let made: Promise<Trainer> | undefined;
   try {
@@ -214,7 +220,7 @@ async function buildRun({ gpu, config, tokenizer, dataset }: PreparedRun, progre
   const trainer = await made!; // a Trainer that fails to build releases its own buffers
   let run: Run;
   try {
-    run = new Run(gpu, config, tokenizer, dataset, trainer);
+    run = new Run(gpu, config, tokenizer, dataset, trainer, notices);
   } catch (e) {
     trainer.destroy();
     throw e;

@@ -219,6 +219,7 @@ export class LabApp extends LitElement {
     }
     this.chart.startRun({ id: run.runId, label, tokensPerStep: run.tokensPerStep, flopsPerToken: run.flopsPerToken, step: run.step });
     this.moe.reset(run.config.model.moeEvery > 0 ? run.config.model.moeExperts : 0);
+    run.notices.forEach((text, i) => this.notify('warning', 'About this run', text, `run-notice-${i}`));
     // A run the form did not just create (a checkpoint, an autosave, a recovery) shows its own settings.
     if (!this.creating) this.panel.setConfig(run.config);
   }

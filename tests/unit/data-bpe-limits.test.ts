@@ -1,7 +1,7 @@
 /** BPE against hostile merge tables and oversized training texts: caps checked before anything is allocated. */
 import { describe, expect, it } from 'vitest';
 import { BpeTokenizer, MAX_BPE_TABLE_BYTES, MAX_BPE_TOKEN_BYTES, MAX_BPE_VOCAB_SIZE, MAX_CHUNK_BYTES } from '../../src/data/bpe';
-import { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, trainBpe, type BpeTrainPhase } from '../../src/data/bpe-train';
+import { BPE_TRAINING_MAX_CHARS, bpeTrainingChars, bpeTrainingNotices, trainBpe, type BpeTrainPhase } from '../../src/data/bpe-train';
 import { generateSimpleStories } from '../../src/data/corpora';
 import { FIRST_MERGE_ID, SPECIAL_TOKENS, tokenizerFromJSON } from '../../src/data/tokenizer';
 
@@ -98,5 +98,16 @@ describe('BPE training stays inside the caps', () => {
     expect(counting.length).toBeGreaterThan(100); // per slice, not just at the ends
     expect(calls.findIndex((c) => c[2] === 'merging')).toBe(counting.length); // counting first, then merging
     expect(calls.at(-1)).toEqual([tok.mergeCount, 4, 'merging']);
+  });
+});
+
+describe('what a trained BPE tells the user', () => {
+  it('says when it learned from a sample, and when the vocabulary came out smaller than asked', () => {
+    expect(bpeTrainingNotices(BPE_TRAINING_MAX_CHARS, 512, 512)).toEqual([]);
+    const both = bpeTrainingNotices(50_000_000, 1024, 700);
+    expect(both).toHaveLength(2);
+    expect(both[0]).toMatch(/^The BPE tokenizer learned its merges from an even sample of 8\.4 million of the text's 50\.0 million characters/);
+    expect(both[1]).toMatch(/^The BPE vocabulary has 700 tokens, not the 1024 asked for/);
+    expect(bpeTrainingNotices(BPE_TRAINING_MAX_CHARS + 1, 512, 512)).toHaveLength(1);
   });
 });
