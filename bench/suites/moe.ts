@@ -2,7 +2,7 @@ import type * as tfNs from '@tensorflow/tfjs-core';
 // tf.grads needs the gradient registry, which the ESM entry of tfjs-core leaves out.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { capacityOf } from '../../src/kernels/moe';
-import { MoeLayer, moeLayerForwardFlops, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
+import { MoeLayer, moeLayerForwardFlops, moeUpWidth, type MoeLayerConfig } from '../../src/model/moe-layer';
 import { randn } from '../../tests/util/random';
 import { activate } from '../peers/tf-moe';
 import type { BenchCase, Suite, Tf } from '../types';

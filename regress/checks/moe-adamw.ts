@@ -4,7 +4,7 @@
  */
 import { AdamW, type AdamWHyper } from '../../src/kernels/adamw';
 import { decodeRoutingStats } from '../../src/kernels/moe';
-import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
+import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/model/moe-layer';
 import { GlobalNorm } from '../../src/kernels/reduce';
 import { adamwRef, type AdamWState } from '../../tests/reference/adamw';
 import { moeLayerBackwardRef, moeLayerForwardRef, type MoeDims } from '../../tests/reference/moe';

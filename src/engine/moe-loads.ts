@@ -1,7 +1,7 @@
 /** The expert-load view's data (the 'progress' event's `moe`), read from the MoE layers' routing stats. */
 import type { Gpu } from '../gpu/device';
 import { decodeRoutingStats, statsWords } from '../kernels/moe';
-import type { MoeLayer } from '../kernels/moe-layer';
+import type { MoeLayer } from '../model/moe-layer';
 import type { MoeLayerLoad } from './protocol';
 
 /**

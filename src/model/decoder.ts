@@ -19,7 +19,7 @@ import type { Binding } from '../kernels/dispatch';
 import { Add, GeluForward, Rope, SwigluForward } from '../kernels/elementwise';
 import { EmbeddingForward } from '../kernels/embed';
 import { Matmul } from '../kernels/matmul';
-import { MoeLayer, moeInferenceBytes, moeUpWidth } from '../kernels/moe-layer';
+import { MoeLayer, moeInferenceBytes, moeUpWidth } from './moe-layer';
 import { RmsNormForward } from '../kernels/norm';
 import { headSize, isMoeLayer, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';

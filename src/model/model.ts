@@ -20,7 +20,7 @@ import { Add, Fill, GeluBackward, GeluForward, Rope, SwigluBackward, SwigluForwa
 import { EmbeddingBackward, EmbeddingForward } from '../kernels/embed';
 import { CrossEntropyForward, FusedCrossEntropy } from '../kernels/loss';
 import { Matmul } from '../kernels/matmul';
-import { MoeLayer } from '../kernels/moe-layer';
+import { MoeLayer } from './moe-layer';
 import { RmsNormBackward, RmsNormForward } from '../kernels/norm';
 import { headSize, isMoeLayer, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';

@@ -1,7 +1,7 @@
 // MoE layers at inference: capacity N (nothing dropped) and each expert's matmuls sized by its routed rows.
 import { describe, expect, it } from 'vitest';
 import { decodeRoutingStats } from '../../src/kernels/moe';
-import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
+import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/model/moe-layer';
 import { moeLayerForwardRef, type MoeDims } from '../reference/moe';
 import { expectClose, expectEqualInts } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';

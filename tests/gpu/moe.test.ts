@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
-import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/kernels/moe-layer';
+import { MoeLayer, moeUpWidth, type MoeLayerConfig } from '../../src/model/moe-layer';
 import { decodeRoutingStats, MoeRouting, NO_SLOT, statsWords, type MoeConfig } from '../../src/kernels/moe';
 import {
   moeAssignRef,

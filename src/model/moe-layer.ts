@@ -1,9 +1,9 @@
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
-import type { Binding } from './dispatch';
-import { GeluBackward, GeluForward, SwigluBackward, SwigluForward } from './elementwise';
-import { Matmul } from './matmul';
-import { capacityOf, MoeRouting, type MoeBuffers, type MoeConfig } from './moe';
+import type { Binding } from '../kernels/dispatch';
+import { GeluBackward, GeluForward, SwigluBackward, SwigluForward } from '../kernels/elementwise';
+import { Matmul } from '../kernels/matmul';
+import { capacityOf, MoeRouting, type MoeBuffers, type MoeConfig } from '../kernels/moe';
 
 /**
  * A mixture-of-experts feed-forward layer, forward and backward, as a straight schedule of kernels:
