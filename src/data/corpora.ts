@@ -98,6 +98,13 @@ export interface UserTextOptions {
   maxBytes?: number;
 }
 
+/** Why a text file of `size` bytes is refused before it is read (null when it is not too large). */
+export function userTextTooLarge(name: string, size: number, maxBytes = DEFAULT_MAX_USER_TEXT_BYTES): string | null {
+  if (size <= maxBytes) return null;
+  return `${name} is ${formatBytes(size)}, more than the ${formatBytes(maxBytes)} limit. ` +
+    'Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).';
+}
+
 /**
  * Checks a dropped text file and decodes it. Rejects (as a value, with a message naming the file and what to do)
  * empty or whitespace-only files, files over the size limit, binary files (NUL bytes or many control characters),
@@ -110,13 +117,8 @@ export function validateUserText(name: string, bytes: Uint8Array, options: UserT
   const n = bytes.length;
 
   if (n === 0) return fail('empty', `${name} is empty. Choose a text file with some writing in it.`);
-  if (n > maxBytes) {
-    return fail(
-      'too-large',
-      `${name} is ${formatBytes(n)}, more than the ${formatBytes(maxBytes)} limit. ` +
-        'Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).',
-    );
-  }
+  const tooLarge = userTextTooLarge(name, n, maxBytes);
+  if (tooLarge) return fail('too-large', tooLarge);
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
     return fail('utf16', `${name} is UTF-16 text. Save it again as UTF-8 (in most editors: Save As → Encoding: UTF-8).`);
   }

@@ -2,19 +2,18 @@ import { LitElement, css, html, nothing } from 'lit';
 import { BUILTIN_CORPORA } from '../data/corpora';
 import { countParams, flopsPerToken } from '../model/config';
 import { ConfigError, resolve, type FieldSpec } from '../model/validate';
-import { resolveRunConfig } from '../train/config';
+import { resolveRunConfig, seedSpec } from '../train/config';
 import { CorpusPicker, USER_CORPUS_ID } from './corpus-picker';
 import { emit } from './events';
 import { si } from './format';
 import { PRESETS } from './presets';
-import { DEFAULT_SEED, nonDefaultConfig, SECTION_SCHEMAS, type PartialRunConfig, type SectionName } from './url-config';
+import { nonDefaultConfig, SECTION_SCHEMAS, type PartialRunConfig, type SectionName } from './url-config';
 import './corpus-picker';
 
 const SECTION_TITLES: Record<SectionName, string> = { model: 'Model', data: 'Data', optim: 'Optimiser', train: 'Training' };
 const SECTION_ORDER: SectionName[] = ['model', 'train', 'optim', 'data'];
 // vocabSize follows the tokenizer and the corpus has its own picker: neither is a form field.
 const HIDDEN = new Set(['model.vocabSize', 'data.corpus']);
-const SEED_SPEC: FieldSpec = { type: 'int', default: DEFAULT_SEED, min: 0, max: 2 ** 32 - 1, doc: 'fixes initialisation, data order and sampling' };
 
 const FIELD_PATHS = new Set([
   'seed',
@@ -135,7 +134,7 @@ export class ConfigPanel extends LitElement {
     const config: Record<string, Record<string, unknown> | number> = {};
     for (const [path, raw] of this.draft) {
       const [section, key] = path.includes('.') ? (path.split('.') as [SectionName, string]) : [null, path];
-      const spec = section ? SECTION_SCHEMAS[section][key] : SEED_SPEC;
+      const spec = section ? SECTION_SCHEMAS[section][key] : seedSpec;
       let v: unknown = raw;
       if (spec.type === 'int' || spec.type === 'number') {
         const text = String(raw).trim();
@@ -259,7 +258,7 @@ export class ConfigPanel extends LitElement {
         <summary>${SECTION_TITLES[section]}</summary>
         <div class="fields">
           ${Object.entries(SECTION_SCHEMAS[section]).filter(([k]) => !HIDDEN.has(`${section}.${k}`)).map(([k, spec]) => this.renderField(`${section}.${k}`, spec))}
-          ${section === 'train' ? this.renderField('seed', SEED_SPEC) : nothing}
+          ${section === 'train' ? this.renderField('seed', seedSpec) : nothing}
         </div>
       </details>`)}
       ${other.map(([f, m]) => html`<p class="field invalid"><span class="error" role="alert">${f}: ${m}</span></p>`)}

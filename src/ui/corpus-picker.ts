@@ -1,5 +1,5 @@
 import { LitElement, css, html } from 'lit';
-import { BUILTIN_CORPORA, DEFAULT_MAX_USER_TEXT_BYTES, validateUserText } from '../data/corpora';
+import { BUILTIN_CORPORA, userTextTooLarge, validateUserText } from '../data/corpora';
 import { formatBytes } from './format';
 import { describeError } from './error-text';
 import { emit, type CorpusChoice } from './events';
@@ -67,9 +67,9 @@ export class CorpusPicker extends LitElement {
   /** Checks and takes a chosen or dropped file; a refusal or a failed read shows under the picker. */
   async takeFile(f: File | undefined): Promise<void> {
     if (!f) return;
-    if (f.size > DEFAULT_MAX_USER_TEXT_BYTES) {
-      this.problem = `${f.name} is ${formatBytes(f.size)}, more than the ${formatBytes(DEFAULT_MAX_USER_TEXT_BYTES)} limit, so it was not read. ` +
-        'Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).';
+    const tooLarge = userTextTooLarge(f.name, f.size); // checked before a byte of it is read
+    if (tooLarge) {
+      this.problem = tooLarge;
       return;
     }
     let bytes: Uint8Array;

@@ -28,7 +28,7 @@ describe('soak', () => {
     for await (const p of run.train()) {
       if (p.kind === 'eval') {
         evals++;
-        await run.sample('abc', { maxTokens: 4, temperature: 0.5 }); // the generator is made once, then reused
+        await run.sample('abc', { maxTokens: 4, temperature: 0.5 }); // the sampler's decoder is made once, then reused
         await run.save(); // reads the state back through temporary buffers
         samples.push(gpu.allocatedBytes);
         if (warm < 0) warm = gpu.allocatedBytes;
