@@ -166,7 +166,7 @@ export class ConfigPanel extends LitElement {
       }
     }
     try {
-      resolveRunConfig({ seed: config.seed });
+      resolveRunConfig(config.seed === undefined ? {} : { seed: config.seed }); // an absent seed is the default
     } catch (e) {
       if (e instanceof ConfigError) errors.set(e.field, e.message);
     }

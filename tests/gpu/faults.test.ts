@@ -67,7 +67,7 @@ describe('a config the device cannot hold', () => {
     expect(batchSize).toBeLessThanOrEqual(4096); // the schema's largest batch
     const big = { model: { contextLength: T, nLayer: 1, nEmbd: 16, nHead: 2 }, train: { batchSize } };
     await expect(createRun(big, { gpu, text: TEXT })).rejects.toMatchObject({ name: 'LimitExceededError', field: 'train.batchSize', message: expect.stringMatching(/logits.*Shrink train\.batchSize/) });
-    await expect(createRun(config(false), { gpu, text: TEXT, memoryBudgetBytes: 64 * 1024 })).rejects.toMatchObject({ name: 'LimitExceededError', message: expect.stringMatching(/over the 0\.1 MiB memory budget/) });
+    await expect(createRun(config(false), { gpu, text: TEXT, memoryBudgetBytes: 64 * 1024 })).rejects.toMatchObject({ name: 'LimitExceededError', message: expect.stringMatching(/over the 64\.0 KiB memory budget/) });
     expect(gpu.allocatedBytes).toBe(before);
   });
 

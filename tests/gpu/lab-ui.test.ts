@@ -63,7 +63,7 @@ describe('lab UI states', () => {
     await picker.updateComplete;
     expect(huge.reads).toBe(0);
     expect(text(picker, '[data-testid="corpus-error"]')).toBe(
-      `wikipedia-dump.txt is 3072.0 MB, more than the ${(DEFAULT_MAX_USER_TEXT_BYTES / MiB).toFixed(1)} MB limit, so it was not read. Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).`,
+      `wikipedia-dump.txt is 3.00 GiB, more than the ${(DEFAULT_MAX_USER_TEXT_BYTES / MiB).toFixed(1)} MiB limit. Use a smaller excerpt of it (a few MB is plenty for a model trained in the browser).`,
     );
     expect(picker.value).not.toBe('user');
 
