@@ -17,7 +17,7 @@ import { countParams, flopsPerToken } from '../model/config';
 import { buildLayout } from '../model/layout';
 import { checkFitsDevice, defaultMemoryBudget, estimateTrainingMemory } from '../model/memory';
 import { ConfigError } from '../model/validate';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint';
+import { CheckpointError, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../train/checkpoint';
 import { resolveRunConfig, settleVocabSize, type RunConfig } from '../train/config';
 import { trainerStateFromCheckpoint } from '../train/resume';
 import { Trainer, windowStart, type EvalResult, type Progress } from '../train/trainer';
@@ -255,6 +255,15 @@ function decodeFitting(bytes: Uint8Array, gpu: Gpu, budget: number): Checkpoint 
   }
 }
 
+/** The checkpoint's tokenizer, refused as a CheckpointError (the file's fault) naming the metadata field. */
+function checkpointTokenizer(json: unknown): Tokenizer {
+  try {
+    return tokenizerFromJSON(json);
+  } catch (e) {
+    throw new CheckpointError('bad-metadata', `checkpoint tokenizer (metadata "tokenizer") is refused: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /**
  * Rebuilds a run from checkpoint bytes; training continues from the saved step with the same data order. Every
  * tensor, moment and the data order are checked against the stored config before the GPU is touched
@@ -264,7 +273,7 @@ export async function loadRun(bytes: Uint8Array, opts: RunOptions = {}): Promise
   const gpu = opts.gpu ?? (await requestGpu());
   const memoryBudgetBytes = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
   const ckpt = decodeFitting(bytes, gpu, memoryBudgetBytes);
-  const tokenizer = tokenizerFromJSON(ckpt.tokenizer);
+  const tokenizer = checkpointTokenizer(ckpt.tokenizer);
   const prepared = await prepareRun(ckpt.config, { ...opts, gpu, memoryBudgetBytes, tokenizer });
   const state = trainerStateFromCheckpoint(ckpt, buildLayout(prepared.config.model));
   const run = await buildRun(prepared, opts.onProgress);

@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineClient } from '../../src/engine/client';
 import type { EngineEvent, EngineState } from '../../src/engine/protocol';
+import { SPECIAL_TOKENS } from '../../src/data/tokenizer';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint';
 
 // The next byte is fixed by the current one: tens of steps teach it (see train.test.ts).
 const PERIODIC = 'abcdefghij'.repeat(1500);
@@ -247,17 +249,31 @@ describe('engine worker', () => {
     await expect(engine.client.sample('a', { maxTokens: 2 })).rejects.toMatchObject({ name: 'EngineStateError' });
   });
 
-  it('a corrupt checkpoint is refused with its CheckpointError code and the current run is untouched', async () => {
+  it('corrupt and hostile checkpoints are refused with their CheckpointError code; the current run and the autosaves are untouched', async () => {
     await create(tiny({ steps: 4 }));
     await engine.trainToIdle(2);
     const good = await engine.client.save();
     const before = await engine.client.sample('abc', { maxTokens: 6, temperature: 0 });
+    const autosaves = await engine.client.listAutosaves();
     const flipped = good.bytes.slice();
     flipped[flipped.length - 7] ^= 0x40;
     await expect(engine.client.load(flipped, PERIODIC)).rejects.toMatchObject({ name: 'CheckpointError', code: 'checksum' });
     await expect(engine.client.load(new Uint8Array([1, 2, 3]), PERIODIC)).rejects.toMatchObject({ name: 'CheckpointError', code: 'truncated' });
+    // A tokenizer bomb: 30 merges, each doubling a token, in a few hundred bytes of metadata (~2 GB if built).
+    const merges = [97, 97];
+    for (let i = 1; i < 30; i++) merges.push(258 + i, 258 + i);
+    const bomb = decodeCheckpoint(good.bytes);
+    bomb.tokenizer = { kind: 'bpe', version: 1, pretokenizer: 'spark-v1', specials: [...SPECIAL_TOKENS], vocabSize: 259 + 30, merges };
+    await expect(engine.client.load(encodeCheckpoint(bomb), PERIODIC)).rejects.toMatchObject({
+      name: 'CheckpointError', code: 'bad-metadata', message: expect.stringMatching(/^checkpoint tokenizer \(metadata "tokenizer"\) is refused: .*merge 8.*256-byte/),
+    });
+    // A config far beyond the device: refused from the stored config, before a tensor is converted.
+    const huge = decodeCheckpoint(good.bytes);
+    (huge.config as { model: Record<string, number> }).model = { ...(huge.config as { model: Record<string, number> }).model, nLayer: 96, nEmbd: 2048, nHead: 16 };
+    await expect(engine.client.load(encodeCheckpoint(huge), PERIODIC)).rejects.toMatchObject({ name: 'LimitExceededError' });
     expect((await engine.client.save()).fileName).toBe(good.fileName);
     expect((await engine.client.sample('abc', { maxTokens: 6, temperature: 0 })).text).toBe(before.text);
+    expect(await engine.client.listAutosaves()).toEqual(autosaves);
   });
 
   it('loads a checkpoint sent as a File: the worker checks its size and header, then reads it', async () => {
