@@ -40,6 +40,7 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -51,14 +52,18 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          // After the other projects, alone: the page tests bound main-thread long tasks and the regress runs
+          // check speed, and Vitest runs projects side by side unless told, so a GPU test's SwiftShader took
+          // the same two cores beside them (the chart test, alone: no task over 50 ms; in the suite: 51 ms).
+          sequence: { groupOrder: 1 },
         },
       },
       {
-        test: { name: 'gpu', include: ['tests/gpu/**/*.test.ts'], ...browserTests },
+        test: { name: 'gpu', include: ['tests/gpu/**/*.test.ts'], ...browserTests, sequence: { groupOrder: 0 } },
       },
       {
         // Long measurements for closing notes and docs; only `npm run experiment` runs them (never `npm test`).
-        test: { name: 'experiments', include: ['experiments/**/*.test.ts'], ...browserTests },
+        test: { name: 'experiments', include: ['experiments/**/*.test.ts'], ...browserTests, sequence: { groupOrder: 2 } },
       },
     ],
   },
