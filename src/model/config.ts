@@ -51,6 +51,14 @@ export function resolveModelConfig(input: unknown, path = 'model'): ModelConfig 
 
 export const headSize = (c: ModelConfig): number => c.nEmbd / c.nHead;
 
+/** The widths every part of the model derives from the config: one place, so the model, the decoder, the layout
+ *  and the memory estimate cannot disagree. ffnIn is the MLP's input projection (SwiGLU: gate and up side by side). */
+export function modelDims(c: ModelConfig): { C: number; hs: number; qDim: number; kvDim: number; H: number; ffnIn: number } {
+  const hs = headSize(c);
+  const H = c.mlpHidden;
+  return { C: c.nEmbd, hs, qDim: c.nHead * hs, kvDim: c.nKvHead * hs, H, ffnIn: c.mlp === 'swiglu' ? 2 * H : H };
+}
+
 /** True when block `layer` (0-based) uses a mixture-of-experts MLP. */
 export const isMoeLayer = (c: ModelConfig, layer: number): boolean => c.moeEvery > 0 && (layer + 1) % c.moeEvery === 0;
 
@@ -65,10 +73,8 @@ export interface ParamCounts {
 
 /** Parameter counts from the config alone. */
 export function countParams(c: ModelConfig): ParamCounts {
-  const C = c.nEmbd;
-  const hs = headSize(c);
-  const attn = C * C + 2 * C * c.nKvHead * hs + C * C; // wq, wk, wv, wo
-  const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
+  const { C, kvDim, ffnIn } = modelDims(c);
+  const attn = C * C + 2 * C * kvDim + C * C; // wq, wk, wv, wo
   const ffn = C * ffnIn + c.mlpHidden * C;
   const norms = 2 * C;
   let total = 0;

@@ -21,7 +21,7 @@ import { EmbeddingForward } from '../kernels/embed';
 import { Matmul } from '../kernels/matmul';
 import { MoeLayer, moeInferenceBytes, moeUpWidth } from './moe-layer';
 import { RmsNormForward } from '../kernels/norm';
-import { headSize, isMoeLayer, type ModelConfig } from './config';
+import { headSize, isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
 
 /** Kernels and activations for one pass shape (Tn new tokens per sequence). */
@@ -49,12 +49,7 @@ export interface DecoderEstimate {
 /** Float counts of one stage's activation buffers (Tn new tokens for each of S sequences). */
 function stageFloats(c: ModelConfig, S: number, Tn: number): [string, number][] {
   const N = S * Tn;
-  const C = c.nEmbd;
-  const hs = headSize(c);
-  const qDim = c.nHead * hs;
-  const kvDim = c.nKvHead * hs;
-  const H = c.mlpHidden;
-  const ffnIn = c.mlp === 'swiglu' ? 2 * H : H;
+  const { C, qDim, kvDim, H, ffnIn } = modelDims(c);
   const dense = anyDense(c);
   return [
     ['tokens', N], ['x', N * C], ['n', N * C], ['rstd', N], ['q', N * qDim], ['k', N * kvDim], ['v', N * kvDim], ['att', N * qDim],
@@ -175,12 +170,7 @@ export class Decoder {
     const c = this.config;
     const S = this.sequences;
     const N = S * Tn;
-    const C = c.nEmbd;
-    const hs = headSize(c);
-    const qDim = c.nHead * hs;
-    const kvDim = c.nKvHead * hs;
-    const H = c.mlpHidden;
-    const ffnIn = c.mlp === 'swiglu' ? 2 * H : H;
+    const { C, hs, qDim, kvDim, H, ffnIn } = modelDims(c);
     const dense = anyDense(c);
     const gpu = this.gpu;
     const buffers: GPUBuffer[] = [];

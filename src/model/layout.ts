@@ -1,4 +1,4 @@
-import { headSize, isMoeLayer, type ModelConfig } from './config';
+import { isMoeLayer, modelDims, type ModelConfig } from './config';
 
 /**
  * Parameter layout: every parameter tensor lives in ONE flat float32 buffer (so are its gradient and the
@@ -34,9 +34,7 @@ export interface ParamLayout {
 }
 
 export function buildLayout(c: ModelConfig): ParamLayout {
-  const C = c.nEmbd;
-  const hs = headSize(c);
-  const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
+  const { C, hs, ffnIn } = modelDims(c);
   const specs: ParamSpec[] = [];
   let offset = 0;
   const add = (name: string, shape: number[], init: ParamInit, decay: boolean) => {

@@ -15,7 +15,7 @@
 import { formatBytes } from '../lib/format';
 import { LimitExceededError } from '../gpu/errors';
 import { expertCapacity, statsWords } from '../kernels/moe';
-import { headSize, isMoeLayer, type ModelConfig } from './config';
+import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout } from './layout';
 
 /** What the estimate needs to know about a run: its model and micro-batch (a RunConfig is one). */
@@ -66,11 +66,7 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   const C = c.nEmbd;
   const V = c.vocabSize;
   const NH = c.nHead;
-  const hs = headSize(c);
-  const qDim = NH * hs;
-  const kvDim = c.nKvHead * hs;
-  const H = c.mlpHidden;
-  const F = c.mlp === 'swiglu' ? 2 * H : H;
+  const { hs, qDim, kvDim, H, ffnIn: F } = modelDims(c);
   const layout = buildLayout(c);
   const P = layout.totalLength;
   const segments = layout.specs.length;

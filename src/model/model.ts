@@ -22,7 +22,7 @@ import { CrossEntropyForward, FusedCrossEntropy } from '../kernels/loss';
 import { Matmul } from '../kernels/matmul';
 import { MoeLayer } from './moe-layer';
 import { RmsNormBackward, RmsNormForward } from '../kernels/norm';
-import { headSize, isMoeLayer, type ModelConfig } from './config';
+import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
 
 export interface BatchShape {
@@ -110,12 +110,7 @@ export class Model {
     const { B, T } = shape;
     if (T > c.contextLength) throw new RangeError(`Cannot forward sequences of length ${T}: contextLength is only ${c.contextLength}`);
     const N = (this.N = B * T);
-    const C = c.nEmbd;
-    const hs = headSize(c);
-    const qDim = c.nHead * hs;
-    const kvDim = c.nKvHead * hs;
-    const H = c.mlpHidden;
-    const ffnIn = c.mlp === 'swiglu' ? 2 * H : H;
+    const { C, hs, qDim, kvDim, H, ffnIn } = modelDims(c);
     const V = c.vocabSize;
     this.layout = buildLayout(c);
     const buf = (floats: number, label: string) => {
