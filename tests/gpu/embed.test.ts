@@ -153,6 +153,7 @@ describe('embedding with learned positions', () => {
     const gpu = await testGpu();
     const pass = null as unknown as GPUComputePassEncoder;
     const positions = { T: 4, contextLength: 6 };
+    const before = gpu.allocatedBytes; // the rejected constructors allocate nothing
     expect(() => new EmbeddingForward(gpu, { N: 10, V: 5, C: 4 }, { positions })).toThrow(
       'embeddingForward: N = 10 rows are not whole sequences of positions.T = 4 (N must be B·T)',
     );
@@ -160,7 +161,6 @@ describe('embedding with learned positions', () => {
       "positionEmbeddingBackward: positions 3..6 run past wpe's 6 rows (positions.offset + positions.T must be <= positions.contextLength)",
     );
     expect(() => new EmbeddingForward(gpu, { N: 8, V: 5, C: 4 }, { positions: { T: 0, contextLength: 6 } })).toThrow(/positions.T must be an integer >= 1, got 0/);
-    const before = gpu.allocatedBytes;
     const fwd = new EmbeddingForward(gpu, { N: 8, V: 5, C: 4 }, { positions });
     const plain = new EmbeddingForward(gpu, { N: 8, V: 5, C: 4 });
     const bwd = new PositionEmbeddingBackward(gpu, { N: 8, C: 4 }, positions);
