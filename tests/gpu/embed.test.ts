@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EMBEDDING_BACKWARD_PIECE, EmbeddingBackward, EmbeddingForward, PositionEmbeddingBackward } from '../../src/kernels/embed';
-import { embeddingBackwardRef, embeddingWithPositionsRef } from '../reference/embed';
+import { embeddingBackwardRef, embeddingWithPositionsRef, positionEmbeddingBackwardRef } from '../reference/embed';
 import { EMBEDDING_CASES, POSITION_CASES, embeddingCase, positionEmbeddingCase, tokensFor } from '../util/cases/embed';
 import { expectClose } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';
@@ -147,6 +147,37 @@ describe('embedding with learned positions', () => {
     fwd.destroy();
     bwd.destroy();
     [...bufs, dxb, dwpe].forEach((b) => gpu.release(b));
+  });
+
+  it('takes wte and wpe as ranges of one flat parameter buffer and adds dwpe into a range of a gradient buffer', async () => {
+    // the model's layout: every tensor at a 64-float (256-byte) aligned offset of one buffer
+    const gpu = await testGpu();
+    const [B, T, V, C, L] = [2, 3, 5, 7, 4];
+    const N = B * T;
+    const pos = { T, contextLength: L, offset: 1 };
+    const seed = freshSeed();
+    const tokens = tokensFor(N, V, seed);
+    const flat = randn(256, seed + 1); // wte at 0 (35 floats), wpe at 64 (28 floats)
+    const grads0 = randn(256, seed + 2); // dwpe at 128
+    const dx = randn(N * C, seed + 3);
+    const bufs = [gpu.upload(tokens, 'tokens'), gpu.upload(flat, 'params'), gpu.upload(grads0, 'grads'), gpu.upload(dx, 'dx'), poisoned(gpu, N * C, 'x')];
+    const [tb, params, grads, dxb, x] = bufs;
+    const range = (buffer: GPUBuffer, at: number, n: number) => ({ buffer, offset: 4 * at, size: 4 * n });
+    const fwd = new EmbeddingForward(gpu, { N, V, C }, { positions: pos });
+    const bwd = new PositionEmbeddingBackward(gpu, { N, C }, pos);
+    await run(gpu, (p) => {
+      fwd.encode(p, tb, range(params, 0, V * C), x, range(params, 64, L * C));
+      bwd.encode(p, dxb, range(grads, 128, L * C));
+    });
+    const wte = flat.subarray(0, V * C);
+    const wpe = flat.subarray(64, 64 + L * C);
+    expectClose(`x (seed ${seed})`, await gpu.readFloat32(x, N * C), embeddingWithPositionsRef(tokens, wte, wpe, V, C, pos), 1e-6);
+    const want = Float64Array.from(grads0);
+    want.set(positionEmbeddingBackwardRef(dx, C, pos, grads0.subarray(128, 128 + L * C)), 128);
+    expectClose(`gradient buffer (seed ${seed})`, await gpu.readFloat32(grads, 256), want, 1e-6);
+    fwd.destroy();
+    bwd.destroy();
+    bufs.forEach((b) => gpu.release(b));
   });
 
   it('rejects positions that do not fit, a missing or extra wpe, and aliasing, with a message', async () => {
