@@ -86,6 +86,8 @@ function baseParams(C: number): ShaderParams {
 export class EmbeddingForward {
   readonly shape: Readonly<EmbeddingShape>;
   private pos: Required<PositionEmbeddingShape> | null;
+  /** Vectors per row. */
+  private readonly cv: number;
   private readonly pipeline: GPUComputePipeline;
   private readonly uniform: GPUBuffer;
   private readonly grid: [number, number];
@@ -100,10 +102,11 @@ export class EmbeddingForward {
     this.shape = s;
     this.pos = options.positions ? validatePositions(k, s.N, s.C, options.positions) : null;
     const p = baseParams(s.C);
+    this.cv = p.CV as number;
     this.pipeline = gpu.pipelines.get(embedShader, 'embed_forward', { ...p, FORWARD: true, POSITIONS: this.pos !== null });
     const label = `embedding N=${s.N} V=${s.V} C=${s.C}${this.pos ? ` T=${this.pos.T}` : ''}`;
     this.uniform = gpu.uniform(this.params(), label);
-    this.grid = grid1d(gpu, ceilDiv(s.N * (p.CV as number), WG));
+    this.grid = grid1d(gpu, ceilDiv(s.N * this.cv, WG));
   }
 
   /** The positions this forward adds (null: tokens only). */
@@ -112,9 +115,8 @@ export class EmbeddingForward {
   }
 
   private params(): ArrayBuffer {
-    const { N, V, C } = this.shape;
-    const cv = C % 4 === 0 ? C / 4 : C;
-    return packUniform([['u32', N * cv], ['u32', V], ['u32', this.pos?.T ?? 0], ['u32', this.pos?.offset ?? 0]]);
+    const { N, V } = this.shape;
+    return packUniform([['u32', N * this.cv], ['u32', V], ['u32', this.pos?.T ?? 0], ['u32', this.pos?.offset ?? 0]]);
   }
 
   /**
