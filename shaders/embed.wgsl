@@ -2,6 +2,11 @@
 //   forward   x[n, :] = wte[tokens[n], :]                     tokens (N) u32, wte (V, C) -> x (N, C)
 //   backward  dwte[v, :] += sum over n with tokens[n] = v of dx[n, :], summed in increasing n
 // Token ids >= V are skipped: the forward writes a zero row, the backward adds nothing for them.
+// Learned positions (GPT-2's wpe), in the forward's epilogue when POSITIONS is set:
+//   forward   x[n, :] = wte[tokens[n], :] + wpe[n mod T + offset, :]       wpe (contextLength, C); rows n = b·T + t
+//             (an out-of-range token still gets its position: its row is wpe's alone)
+//   backward  dwpe[t + offset, :] += sum over b of dx[b·T + t, :]            position_backward, summed in
+//             increasing b into a register, then added once: one invocation per (t, column), no atomics.
 // Backward without float atomics, in three steps:
 //   1. a stable LSD radix sort of (key = min(token, V), value = n), 8 bits per pass (one pass for V < 256,
 //      two below 65536). sort_histogram: invocation d of block b counts the block's keys with digit d.
@@ -15,22 +20,25 @@
 //      partial[piece start].
 //   3. segment_sum: for each token's first entry, one invocation per column adds the token's pieces in
 //      order and adds the total to dwte. The summation order depends only on the tokens, never on timing.
-// Layout: x, dx, wte, dwte row-major with C / VEC vectors per row (V4 = vec4 when C is a multiple of 4).
+// Layout: x, dx, wte, dwte, wpe, dwpe row-major with C / VEC vectors per row (VEC = 4 when C is a multiple of 4).
 
 alias VT = ${VT};
 const CV: u32 = ${CV}u;
 
 #if ${FORWARD}
 struct Params {
-  n: u32,      // N * CV
+  n: u32,       // N * CV
   vocab: u32,
-  _pad0: u32,
-  _pad1: u32,
+  t: u32,       // T, positions per sequence (POSITIONS)
+  offset: u32,  // position of t = 0 (POSITIONS)
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> wte: array<VT>;
 @group(0) @binding(3) var<storage, read_write> x: array<VT>;
+#if ${POSITIONS}
+@group(0) @binding(4) var<storage, read> wpe: array<VT>;
+#endif
 
 const WG: u32 = 256u;
 
@@ -39,10 +47,39 @@ fn embed_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let i = (wid.x + wid.y * nwg.x) * WG + lid.x;
   if (i >= params.n) { return; }
   let row = i / CV;
+  let col = i - row * CV;
   let tok = tokens[row];
   var v = VT(0.0);
-  if (tok < params.vocab) { v = wte[tok * CV + (i - row * CV)]; }
+  if (tok < params.vocab) { v = wte[tok * CV + col]; }
+#if ${POSITIONS}
+  v += wpe[(row % params.t + params.offset) * CV + col];
+#endif
   x[i] = v;
+}
+#endif
+
+#if ${POSITION_BACKWARD}
+struct PosParams {
+  n: u32,       // T * CV
+  batch: u32,   // B
+  offset: u32,  // position of t = 0
+  _pad0: u32,
+}
+@group(0) @binding(0) var<uniform> pp: PosParams;
+@group(0) @binding(1) var<storage, read> dx: array<VT>;
+@group(0) @binding(2) var<storage, read_write> dwpe: array<VT>;
+
+const WG: u32 = 256u;
+
+// Invocation i = t * CV + j: column j of position t, summed over the B sequences in order.
+@compute @workgroup_size(WG)
+fn position_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid.x;
+  if (i >= pp.n) { return; }
+  var sum = VT(0.0);
+  for (var b = 0u; b < pp.batch; b++) { sum += dx[b * pp.n + i]; }
+  let at = pp.offset * CV + i;
+  dwpe[at] = dwpe[at] + sum;
 }
 #endif
 

@@ -59,5 +59,10 @@ const suite: Suite = () => [
   normCase(1024, 256, true, true),
   normCase(8192, 512, false, false),
   normCase(8192, 512, true, false),
+  // QK-norm: q (B·T, NH·HS) normalised per head is RMSNorm over B·T·NH rows of HS (the peer reshapes the same way)
+  ...([[4096, 64, true], [65536, 16, false], [65536, 64, false]] as const).map(([rows, hs, quick]) => ({
+    ...normCase(rows, hs, true, quick),
+    shape: `rmsnorm qk-norm rows N·NH=${rows} HS=${hs}`,
+  })),
 ];
 export default suite;

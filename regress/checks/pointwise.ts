@@ -1,17 +1,20 @@
 /**
  * Row and element kernels: RMSNorm forward + backward, embedding forward + backward (repeated and out-of-range
- * token ids), GELU, SwiGLU and RoPE forward + backward, against their float64 references. The cases are the GPU
- * tests' (tests/util/cases/): the quick suite picks a few of their shapes, the full suite adds larger ones.
+ * token ids; with learned positions), GELU, SwiGLU and RoPE forward + backward, against their float64 references.
+ * The cases are the GPU tests' (tests/util/cases/): the quick suite picks a few of their shapes, the full suite
+ * adds larger ones.
  */
 import type { RopeShape } from '../../src/kernels/elementwise';
 import { GELU_SIZES, ROPE_SHAPES, SWIGLU_SHAPES, geluCase, ropeCase, swigluCase } from '../../tests/util/cases/elementwise';
-import { EMBEDDING_CASES, embeddingCase, type EmbeddingCase } from '../../tests/util/cases/embed';
+import { EMBEDDING_CASES, POSITION_CASES, embeddingCase, positionEmbeddingCase, type EmbeddingCase, type PositionEmbeddingCase } from '../../tests/util/cases/embed';
 import { RMSNORM_SHAPES, rmsnormCase, type RmsNormCase } from '../../tests/util/cases/norm';
 import type { Suite, Task } from '../types';
 import { caseChecks, pick } from './case-checks';
 
 const normName = (c: RmsNormCase): string => `N${c.N}-C${c.C}`;
 const embedName = ({ shape: s, outOfRange }: EmbeddingCase): string => `N${s.N}-V${s.V}-C${s.C}${outOfRange ? `-bad${outOfRange}` : ''}`;
+const positionsName = ({ shape: s, positions: p, outOfRange }: PositionEmbeddingCase): string =>
+  `positions-N${s.N}-V${s.V}-C${s.C}-T${p.T}-L${p.contextLength}${p.offset ? `-off${p.offset}` : ''}${outOfRange ? `-bad${outOfRange}` : ''}`;
 const ropeName = (s: RopeShape): string =>
   `B${s.B}-T${s.T}-NH${s.NH}-HS${s.HS}${s.posOffset ? `-pos${s.posOffset}` : ''}${s.theta ? `-theta${s.theta}` : ''}`;
 
@@ -24,6 +27,10 @@ export function pointwiseTasks(suite: Suite): Task[] {
   const embeds: EmbeddingCase[] = [
     ...pick(EMBEDDING_CASES, embedName, ['N300-V17-C257', 'N1337-V1000-C12-bad9', ...(full ? ['N513-V70000-C4-bad3'] : [])]),
     ...(full ? [{ name: 'GPT-2 vocabulary', shape: { N: 2048, V: 50304, C: 64 }, outOfRange: 0 }] : []),
+  ];
+  const positions: PositionEmbeddingCase[] = [
+    ...pick(POSITION_CASES, positionsName, ['positions-N6-V20-C16-T3-L10-off4-bad2', ...(full ? ['positions-N320-V300-C130-T64-L96'] : [])]),
+    ...(full ? [{ name: 'GPT-2 sizes', shape: { N: 4096, V: 50304, C: 64 }, positions: { T: 1024, contextLength: 1024, offset: 0 }, outOfRange: 0 }] : []),
   ];
   const gelus = [...pick(GELU_SIZES, String, ['1001']), ...(full ? [1 << 20] : [])];
   const swiglus = [...pick(SWIGLU_SHAPES, ([N, H]) => `N${N}-H${H}`, ['N5-H257']), ...(full ? [[1024, 344] as const] : [])];
@@ -41,6 +48,11 @@ export function pointwiseTasks(suite: Suite): Task[] {
       id: `embedding/${embedName(c)}`,
       kernels: ['embedding'],
       run: (ctx) => caseChecks(ctx, `correctness/embedding/${embedName(c)}`, 'embedding', embeddingCase(c.shape, c.outOfRange)),
+    })),
+    ...positions.map((c): Task => ({
+      id: `embedding/${positionsName(c)}`,
+      kernels: ['embedding'],
+      run: (ctx) => caseChecks(ctx, `correctness/embedding/${positionsName(c)}`, 'embedding', positionEmbeddingCase(c)),
     })),
     ...gelus.map((n): Task => ({
       id: `gelu/n${n}`,

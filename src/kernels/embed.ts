@@ -9,6 +9,8 @@ import { check } from '../gpu/errors';
  * Token embedding (shaders/embed.wgsl): x (N, C) = wte[tokens] and the deterministic scatter-add backward
  * dwte[v] += Σ_{n: tokens[n] = v} dx[n] (GPU radix sort of the tokens, then ordered segment sums; no float
  * atomics, the same bits every run). Token ids >= V are skipped: a zero row forward, no gradient backward.
+ * Learned positions (GPT-2's wpe) are added in the same forward dispatch when asked (EmbeddingForward's
+ * `positions`); PositionEmbeddingBackward is their gradient.
  */
 export const embedShader: ShaderSource = { name: 'embed', code: source };
 
@@ -19,6 +21,19 @@ export interface EmbeddingShape {
   V: number;
   /** Channels. */
   C: number;
+}
+
+/**
+ * Learned absolute positions: row n = b·T + t of x gets wpe[t + offset]. Training embeds whole sequences
+ * (offset 0); the KV-cache decoder embeds Tn new tokens per sequence at positions offset .. offset + Tn - 1.
+ */
+export interface PositionEmbeddingShape {
+  /** Positions per sequence (N = B·T). */
+  T: number;
+  /** Rows of wpe: the model's context length. */
+  contextLength: number;
+  /** Position of t = 0, default 0. */
+  offset?: number;
 }
 
 const WG = 256;
@@ -37,18 +52,42 @@ function validate(kernel: string, s: EmbeddingShape): EmbeddingShape {
   return { N: s.N, V: s.V, C: s.C };
 }
 
+function validatePositions(kernel: string, N: number, C: number, p: PositionEmbeddingShape): Required<PositionEmbeddingShape> {
+  assertCount(kernel, 'positions.T', p.T);
+  assertCount(kernel, 'positions.contextLength', p.contextLength);
+  const offset = p.offset ?? 0;
+  assertCount(kernel, 'positions.offset', offset, 0);
+  check(N % p.T === 0, () => `${kernel}: N = ${N} rows are not whole sequences of positions.T = ${p.T} (N must be B·T)`);
+  checkPositionsFit(kernel, p.T, p.contextLength, offset);
+  check(p.contextLength * C < 2 ** 32, () => `${kernel}: contextLength·C exceeds 32-bit indexing`);
+  return { T: p.T, contextLength: p.contextLength, offset };
+}
+
+function checkPositionsFit(kernel: string, T: number, contextLength: number, offset: number): void {
+  check(
+    T + offset <= contextLength,
+    () => `${kernel}: positions ${offset}..${offset + T - 1} run past wpe's ${contextLength} rows (positions.offset + positions.T must be <= positions.contextLength)`,
+  );
+}
+
 function baseParams(C: number): ShaderParams {
   const vec = C % 4 === 0 ? 4 : 1;
   return {
     VT: vec === 4 ? 'vec4<f32>' : 'f32', CV: C / vec, PIECE,
-    FORWARD: false, SORT: false, FIRST_PASS: false, KEYED: false, VALUES_IN: false, HISTOGRAM: false, SCAN: false, SCATTER: false,
+    FORWARD: false, POSITIONS: false, POSITION_BACKWARD: false, SORT: false, FIRST_PASS: false, KEYED: false, VALUES_IN: false, HISTOGRAM: false, SCAN: false, SCATTER: false,
     SEGMENT: false, SEGMENT_PARTIAL: false, SEGMENT_SUM: false, B_NEXT: 3, B_NEXT_1: 4, B_NEXT_2: 5,
   };
 }
 
-/** x (N, C) = wte[tokens[n]] (a zero row where tokens[n] >= V). tokens are u32. */
+/**
+ * x (N, C) = wte[tokens[n]] (a zero row where tokens[n] >= V), plus wpe[n mod T + offset] when made with
+ * `positions` (an out-of-range token's row is then its position's alone). tokens are u32.
+ */
 export class EmbeddingForward {
   readonly shape: Readonly<EmbeddingShape>;
+  private pos: Required<PositionEmbeddingShape> | null;
+  /** Vectors per row. */
+  private readonly cv: number;
   private readonly pipeline: GPUComputePipeline;
   private readonly uniform: GPUBuffer;
   private readonly grid: [number, number];
@@ -56,24 +95,105 @@ export class EmbeddingForward {
   constructor(
     private readonly gpu: Gpu,
     shape: EmbeddingShape,
+    options: { positions?: PositionEmbeddingShape } = {},
   ) {
-    const s = validate('embeddingForward', shape);
+    const k = 'embeddingForward';
+    const s = validate(k, shape);
     this.shape = s;
+    this.pos = options.positions ? validatePositions(k, s.N, s.C, options.positions) : null;
     const p = baseParams(s.C);
-    this.pipeline = gpu.pipelines.get(embedShader, 'embed_forward', { ...p, FORWARD: true });
-    const n = s.N * (p.CV as number);
-    this.uniform = gpu.uniform(packUniform([['u32', n], ['u32', s.V], ['u32', 0], ['u32', 0]]), `embedding N=${s.N} V=${s.V} C=${s.C}`);
-    this.grid = grid1d(gpu, ceilDiv(n, WG));
+    this.cv = p.CV as number;
+    this.pipeline = gpu.pipelines.get(embedShader, 'embed_forward', { ...p, FORWARD: true, POSITIONS: this.pos !== null });
+    const label = `embedding N=${s.N} V=${s.V} C=${s.C}${this.pos ? ` T=${this.pos.T}` : ''}`;
+    this.uniform = gpu.uniform(this.params(), label);
+    this.grid = grid1d(gpu, ceilDiv(s.N * this.cv, WG));
   }
 
-  encode(pass: GPUComputePassEncoder, tokens: Binding, wte: Binding, x: Binding): void {
+  /** The positions this forward adds (null: tokens only). */
+  get positions(): Readonly<Required<PositionEmbeddingShape>> | null {
+    return this.pos;
+  }
+
+  private params(): ArrayBuffer {
+    const { N, V } = this.shape;
+    return packUniform([['u32', N * this.cv], ['u32', V], ['u32', this.pos?.T ?? 0], ['u32', this.pos?.offset ?? 0]]);
+  }
+
+  /**
+   * Moves t = 0 to position `offset` (KV-cache decoding). Rewrites the uniform: it applies to command buffers
+   * submitted after the call.
+   */
+  setPositionOffset(offset: number): void {
+    const k = 'embeddingForward';
+    check(this.pos !== null, () => `${k}: made without positions, so it has no position offset to set`);
+    assertCount(k, 'positions.offset', offset, 0);
+    checkPositionsFit(k, this.pos.T, this.pos.contextLength, offset);
+    this.pos = { ...this.pos, offset };
+    this.gpu.queue.writeBuffer(this.uniform, 0, this.params());
+  }
+
+  /** Records the lookup; `wpe` (contextLength, C) is given exactly when made with positions. */
+  encode(pass: GPUComputePassEncoder, tokens: Binding, wte: Binding, x: Binding, wpe?: Binding): void {
     const { N, V, C } = this.shape;
     const k = 'embeddingForward';
     assertHolds(k, 'tokens', tokens, N, 'u32s');
     assertHolds(k, 'wte', wte, V * C);
     assertHolds(k, 'x', x, N * C);
     assertNoAlias(k, 'x', x, { tokens, wte });
-    dispatch(this.gpu, pass, this.pipeline, [this.uniform, tokens, wte, x], this.grid);
+    if (this.pos) {
+      check(wpe !== undefined, () => `${k}: made with positions, so encode needs wpe (${this.pos!.contextLength}·${C} floats)`);
+      assertHolds(k, 'wpe', wpe, this.pos.contextLength * C);
+      assertNoAlias(k, 'x', x, { wpe });
+      dispatch(this.gpu, pass, this.pipeline, [this.uniform, tokens, wte, x, wpe], this.grid);
+    } else {
+      check(wpe === undefined, () => `${k}: made without positions, so encode takes no wpe; make it with { positions } to add them`);
+      dispatch(this.gpu, pass, this.pipeline, [this.uniform, tokens, wte, x], this.grid);
+    }
+  }
+
+  destroy(): void {
+    this.gpu.release(this.uniform);
+  }
+}
+
+/**
+ * dwpe (contextLength, C): rows offset .. offset + T - 1 += Σ_b dx[b·T + t], summed over b in increasing order
+ * (bitwise deterministic); the other rows are left as they are. One dispatch, no scratch.
+ */
+export class PositionEmbeddingBackward {
+  readonly shape: Readonly<{ N: number; C: number }>;
+  readonly positions: Readonly<Required<PositionEmbeddingShape>>;
+  private readonly pipeline: GPUComputePipeline;
+  private readonly uniform: GPUBuffer;
+  private readonly grid: [number, number];
+
+  constructor(
+    private readonly gpu: Gpu,
+    shape: { N: number; C: number },
+    positions: PositionEmbeddingShape,
+  ) {
+    const k = 'positionEmbeddingBackward';
+    assertCount(k, 'N', shape.N);
+    assertCount(k, 'C', shape.C);
+    check(shape.N * shape.C < 2 ** 32, () => `${k}: N·C exceeds 32-bit indexing`);
+    this.shape = { N: shape.N, C: shape.C };
+    this.positions = validatePositions(k, shape.N, shape.C, positions);
+    const p = baseParams(shape.C);
+    const { T, offset } = this.positions;
+    const n = T * (p.CV as number);
+    this.pipeline = gpu.pipelines.get(embedShader, 'position_backward', { ...p, POSITION_BACKWARD: true });
+    this.uniform = gpu.uniform(packUniform([['u32', n], ['u32', shape.N / T], ['u32', offset], ['u32', 0]]), `position embedding backward N=${shape.N} C=${shape.C} T=${T}`);
+    this.grid = grid1d(gpu, ceilDiv(n, WG));
+  }
+
+  /** Adds the gradient into dwpe (zero it first for a fresh gradient). */
+  encode(pass: GPUComputePassEncoder, dx: Binding, dwpe: Binding): void {
+    const { N, C } = this.shape;
+    const k = 'positionEmbeddingBackward';
+    assertHolds(k, 'dx', dx, N * C);
+    assertHolds(k, 'dwpe', dwpe, this.positions.contextLength * C);
+    assertNoAlias(k, 'dwpe', dwpe, { dx });
+    dispatch(this.gpu, pass, this.pipeline, [this.uniform, dx, dwpe], this.grid);
   }
 
   destroy(): void {

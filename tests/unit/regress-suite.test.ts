@@ -22,6 +22,7 @@ describe('regression suites', () => {
       'rmsnorm/N5-C257',
       'embedding/N300-V17-C257',
       'embedding/N1337-V1000-C12-bad9',
+      'embedding/positions-N6-V20-C16-T3-L10-off4-bad2',
       'gelu/n1001',
       'swiglu/N5-H257',
       'rope/B2-T5-NH3-HS6',

@@ -1,6 +1,6 @@
-/** Embedding cases shared by tests/gpu/embed.test.ts and regress/checks/pointwise.ts. */
-import { EmbeddingBackward, EmbeddingForward, type EmbeddingShape } from '../../../src/kernels/embed';
-import { embeddingBackwardRef, embeddingRef } from '../../reference/embed';
+/** Embedding cases (tokens, and tokens with learned positions) shared by tests/gpu/embed.test.ts and regress/checks/pointwise.ts. */
+import { EmbeddingBackward, EmbeddingForward, PositionEmbeddingBackward, type EmbeddingShape, type PositionEmbeddingShape } from '../../../src/kernels/embed';
+import { embeddingBackwardRef, embeddingRef, embeddingWithPositionsRef, positionEmbeddingBackwardRef } from '../../reference/embed';
 import type { CaseBuilder } from '../kernel-test';
 import { randint, randn } from '../random';
 
@@ -51,6 +51,60 @@ export function embeddingCase(shape: EmbeddingShape, outOfRange = 0): CaseBuilde
       reference: () => ({ x: embeddingRef(tokens, wte, V, C), dwte: embeddingBackwardRef(tokens, dx, V, C, dwte) }),
       tol: { x: 0, dwte: 1e-5 },
       labels: { x: 'forward', dwte: 'backward' },
+      destroy: () => {
+        fwd.destroy();
+        bwd.destroy();
+      },
+    };
+  };
+}
+
+export interface PositionEmbeddingCase {
+  name: string;
+  shape: EmbeddingShape;
+  positions: Required<PositionEmbeddingShape>;
+  outOfRange: number;
+}
+
+/** C odd and off the vector width, B = 1, T = 1 (a decoder step at position p), T = contextLength, offset > 0. */
+export const POSITION_CASES: readonly PositionEmbeddingCase[] = [
+  { name: 'B=1 T=1 C=1', shape: { N: 1, V: 1, C: 1 }, positions: { T: 1, contextLength: 1, offset: 0 }, outOfRange: 0 },
+  { name: 'B=3 T=5 C=7, T < contextLength', shape: { N: 15, V: 11, C: 7 }, positions: { T: 5, contextLength: 9, offset: 0 }, outOfRange: 0 },
+  { name: 'B=1 T=contextLength=33 C=12', shape: { N: 33, V: 40, C: 12 }, positions: { T: 33, contextLength: 33, offset: 0 }, outOfRange: 0 },
+  { name: 'decoder step: B=4 T=1 at position 6, C=5', shape: { N: 4, V: 9, C: 5 }, positions: { T: 1, contextLength: 8, offset: 6 }, outOfRange: 0 },
+  { name: 'B=2 T=3 offset 4, C=16, out-of-range ids', shape: { N: 6, V: 20, C: 16 }, positions: { T: 3, contextLength: 10, offset: 4 }, outOfRange: 2 },
+  { name: 'B=5 T=64 C=130', shape: { N: 320, V: 300, C: 130 }, positions: { T: 64, contextLength: 96, offset: 0 }, outOfRange: 0 },
+];
+
+/**
+ * Tokens plus positions forward into a poisoned x (a gather and one add: within float32 rounding), and the
+ * position backward accumulating into a random dwpe whose rows outside the positions must stay as they were.
+ */
+export function positionEmbeddingCase({ shape, positions, outOfRange }: Omit<PositionEmbeddingCase, 'name'>): CaseBuilder {
+  return (gpu, seed) => {
+    const { N, V, C } = shape;
+    const L = positions.contextLength;
+    const tokens = tokensFor(N, V, seed, outOfRange);
+    const wte = randn(V * C, seed + 1);
+    const wpe = randn(L * C, seed + 2);
+    const dx = randn(N * C, seed + 3);
+    const dwpe = randn(L * C, seed + 4);
+    const fwd = new EmbeddingForward(gpu, shape, { positions });
+    const bwd = new PositionEmbeddingBackward(gpu, { N, C }, positions);
+    return {
+      name: `embedding with positions ${JSON.stringify({ ...shape, ...positions })}${outOfRange ? `, ${outOfRange} ids out of range` : ''}`,
+      inputs: { tokens, wte, wpe, dx },
+      outputs: { x: N * C, dwpe },
+      encode: (p, b) => {
+        fwd.encode(p, b.tokens, b.wte, b.x, b.wpe);
+        bwd.encode(p, b.dx, b.dwpe);
+      },
+      reference: () => ({
+        x: embeddingWithPositionsRef(tokens, wte, wpe, V, C, positions),
+        dwpe: positionEmbeddingBackwardRef(dx, C, positions, dwpe),
+      }),
+      tol: { x: 1e-6, dwpe: 1e-5 },
+      labels: { x: 'forward', dwpe: 'backward' },
       destroy: () => {
         fwd.destroy();
         bwd.destroy();
