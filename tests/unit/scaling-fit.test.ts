@@ -167,6 +167,8 @@ describe('fitPowerLaw refuses points that cannot determine a fit', () => {
     { name: 'a zero loss', points: good.map((q, i) => (i === 0 ? { ...q, loss: 0 } : q)), code: 'non-positive', message: /points\[0\]\.loss is 0.*positive/ },
     { name: 'negative FLOPs', points: good.map((q, i) => (i === 7 ? { ...q, flops: -1 } : q)), code: 'non-positive', message: /points\[7\]\.flops is -1/ },
     { name: 'equal losses', points: good.map((q) => ({ ...q, loss: 3 })), code: 'flat', message: /do not fall as compute grows/ },
+    { name: 'a fall of 1e-5 nats, log-linear', points: good.map((q) => ({ ...q, loss: 3 - 1e-6 * Math.log(q.flops) })), code: 'flat', message: /best fit is flat/ },
+    { name: 'a fall of 1e-5 nats, steep', points: good.map((q) => ({ ...q, loss: 3 + 1e-5 * (q.flops / 1e9) ** -0.5 })), code: 'flat', message: /best fit is flat/ },
     { name: 'rising losses', points: good.map((q) => ({ ...q, loss: 2 + 1e-12 * q.flops ** 0.3 })), code: 'flat', message: /do not fall/ },
   ];
   it.each(cases)('$name: $code', ({ points, code, message }) => {
