@@ -17,7 +17,11 @@ export interface BootstrapOptions {
   resamples?: number;
   /** Central interval level; default 0.95. */
   level?: number;
-  /** The resampling RNG's seed; the same seed gives the same intervals. Default 0. */
+  /**
+   * The resampling RNG's seed; the same seed gives the same intervals. Default 0. Two recipes fitted with the same
+   * seed over grids of the same shape draw the same run positions in each resample, so the multiplier's pairs
+   * compare like with like.
+   */
   seed?: number;
   /** Huber threshold passed to the fits. */
   delta?: number;
@@ -149,6 +153,8 @@ export interface MultiplierOptions {
   targetLoss?: number;
   /** Allow a target outside either recipe's measured losses; the result is then marked `extrapolated`. */
   extrapolate?: boolean;
+  /** Central level of the interval; default 0.95. */
+  level?: number;
 }
 
 export interface Multiplier {
@@ -159,6 +165,8 @@ export interface Multiplier {
   level: number;
   targetLoss: number;
   target: 'default' | 'given';
+  /** The losses both recipes reached, [larger lowest, smaller highest]; null when they do not overlap. */
+  overlap: Interval | null;
   extrapolated: boolean;
   computeBaseline: number;
   computeRecipe: number;
@@ -182,6 +190,8 @@ function computeFor(law: PowerLaw, loss: number, who: string): number {
  * nearest the large-compute end. A given target outside either measured range is refused unless `extrapolate`.
  */
 export function isoLossMultiplier(baseline: RecipeFit, recipe: RecipeFit, options: MultiplierOptions = {}): Multiplier {
+  const level = options.level ?? 0.95;
+  if (!(level > 0 && level < 1)) throw new RangeError(`multiplier level must be between 0 and 1 (0.95 for a 95% interval), got ${level}`);
   const lo = Math.max(baseline.lossRange[0], recipe.lossRange[0]);
   const hi = Math.min(baseline.lossRange[1], recipe.lossRange[1]);
   const range = (r: RecipeFit): string => `[${r.lossRange[0].toPrecision(4)}, ${r.lossRange[1].toPrecision(4)}]`;
@@ -205,7 +215,7 @@ export function isoLossMultiplier(baseline: RecipeFit, recipe: RecipeFit, option
   const computeRecipe = computeFor(recipe.fit.params, targetLoss, 'recipe');
   const ratios: number[] = [];
   let unreached = 0;
-  const n = Math.min(baseline.samples.length, recipe.samples.length);
+  const n = Math.min(baseline.samples.length, recipe.samples.length); // pair i with i; extra resamples go unused
   for (let i = 0; i < n; i++) {
     const b = baseline.samples[i];
     const r = recipe.samples[i];
@@ -222,10 +232,11 @@ export function isoLossMultiplier(baseline: RecipeFit, recipe: RecipeFit, option
   }
   return {
     multiplier: computeBaseline / computeRecipe,
-    interval: percentileInterval(ratios, Math.min(baseline.level, recipe.level)),
-    level: Math.min(baseline.level, recipe.level),
+    interval: percentileInterval(ratios, level),
+    level,
     targetLoss,
     target: options.targetLoss === undefined ? 'default' : 'given',
+    overlap: lo <= hi ? [lo, hi] : null,
     extrapolated,
     computeBaseline,
     computeRecipe,

@@ -117,6 +117,10 @@ describe('isoLossMultiplier', () => {
     const r = fitRecipe(recipe(3, 41));
     const m = isoLossMultiplier(baseline, r);
     expect(m.targetLoss).toBe(Math.max(baseline.lossRange[0], r.lossRange[0]));
+    expect(m.overlap).toEqual([m.targetLoss, Math.min(baseline.lossRange[1], r.lossRange[1])]);
+    const narrow = isoLossMultiplier(baseline, r, { level: 0.5 });
+    expect(narrow.interval[0]).toBeGreaterThan(m.interval[0]);
+    expect(narrow.interval[1]).toBeLessThan(m.interval[1]);
     for (const f of [baseline, r]) expect(inside(m.targetLoss, f.lossRange)).toBe(true);
   });
 
