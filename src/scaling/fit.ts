@@ -193,6 +193,10 @@ function minimise(model: LogModel, start: readonly number[], delta: number): { t
 
 /** Runs every start, keeps the best, and counts the starts that reached it. */
 function bestOf(model: LogModel, inits: readonly number[][], delta: number): { theta: number[]; objective: number; converged: number } {
+  if (!(delta > 0 && Number.isFinite(delta))) throw new RangeError(`the Huber delta must be a positive number (1e-3 as in Chinchilla), got ${delta}`);
+  if (inits.length === 0 || inits.some((t) => t.some((v) => !Number.isFinite(v)))) {
+    throw new RangeError('fit starts must be a non-empty list of laws with positive, finite E and amplitudes and finite exponents');
+  }
   const ends = inits.map((s) => minimise(model, s, delta));
   let best = ends[0];
   for (const e of ends) if (e.objective < best.objective) best = e;

@@ -119,6 +119,10 @@ describe('fitPowerLaw', () => {
     expect(fit.inits).toBe(1);
     expect(fit.converged).toBe(1);
     expect(Math.abs(fit.params.alpha / p.alpha - 1)).toBeLessThan(0.05);
+    const points = noisyPoints(p, 10, 0.005, 9);
+    expect(() => fitPowerLaw(points, { starts: [] })).toThrow(/non-empty list/);
+    expect(() => fitPowerLaw(points, { starts: [{ ...p, E: -1 }] })).toThrow(/positive, finite E/);
+    expect(() => fitPowerLaw(points, { delta: 0 })).toThrow(/Huber delta must be a positive number/);
   });
 });
 
