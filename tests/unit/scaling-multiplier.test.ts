@@ -5,7 +5,7 @@ import type { Run } from '../../src/scaling/envelope';
 import { ScalingFitError, type SizeTokensLoss } from '../../src/scaling/fit';
 import { fitNDWithIntervals, fitRecipe, isoLossMultiplier, quantile, resampleRuns, type Interval } from '../../src/scaling/multiplier';
 import { randn } from '../util/random';
-import { planted, syntheticRuns } from '../util/scaling-synthetic';
+import { planted, syntheticRuns, trainingCurves } from '../util/scaling-synthetic';
 
 const inside = (x: number, [lo, hi]: Interval): boolean => lo <= x && x <= hi;
 const law = planted(2, 0.3, 3);
@@ -164,6 +164,24 @@ describe('isoLossMultiplier', () => {
     expect(floor.message).toMatch(/^baseline: /);
     expect(refusal(() => isoLossMultiplier(baseline, far, { targetLoss: NaN })).code).toBe('non-finite');
     expect(refusal(() => isoLossMultiplier(baseline, far, { targetLoss: -1 })).code).toBe('non-positive');
+  });
+});
+
+describe('on training curves of a size grid with two seeds', () => {
+  const nd = { E: 1.7, A: 400, alpha: 0.34, B: 410, beta: 0.28 };
+  const curves = (k: number, seed: number): Run[] => trainingCurves(nd, { sizes: 8, seeds: [1, 2], noise: 0.003, seed, k });
+
+  it('fits the frontier\'s exponent αβ/(α+β) and floor E, and finds the multiplier of a recipe k times as efficient', () => {
+    const base = fitRecipe(curves(1, 1), { resamples: 100 });
+    const expected = (nd.alpha * nd.beta) / (nd.alpha + nd.beta);
+    expect(Math.abs(base.fit.params.alpha / expected - 1), `α ${base.fit.params.alpha}`).toBeLessThan(0.05);
+    expect(Math.abs(base.fit.params.E / nd.E - 1), `E ${base.fit.params.E}`).toBeLessThan(0.05);
+    expect(inside(expected, base.intervals.alpha), `α interval ${base.intervals.alpha}`).toBe(true);
+    for (const k of [0.5, 3]) {
+      const m = isoLossMultiplier(base, fitRecipe(curves(k, 100 * k), { resamples: 100 }));
+      expect(Math.abs(m.multiplier / k - 1), `k ${k}: multiplier ${m.multiplier}`).toBeLessThan(0.1);
+      expect(inside(k, m.interval), `k ${k}: interval ${m.interval}`).toBe(true);
+    }
   });
 });
 

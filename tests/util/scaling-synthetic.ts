@@ -48,3 +48,34 @@ export function syntheticRuns(p: Planted, o: { runs: number; perRun: number; noi
   }
   return out;
 }
+
+/** A planted L(N, D) = E + A/N^α + B/D^β. */
+export interface PlantedND {
+  E: number;
+  A: number;
+  alpha: number;
+  B: number;
+  beta: number;
+}
+
+/**
+ * Training curves of a grid as a sweep records them: `sizes` models (N doubling from 1e6) per seed, each evaluated
+ * at 30 log-spaced token counts from 1e7 to 10^10.5, loss L(N, tokens so far) with log-normal noise, FLOPs 6·N·t / k
+ * (k as in {@link syntheticRuns}). The envelope of such curves follows E + G·C^−αβ/(α+β) (Hoffmann et al. 2022).
+ */
+export function trainingCurves(p: PlantedND, o: { sizes: number; seeds: number[]; noise: number; seed: number; k?: number }): Run[] {
+  const out: Run[] = [];
+  let stream = o.seed;
+  for (const seed of o.seeds) {
+    for (let i = 0; i < o.sizes; i++) {
+      const params = 1e6 * 2 ** i;
+      const z = randn(30, stream++);
+      const points = Array.from({ length: 30 }, (_, j) => {
+        const tokens = 1e7 * 10 ** ((3.5 * j) / 29);
+        return { flops: (6 * params * tokens) / (o.k ?? 1), loss: (p.E + p.A / params ** p.alpha + p.B / tokens ** p.beta) * Math.exp(o.noise * z[j]) };
+      });
+      out.push({ id: `N${params}/seed${seed}`, seed, points });
+    }
+  }
+  return out;
+}
