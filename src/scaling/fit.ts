@@ -249,7 +249,7 @@ function grid(...axes: number[][]): number[][] {
 
 /** The default starts for L(C): floors below the lowest loss, amplitudes around the data, exponents 0.05–1. */
 function powerLawInits(losses: readonly number[]): number[][] {
-  const lo = Math.min(...losses);
+  const lo = losses.reduce((m, v) => Math.min(m, v), Infinity);
   const mid = geometricMean(losses);
   const floors = [0.1, 0.5, 0.8, 0.95].map((f) => f * lo);
   return grid(floors, [0.5, 1, 2], [0.05, 0.15, 0.4, 1]).map(([E, k, alpha]) => [Math.log(E), Math.log(k * Math.max(mid - E, 1e-3 * mid)), alpha]);
@@ -286,7 +286,7 @@ export function fitPowerLaw(points: readonly ComputeLoss[], options: FitOptions<
   const best = bestOf(model, inits, delta);
   const [e, a, alpha] = best.theta;
   const law: PowerLaw = { E: Math.exp(e), amplitude: Math.exp(a), alpha, reference, logA: a + alpha * Math.log(reference), A: Math.exp(a + alpha * Math.log(reference)) };
-  const xs = [Math.min(...x), Math.max(...x)];
+  const xs = [x.reduce((m, v) => Math.min(m, v), Infinity), x.reduce((m, v) => Math.max(m, v), -Infinity)];
   const drop = Math.exp(a - alpha * xs[0]) - Math.exp(a - alpha * xs[1]);
   if (!(alpha > 1e-3) || !(drop > 1e-3 * law.E)) {
     throw new ScalingFitError('flat', `the best fit is flat (α = ${alpha.toPrecision(3)}, a loss drop of ${drop.toPrecision(3)} nats over the measured FLOPs): the losses do not fall with compute enough to fit a power law; add larger runs or check the training`);
@@ -352,7 +352,7 @@ export function fitND(points: readonly SizeTokensLoss[], options: FitOptions<Pic
         return [E / L, tn / L, (-xn[i] * tn) / L, td / L, (-xd[i] * td) / L];
       }),
   };
-  const lo = Math.min(...points.map((p) => p.loss));
+  const lo = points.reduce((m, p) => Math.min(m, p.loss), Infinity);
   const mid = geometricMean(points.map((p) => p.loss));
   const inits =
     options.starts?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(paramsReference), l.alpha, Math.log(l.B) - l.beta * Math.log(tokensReference), l.beta]) ??

@@ -3,8 +3,9 @@
  *
  * The bootstrap resamples whole runs (a curve is one observation: its points are not independent) with
  * replacement, within each seed's group when the runs carry seeds, recomputes the envelope and the fit, and reports
- * percentile intervals. Each resample's fit starts from the full fit's parameters and two spread starts rather than
- * the whole grid, so 200 resamples cost a few full fits.
+ * percentile intervals. A run drawn twice adds no weight to an envelope (its points coincide), so the spread comes
+ * from which runs a resample holds. Each resample's fit starts from the full fit's parameters and two spread starts
+ * rather than the whole grid, so 200 resamples cost a few full fits.
  */
 import { Rng } from '../lib/rng';
 import { lowerEnvelope, type EnvelopePoint, type Run } from './envelope';
@@ -43,11 +44,16 @@ export interface RecipeFit {
   failed: number;
 }
 
+/** Percentile intervals settle by a few thousand resamples; more only costs time. */
+export const MAX_RESAMPLES = 10_000;
+
 function checkOptions(o: BootstrapOptions): Required<Omit<BootstrapOptions, 'delta'>> {
   const resamples = o.resamples ?? 200;
   const level = o.level ?? 0.95;
   const seed = o.seed ?? 0;
-  if (!Number.isInteger(resamples) || resamples < 10) throw new RangeError(`bootstrap resamples must be a whole number of at least 10, got ${resamples}`);
+  if (!Number.isInteger(resamples) || resamples < 10 || resamples > MAX_RESAMPLES) {
+    throw new RangeError(`bootstrap resamples must be a whole number from 10 to ${MAX_RESAMPLES} (200 is the usual), got ${resamples}`);
+  }
   if (!(level > 0 && level < 1)) throw new RangeError(`bootstrap level must be between 0 and 1 (0.95 for a 95% interval), got ${level}`);
   if (!Number.isFinite(seed)) throw new RangeError(`bootstrap seed must be a finite number, got ${seed}`);
   return { resamples, level, seed };
@@ -113,11 +119,10 @@ export function fitRecipe(runs: readonly Run[], options: BootstrapOptions = {}):
   const starts = [p, { E: 0.5 * p.E, A: p.A, alpha: p.alpha }, { E: p.E, A: p.amplitude * Math.pow(p.reference, 2 * p.alpha), alpha: 2 * p.alpha }];
   const boot = bootstrap(runs, (sample) => fitPowerLaw(lowerEnvelope(sample), { delta: options.delta, starts }).params, resamples, seed, 'the recipe');
   const ok = boot.samples.filter((s): s is PowerLaw => s !== null);
-  const losses = envelope.map((q) => q.loss);
   return {
     envelope,
     fit,
-    lossRange: [Math.min(...losses), Math.max(...losses)],
+    lossRange: [envelope[envelope.length - 1].loss, envelope[0].loss], // the envelope's loss falls with FLOPs
     flopsRange: [envelope[0].flops, envelope[envelope.length - 1].flops],
     intervals: {
       E: percentileInterval(ok.map((s) => s.E), level),

@@ -86,7 +86,9 @@ describe('fitRecipe', () => {
   });
 
   it('refuses bootstrap settings it cannot honour', () => {
-    expect(() => fitRecipe(recipe(1, 1), { resamples: 3 })).toThrow(/at least 10/);
+    expect(() => fitRecipe(recipe(1, 1), { resamples: 3 })).toThrow(/from 10 to 10000/);
+    expect(() => fitRecipe(recipe(1, 1), { resamples: 1e9 })).toThrow(/from 10 to 10000/);
+    expect(() => fitRecipe(recipe(1, 1), { resamples: 20.5 })).toThrow(/whole number/);
     expect(() => fitRecipe(recipe(1, 1), { level: 95 })).toThrow(/between 0 and 1/);
   });
 });
