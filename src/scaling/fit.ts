@@ -362,8 +362,15 @@ export function fitND(points: readonly SizeTokensLoss[], options: FitOptions<Pic
     });
   const best = bestOf(model, inits, delta);
   const [e, a, alpha, b, beta] = best.theta;
-  if (!(alpha > 1e-3) || !(beta > 1e-3)) {
-    throw new ScalingFitError('flat', `the best fit is flat in ${alpha > 1e-3 ? 'tokens (β' : 'size (α'} = ${(alpha > 1e-3 ? beta : alpha).toPrecision(3)}): the losses do not fall enough to fit L(N, D); widen the grid`);
+  // Each term must fall by a visible amount across its own axis, as for L(C).
+  const fall = (amp: number, k: number, xs: readonly number[]): number => {
+    const [lo, hi] = xs.reduce(([a, b], v) => [Math.min(a, v), Math.max(b, v)], [Infinity, -Infinity]);
+    return k > 1e-3 ? amp * (Math.exp(-k * lo) - Math.exp(-k * hi)) : 0;
+  };
+  for (const [axis, symbol, k, drop] of [['size', 'α', alpha, fall(Math.exp(a), alpha, xn)], ['tokens', 'β', beta, fall(Math.exp(b), beta, xd)]] as const) {
+    if (!(drop > 1e-3 * Math.exp(e))) {
+      throw new ScalingFitError('flat', `the best fit is flat in ${axis} (${symbol} = ${k.toPrecision(3)}, a loss drop of ${drop.toPrecision(3)} nats across the grid): the losses do not fall enough with ${axis} to fit L(N, D); widen the grid along it or check the runs`);
+    }
   }
   const params: NDLaw = {
     E: Math.exp(e), alpha, beta, paramsReference, tokensReference, amplitudeN: Math.exp(a), amplitudeD: Math.exp(b),

@@ -148,7 +148,7 @@ describe('fitND', () => {
     }
   });
 
-  it('refuses a grid with too few sizes or budgets, and losses that do not fall with tokens', () => {
+  it('refuses a grid with too few sizes or budgets, losses that do not fall with tokens, and a size term too small to see', () => {
     const law = { E: 1.7, A: 400, alpha: 0.34, B: 410, beta: 0.28 };
     const two = grid(law, 0, 1).filter((q) => q.params <= 3e6);
     expect(refusal(() => fitND(two)).code).toBe('too-few-points');
@@ -157,6 +157,9 @@ describe('fitND', () => {
     const e = refusal(() => fitND(noTokens));
     expect(e.code).toBe('flat');
     expect(e.message).toMatch(/training tokens/);
+    const tinySize = refusal(() => fitND(grid({ ...law, A: 1e-6 }, 0, 1)));
+    expect(tinySize.code).toBe('flat');
+    expect(tinySize.message).toMatch(/flat in size/);
     expect(refusal(() => fitND([{ params: 1e6, tokens: NaN, loss: 3 }])).message).toMatch(/points\[0\]\.tokens is NaN/);
   });
 });
