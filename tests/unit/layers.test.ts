@@ -33,7 +33,8 @@ function describeViolation(v: IViolation, options: ICruiseOptions): string {
   return `${v.rule.name}: ${edge}${typeOnly} (${comment})`;
 }
 
-describe('the layers of the project', () => {
+// dependency-cruiser reads the whole tree: seconds, more beside the GPU tests, so past Vitest's 5 s default.
+describe('the layers of the project', { timeout: 60_000 }, () => {
   it('no import crosses a layer upward, circles or reaches past the rules', async () => {
     const options = await loadOptions(ROOT, true);
     const found = await violations(CRUISED, options, extractTSConfig(join(ROOT, 'tsconfig.json')));
@@ -105,7 +106,7 @@ const FORBIDDEN: { name: string; files: Record<string, string>; rules: string[] 
   { name: 'an import that does not resolve', files: { 'src/data/bad.ts': "export * from './missing';\n" }, rules: ['no-unresolvable'] },
 ];
 
-describe('the layer rules fire', () => {
+describe('the layer rules fire', { timeout: 60_000 }, () => {
   let dir = '';
   const write = (files: Record<string, string>): void => {
     for (const [path, text] of Object.entries(files)) {
