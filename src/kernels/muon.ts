@@ -194,14 +194,16 @@ export class NewtonSchulz5 {
       };
       this.norm = keep(new Reduce(gpu, { n, op: 'sumsq' }));
       this.normalize = keep(new MuonPointwise(gpu, n, 0, 'ns_normalize', 'newton-schulz normalize', NS5_EPS));
-      // Wide (rows ≤ cols): A = X·Xᵀ, X ← B·X. Tall: A = Xᵀ·X, X ← X·Bᵀ (the transposed iteration, transposed back).
+      // Wide (rows ≤ cols): A = X·Xᵀ, X ← B·X. Tall: A = Xᵀ·X, X ← X·Bᵀ (the transposed iteration, transposed
+      // back). A and B are symmetric, so A·A is taken as A·Aᵀ and B·X as Bᵀ·X: every product is then transB or
+      // transA, two matmul pipelines in all (each costs seconds to compile on SwiftShader).
       this.gram = keep(this.transposed
         ? new Matmul(gpu, { M: r, N: r, K: rows, transA: true })
         : new Matmul(gpu, { M: r, N: r, K: cols, transB: true }));
-      this.square = keep(new Matmul(gpu, { M: r, N: r, K: r, alpha: c }));
+      this.square = keep(new Matmul(gpu, { M: r, N: r, K: r, transB: true, alpha: c }));
       this.apply = keep(this.transposed
         ? new Matmul(gpu, { M: rows, N: cols, K: cols, transB: true })
-        : new Matmul(gpu, { M: rows, N: cols, K: rows }));
+        : new Matmul(gpu, { M: rows, N: cols, K: rows, transA: true }));
       this.addA = keep(new Axpy(gpu, r * r, b));
       this.addX = keep(new Axpy(gpu, n, a));
     } catch (e) {
