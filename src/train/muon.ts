@@ -69,7 +69,7 @@ export class MuonStep {
     const what = region.name ? `'${region.name}'` : 'the region';
     check(Number.isInteger(n) && n >= 1 && n < 2 ** 32, () => `muon: n must be a positive integer below 2^32, got ${n}`);
     check(Number.isInteger(region.offset) && region.offset >= 0, () => `muon: ${what} offset must be a non-negative integer, got ${region.offset}`);
-    checkMatrixShape(gpu, `muon ${what}`, region);
+    checkMatrixShape(gpu, region.name ? `muon '${region.name}'` : 'muon region', region);
     const length = region.rows * region.cols;
     check(region.offset + length <= n, () => `muon: ${what} (${region.rows}x${region.cols} at float ${region.offset}) ends at float ${region.offset + length}, past the buffers' ${n}`);
     const shared = options.newtonSchulz;
