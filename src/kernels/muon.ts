@@ -120,9 +120,10 @@ export class MuonMomentum {
     check(Number.isFinite(mu) && mu >= 0 && mu < 1, () => `muon momentum: mu must be in [0, 1), got ${mu}`);
     this.k.set(mu);
   }
-  encode(pass: GPUComputePassEncoder, grads: Binding, momentum: Binding, u: Binding): void {
+  /** Does nothing when normSq[0] (the global gradient norm²) is NaN or Inf. */
+  encode(pass: GPUComputePassEncoder, grads: Binding, momentum: Binding, u: Binding, normSq: Binding): void {
     const k = this.k;
-    k.run(pass, [['grads', grads, k.end], ['momentum', momentum, k.end], ['u', u, k.n]], ['momentum', 'u']);
+    k.run(pass, [['grads', grads, k.end], ['momentum', momentum, k.end], ['u', u, k.n], ['normSq', normSq, 1]], ['momentum', 'u']);
   }
   destroy(): void {
     this.k.destroy();
@@ -139,9 +140,10 @@ export class MuonApply {
   set(decay: number, step: number): void {
     this.k.set(decay, step);
   }
-  encode(pass: GPUComputePassEncoder, update: Binding, params: Binding): void {
+  /** Does nothing when normSq[0] (the global gradient norm²) is NaN or Inf. */
+  encode(pass: GPUComputePassEncoder, update: Binding, params: Binding, normSq: Binding): void {
     const k = this.k;
-    k.run(pass, [['update', update, k.n], ['params', params, k.end]], ['params']);
+    k.run(pass, [['update', update, k.n], ['params', params, k.end], ['normSq', normSq, 1]], ['params']);
   }
   destroy(): void {
     this.k.destroy();

@@ -11,8 +11,8 @@ import { checkMatrixShape, MuonApply, MuonMomentum, NewtonSchulz5 } from '../ker
  *   m = μ·m + g;  u = g + μ·m (Nesterov);  O = NS5(u);  W = W − lr·wd·W − lr·√max(1, rows/cols)·O
  *
  * The kernels address the region by an element offset into whole-buffer bindings, so any float offset works
- * (no minStorageBufferOffsetAlignment constraint, no copies). Not yet wired into the trainer: a trainer must
- * skip the step on a non-finite gradient itself (a NaN in g spreads to m and W here).
+ * (no minStorageBufferOffsetAlignment constraint, no copies). As AdamW, it takes the global gradient norm²
+ * (GlobalNorm or SegmentNorms) and skips the step, m and W untouched, when that is NaN or Inf.
  */
 export interface MuonHyper {
   lr: number;
@@ -120,13 +120,17 @@ export class MuonStep {
     this.apply.set(...this.applyScalars());
   }
 
-  /** Records one step on the region of params, grads and momentum (flat buffers of n floats, three different buffers). */
-  encode(pass: GPUComputePassEncoder, params: Binding, grads: Binding, momentum: Binding): void {
+  /**
+   * Records one step on the region of params, grads and momentum (flat buffers of n floats, three different
+   * buffers). normSq[0]: the global gradient norm²; NaN or Inf skips the step (it may share a buffer with grads'
+   * other statistics, not with params or momentum).
+   */
+  encode(pass: GPUComputePassEncoder, params: Binding, grads: Binding, momentum: Binding, normSq: Binding): void {
     const bufs = [params, grads, momentum].map(bufferOf);
     check(new Set(bufs).size === 3, 'muon: params, grads and momentum must be three different buffers');
-    this.momentum.encode(pass, grads, momentum, this.update);
+    this.momentum.encode(pass, grads, momentum, this.update, normSq);
     this.ns.encode(pass, this.update, this.update);
-    this.apply.encode(pass, this.update, params);
+    this.apply.encode(pass, this.update, params, normSq);
   }
 
   destroy(): void {

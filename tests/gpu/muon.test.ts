@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NewtonSchulz5 } from '../../src/kernels/muon';
+import { GlobalNorm } from '../../src/kernels/reduce';
 import { MuonStep, type MuonHyper, type MuonRegion } from '../../src/train/muon';
 import { muonStepRef, type MuonState } from '../reference/muon';
 import { ns5Case, NS5_SHAPES } from '../util/cases/muon';
@@ -46,11 +47,16 @@ describe('muon step', () => {
     const steps = await gpu.pipelines.build(() =>
       REGIONS.map((region) => new MuonStep(gpu, { n: N, region, hyper: h1, newtonSchulz: region.rows === 7 ? wideNs : undefined })),
     );
-    const b = { params: gpu.upload(params, 'params'), grads: gpu.upload(grads, 'grads'), momentum: gpu.upload(momentum, 'momentum') };
+    const b = {
+      params: gpu.upload(params, 'params'),
+      grads: gpu.upload(grads, 'grads'),
+      momentum: gpu.upload(momentum, 'momentum'),
+      normSq: gpu.upload(new Float32Array([4]), 'norm²'), // finite: the steps are taken
+    };
     try {
-      await run(gpu, (pass) => steps.forEach((s) => s.encode(pass, b.params, b.grads, b.momentum)));
+      await run(gpu, (pass) => steps.forEach((s) => s.encode(pass, b.params, b.grads, b.momentum, b.normSq)));
       steps.forEach((s) => s.setHyper({ lr: h2.lr }));
-      await run(gpu, (pass) => steps.forEach((s) => s.encode(pass, b.params, b.grads, b.momentum)));
+      await run(gpu, (pass) => steps.forEach((s) => s.encode(pass, b.params, b.grads, b.momentum, b.normSq)));
       const [gotP, gotM] = await Promise.all([gpu.readFloat32(b.params, N), gpu.readFloat32(b.momentum, N)]);
 
       let ref: MuonState = { params: Float64Array.from(params), momentum: Float64Array.from(momentum) };
@@ -87,14 +93,51 @@ describe('muon step', () => {
     const full = gpu.createBuffer(4 * N, 'flat');
     const other = gpu.createBuffer(4 * N, 'other');
     const short = gpu.createBuffer(4 * 1050, 'short');
+    const grads = gpu.createBuffer(4 * N, 'grads');
     try {
       await run(gpu, (pass) => {
-        expect(() => step.encode(pass, full, full, other)).toThrow('muon: params, grads and momentum must be three different buffers');
-        expect(() => step.encode(pass, full, short, other)).toThrow("muon momentum: grads ('short') holds 1050 floats, needs 1093");
+        expect(() => step.encode(pass, full, full, other, short)).toThrow('muon: params, grads and momentum must be three different buffers');
+        expect(() => step.encode(pass, full, short, other, short)).toThrow("muon momentum: grads ('short') holds 1050 floats, needs 1093");
+        expect(() => step.encode(pass, full, grads, other, other)).toThrow('muon momentum: momentum must not share a buffer with normSq');
       });
     } finally {
-      [full, other, short].forEach((x) => gpu.release(x));
+      [full, other, short, grads].forEach((x) => gpu.release(x));
       step.destroy();
+    }
+  });
+});
+
+describe('muon step on a non-finite gradient', () => {
+  it('is skipped (m and W keep their bits) when the global norm² is NaN, and taken once the gradient is finite', async () => {
+    const gpu = await testGpu();
+    const seed = freshSeed();
+    const region: MuonRegion = { offset: 5, rows: 7, cols: 13 };
+    const n = 100;
+    const h: MuonHyper = { lr: 0.02, momentum: 0.9, weightDecay: 0.1 };
+    const [params, momentum, grads] = [randn(n, seed), randn(n, seed + 1, 0.3), randn(n, seed + 2)];
+    const bad = grads.slice();
+    bad[40] = NaN;
+    const step = await gpu.pipelines.build(() => new MuonStep(gpu, { n, region, hyper: h }));
+    const norm = new GlobalNorm(gpu, n);
+    const b = { p: gpu.upload(params, 'params'), g: gpu.upload(bad, 'grads'), m: gpu.upload(momentum, 'momentum'), normSq: gpu.createBuffer(4, 'norm²') };
+    const stepOnce = () => run(gpu, (pass) => {
+      norm.encode(pass, b.g, b.normSq);
+      step.encode(pass, b.p, b.g, b.m, b.normSq);
+    });
+    try {
+      await stepOnce();
+      expect(Array.from(await gpu.readFloat32(b.p, n)), `seed ${seed}: params`).toEqual(Array.from(params));
+      expect(Array.from(await gpu.readFloat32(b.m, n)), `seed ${seed}: momentum`).toEqual(Array.from(momentum));
+      gpu.queue.writeBuffer(b.g, 0, grads);
+      await stepOnce();
+      const ref = muonStepRef({ params: Float64Array.from(params), momentum: Float64Array.from(momentum) }, grads, region, h);
+      const [from, to] = [region.offset, region.offset + 91];
+      const delta = (p: ArrayLike<number>) => Array.from({ length: to - from }, (_, i) => p[from + i] - params[from + i]);
+      expectClose('params update', delta(await gpu.readFloat32(b.p, n)), delta(ref.params), 2e-4, `seed ${seed}`);
+    } finally {
+      Object.values(b).forEach((x) => gpu.release(x));
+      step.destroy();
+      norm.destroy();
     }
   });
 });
