@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { NewtonSchulz5 } from '../../src/kernels/muon';
 import { GlobalNorm } from '../../src/kernels/reduce';
 import { MuonStep, type MuonHyper, type MuonRegion } from '../../src/train/muon';
@@ -8,6 +8,18 @@ import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
 import { testKernel } from '../util/kernel-test';
 import { freshSeed, randn } from '../util/random';
+
+// Every pipeline this file uses, compiled side by side (createComputePipelineAsync) as the trainer does at start-up:
+// on SwiftShader each matmul pipeline takes seconds, and one after another they are most of this file's time.
+beforeAll(async () => {
+  const gpu = await testGpu();
+  const made = await gpu.pipelines.build(() => [
+    ...NS5_SHAPES.map((s) => new NewtonSchulz5(gpu, s)),
+    new MuonStep(gpu, { n: 91, region: { offset: 0, rows: 7, cols: 13 } }),
+    new GlobalNorm(gpu, 100),
+  ]);
+  made.forEach((k) => k.destroy());
+});
 
 describe('newton-schulz', () => {
   it.each(NS5_SHAPES)('%o matches the float64 reference, every scratch buffer NaN-poisoned first', async (s) => {
