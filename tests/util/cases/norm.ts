@@ -109,6 +109,9 @@ export function layernormCase({ N, C, eps, groups, tiling, shift = 0 }: LayerNor
       name: `layernorm ${JSON.stringify({ N, C, eps, groups, tiling, shift })}`,
       inputs: { x, gain, bias, dy },
       outputs: { y: N * C, mean: N, rstd: N, dx: N * C, dgain: C, dbias: C },
+      // y's float32 rounding grows with |mean| / std (x − mean cancels; ~3e-6 at shift 100); rstd stays at the
+      // default bound, which a one-pass variance misses by ~20x there
+      tol: shift ? { y: 5e-5 } : undefined,
       encode: (p, b) => {
         fwd.encode(p, b.x, b.gain, b.bias, b.y, b.mean, b.rstd);
         bwd.encode(p, b.x, b.gain, b.mean, b.rstd, b.dy, b.dx, b.dgain, b.dbias);
