@@ -1,16 +1,17 @@
 /**
- * Row and element kernels: RMSNorm forward + backward, embedding forward + backward (repeated and out-of-range
+ * Row and element kernels: RMSNorm and LayerNorm forward + backward, embedding forward + backward (repeated and out-of-range
  * token ids), GELU, SwiGLU and RoPE forward + backward, against their float64 references. The cases are the GPU
  * tests' (tests/util/cases/): the quick suite picks a few of their shapes, the full suite adds larger ones.
  */
 import type { RopeShape } from '../../src/kernels/elementwise';
 import { GELU_SIZES, ROPE_SHAPES, SWIGLU_SHAPES, geluCase, ropeCase, swigluCase } from '../../tests/util/cases/elementwise';
 import { EMBEDDING_CASES, embeddingCase, type EmbeddingCase } from '../../tests/util/cases/embed';
-import { RMSNORM_SHAPES, rmsnormCase, type RmsNormCase } from '../../tests/util/cases/norm';
+import { LAYERNORM_SHAPES, RMSNORM_SHAPES, layernormCase, rmsnormCase, type LayerNormCase, type RmsNormCase } from '../../tests/util/cases/norm';
 import type { Suite, Task } from '../types';
 import { caseChecks, pick } from './case-checks';
 
 const normName = (c: RmsNormCase): string => `N${c.N}-C${c.C}`;
+const layerNormName = (c: LayerNormCase): string => `${normName(c)}${c.shift ? `-shift${c.shift}` : ''}`;
 const embedName = ({ shape: s, outOfRange }: EmbeddingCase): string => `N${s.N}-V${s.V}-C${s.C}${outOfRange ? `-bad${outOfRange}` : ''}`;
 const ropeName = (s: RopeShape): string =>
   `B${s.B}-T${s.T}-NH${s.NH}-HS${s.HS}${s.posOffset ? `-pos${s.posOffset}` : ''}${s.theta ? `-theta${s.theta}` : ''}`;
@@ -19,6 +20,10 @@ export function pointwiseTasks(suite: Suite): Task[] {
   const full = suite === 'full';
   const norms: RmsNormCase[] = [
     ...pick(RMSNORM_SHAPES, normName, ['N33-C64', 'N5-C257']),
+    ...(full ? [{ N: 512, C: 1024 }, { N: 7, C: 5000 }] : []),
+  ];
+  const layerNorms: LayerNormCase[] = [
+    ...pick(LAYERNORM_SHAPES, layerNormName, ['N5-C257', 'N9-C100-shift100']),
     ...(full ? [{ N: 512, C: 1024 }, { N: 7, C: 5000 }] : []),
   ];
   const embeds: EmbeddingCase[] = [
@@ -36,6 +41,11 @@ export function pointwiseTasks(suite: Suite): Task[] {
       id: `rmsnorm/${normName(c)}`,
       kernels: ['rmsnorm'],
       run: (ctx) => caseChecks(ctx, `correctness/rmsnorm/${normName(c)}`, 'rmsnorm', rmsnormCase(c)),
+    })),
+    ...layerNorms.map((c): Task => ({
+      id: `layernorm/${layerNormName(c)}`,
+      kernels: ['layernorm'],
+      run: (ctx) => caseChecks(ctx, `correctness/layernorm/${layerNormName(c)}`, 'layernorm', layernormCase(c)),
     })),
     ...embeds.map((c): Task => ({
       id: `embedding/${embedName(c)}`,
