@@ -72,7 +72,11 @@ export function rmsnormCase({ N, C, eps, groups, tiling }: RmsNormCase): CaseBui
 }
 
 export interface LayerNormCase extends RmsNormCase {
-  /** Added to every x (a mean far from zero: the variance must not cancel). */
+  /**
+   * Added to every x (a mean far from zero: the variance must not cancel). At 100 (std 2) a one-pass variance is
+   * off by ~1e-4 in y and rstd; the two-pass kernel's float32 error stays under ~3.4e-6 (its sums simulated in
+   * float32 over 299 seeds), inside the default bound.
+   */
   shift?: number;
 }
 
@@ -109,9 +113,6 @@ export function layernormCase({ N, C, eps, groups, tiling, shift = 0 }: LayerNor
       name: `layernorm ${JSON.stringify({ N, C, eps, groups, tiling, shift })}`,
       inputs: { x, gain, bias, dy },
       outputs: { y: N * C, mean: N, rstd: N, dx: N * C, dgain: C, dbias: C },
-      // y's float32 rounding grows with |mean| / std (x − mean cancels; ~3e-6 at shift 100); rstd stays at the
-      // default bound, which a one-pass variance misses by ~20x there
-      tol: shift ? { y: 5e-5 } : undefined,
       encode: (p, b) => {
         fwd.encode(p, b.x, b.gain, b.bias, b.y, b.mean, b.rstd);
         bwd.encode(p, b.x, b.gain, b.mean, b.rstd, b.dy, b.dx, b.dgain, b.dbias);
