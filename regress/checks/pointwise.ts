@@ -1,17 +1,19 @@
 /**
- * Row and element kernels: RMSNorm forward + backward, embedding forward + backward (repeated and out-of-range
- * token ids; with learned positions), GELU, SwiGLU and RoPE forward + backward, against their float64 references.
- * The cases are the GPU tests' (tests/util/cases/): the quick suite picks a few of their shapes, the full suite
- * adds larger ones.
+/**
+ * Row and element kernels: RMSNorm and LayerNorm forward + backward, embedding forward + backward (repeated and
+ * out-of-range token ids; with learned positions), GELU, SwiGLU and RoPE forward + backward, against their float64
+ * references. The cases are the GPU tests' (tests/util/cases/): the quick suite picks a few of their shapes, the
+ * full suite adds larger ones.
  */
 import type { RopeShape } from '../../src/kernels/elementwise';
 import { GELU_SIZES, ROPE_SHAPES, SWIGLU_SHAPES, geluCase, ropeCase, swigluCase } from '../../tests/util/cases/elementwise';
 import { EMBEDDING_CASES, POSITION_CASES, embeddingCase, positionEmbeddingCase, type EmbeddingCase, type PositionEmbeddingCase } from '../../tests/util/cases/embed';
-import { RMSNORM_SHAPES, rmsnormCase, type RmsNormCase } from '../../tests/util/cases/norm';
+import { LAYERNORM_SHAPES, RMSNORM_SHAPES, layernormCase, rmsnormCase, type LayerNormCase, type RmsNormCase } from '../../tests/util/cases/norm';
 import type { Suite, Task } from '../types';
 import { caseChecks, pick } from './case-checks';
 
 const normName = (c: RmsNormCase): string => `N${c.N}-C${c.C}`;
+const layerNormName = (c: LayerNormCase): string => `${normName(c)}${c.shift ? `-shift${c.shift}` : ''}`;
 const embedName = ({ shape: s, outOfRange }: EmbeddingCase): string => `N${s.N}-V${s.V}-C${s.C}${outOfRange ? `-bad${outOfRange}` : ''}`;
 const positionsName = ({ shape: s, positions: p, outOfRange }: PositionEmbeddingCase): string =>
   `positions-N${s.N}-V${s.V}-C${s.C}-T${p.T}-L${p.contextLength}${p.offset ? `-off${p.offset}` : ''}${outOfRange ? `-bad${outOfRange}` : ''}`;
@@ -22,6 +24,10 @@ export function pointwiseTasks(suite: Suite): Task[] {
   const full = suite === 'full';
   const norms: RmsNormCase[] = [
     ...pick(RMSNORM_SHAPES, normName, ['N33-C64', 'N5-C257']),
+    ...(full ? [{ N: 512, C: 1024 }, { N: 7, C: 5000 }] : []),
+  ];
+  const layerNorms: LayerNormCase[] = [
+    ...pick(LAYERNORM_SHAPES, layerNormName, ['N5-C257', 'N9-C100-shift100']),
     ...(full ? [{ N: 512, C: 1024 }, { N: 7, C: 5000 }] : []),
   ];
   const embeds: EmbeddingCase[] = [
@@ -43,6 +49,11 @@ export function pointwiseTasks(suite: Suite): Task[] {
       id: `rmsnorm/${normName(c)}`,
       kernels: ['rmsnorm'],
       run: (ctx) => caseChecks(ctx, `correctness/rmsnorm/${normName(c)}`, 'rmsnorm', rmsnormCase(c)),
+    })),
+    ...layerNorms.map((c): Task => ({
+      id: `layernorm/${layerNormName(c)}`,
+      kernels: ['layernorm'],
+      run: (ctx) => caseChecks(ctx, `correctness/layernorm/${layerNormName(c)}`, 'layernorm', layernormCase(c)),
     })),
     ...embeds.map((c): Task => ({
       id: `embedding/${embedName(c)}`,

@@ -6,9 +6,10 @@ import type { ShaderParams } from '../gpu/preprocess';
 import { assertCount, assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
- * RMSNorm (shaders/norm.wgsl): y = x · rstd · w with rstd = 1/√(mean(x²) + eps) per row, and its backward
- * (dx, and dweight reduced over rows deterministically in two passes: per-workgroup partials, then a
- * fixed-order sum).
+ * RMSNorm and LayerNorm (shaders/norm.wgsl). RMSNorm: y = x · rstd · w with rstd = 1/√(mean(x²) + eps) per row;
+ * LayerNorm: y = (x − mean) · rstd · gain + bias with rstd = 1/√(var + eps). Their backwards give dx, and the
+ * parameters' gradients reduced over rows deterministically in two passes: per-workgroup partials, then a
+ * fixed-order sum. Both share the row mappings (tiling) and the backward's scratch scheme.
  */
 export const normShader: ShaderSource = { name: 'norm', code: source };
 
@@ -74,7 +75,7 @@ function tiling(gpu: Gpu, C: number, force?: RmsNormTiling): Tiling {
   let tpr = 1;
   let rpw: number;
   if (force) {
-    check(Number.isInteger(Math.log2(force.tpr)) && force.tpr * force.rpw <= WG && force.rpw >= 1, () => `rmsnorm: tiling ${JSON.stringify(force)} needs a power-of-two tpr and tpr·rpw <= ${WG}`);
+    check(Number.isInteger(Math.log2(force.tpr)) && force.tpr * force.rpw <= WG && force.rpw >= 1, () => `norm: tiling ${JSON.stringify(force)} needs a power-of-two tpr and tpr·rpw <= ${WG}`);
     ({ tpr, rpw } = force);
   } else if (gpu.adapter.architecture === 'swiftshader') {
     rpw = CPU_RPW;
@@ -89,10 +90,11 @@ function tiling(gpu: Gpu, C: number, force?: RmsNormTiling): Tiling {
   return { vec, cv, tpr, rpw, maxv, combine };
 }
 
-function params(t: Tiling, C: number, flags: Record<string, boolean>): ShaderParams {
+function params(t: Tiling, C: number, kind: Kind, flags: Record<string, boolean>): ShaderParams {
   return {
-    TPR: t.tpr, RPW: t.rpw, MAXV: t.maxv, CV: t.cv, C_F: `${C}.0`, VT: t.vec === 4 ? 'vec4<f32>' : 'f32', VEC4: t.vec === 4,
-    FORWARD: false, BACKWARD: false, DWEIGHT: false, ROWS_SHARED: t.tpr > 1, COMBINE: t.combine, ACCUM_DX: false, ACCUM_DW: false, ...flags,
+    TPR: t.tpr, RPW: t.rpw, MAXV: t.maxv, CV: t.cv, PW: PARTS[kind] * t.cv, C_F: `${C}.0`, VT: t.vec === 4 ? 'vec4<f32>' : 'f32', VEC4: t.vec === 4,
+    LAYER: kind === 'layernorm', FORWARD: false, BACKWARD: false, DWEIGHT: false, ROWS_SHARED: t.tpr > 1, COMBINE: t.combine,
+    ACCUM_DX: false, ACCUM_DW: false, ...flags,
   };
 }
 
@@ -112,27 +114,105 @@ function validate(kernel: string, s: RmsNormShape): Required<RmsNormShape> {
   return { N: s.N, C: s.C, eps };
 }
 
+type Kind = 'rmsnorm' | 'layernorm';
+/** Vectors of a partial row per vector of a row: dweight, and for LayerNorm dbias beside it. */
+const PARTS: Record<Kind, number> = { rmsnorm: 1, layernorm: 2 };
+
+/** The forward's pipeline, uniform and grid, shared by RMSNorm and LayerNorm. */
+class ForwardPass {
+  readonly shape: Readonly<Required<RmsNormShape>>;
+  readonly pipeline: GPUComputePipeline;
+  readonly uniform: GPUBuffer;
+  readonly grid: [number, number];
+
+  constructor(gpu: Gpu, kind: Kind, name: string, shape: RmsNormShape, force?: RmsNormTiling) {
+    const s = validate(name, shape);
+    this.shape = s;
+    const t = tiling(gpu, s.C, force);
+    this.pipeline = gpu.pipelines.get(normShader, `${kind}_forward`, params(t, s.C, kind, { FORWARD: true }));
+    this.uniform = gpu.uniform(packUniform([['u32', s.N], ['f32', s.eps], ['u32', 0], ['u32', 0]]), `${kind} N=${s.N} C=${s.C}`);
+    this.grid = grid1d(gpu, ceilDiv(s.N, t.rpw));
+  }
+}
+
+/**
+ * The backward's two dispatches, shared by RMSNorm and LayerNorm: rows (dx and per-workgroup partial rows of the
+ * parameters' gradients), then the fixed-order sum of the partials. Allocates its scratch unless given one.
+ */
+class BackwardPasses {
+  readonly shape: Readonly<Required<RmsNormShape>>;
+  readonly scratch: GPUBuffer;
+  private readonly rowPipeline: GPUComputePipeline;
+  private readonly dweightPipeline: GPUComputePipeline;
+  private readonly rowUniform: GPUBuffer;
+  private readonly dweightUniform: GPUBuffer;
+  private readonly groups: number;
+  private readonly dweightGrid: number;
+  private readonly ownsScratch: boolean;
+
+  static scratchBytes(gpu: Gpu, kind: Kind, shape: RmsNormShape, options: Pick<RmsNormBackwardOptions, 'groups' | 'tiling'>): number {
+    return backwardGroups(tiling(gpu, shape.C, options.tiling), shape.N, options.groups).P * PARTS[kind] * shape.C * 4;
+  }
+
+  constructor(
+    private readonly gpu: Gpu,
+    kind: Kind,
+    name: string,
+    shape: RmsNormShape,
+    options: Pick<RmsNormBackwardOptions, 'accumulateDx' | 'scratch' | 'groups' | 'tiling'> & { accumulateParams?: boolean },
+  ) {
+    const s = validate(name, shape);
+    this.shape = s;
+    const t = tiling(gpu, s.C, options.tiling);
+    const { G, P } = backwardGroups(t, s.N, options.groups);
+    assertCount(name, 'groups', G);
+    this.groups = G;
+    // the scratch is checked (or made) first: a pipeline or uniform made before a throw would be left behind
+    const need = P * PARTS[kind] * s.C * 4;
+    const label = `${kind} backward N=${s.N} C=${s.C}`;
+    if (options.scratch) {
+      check(options.scratch.size >= need, () => `${name}: scratch '${options.scratch!.label}' has ${options.scratch!.size} bytes, needs ${need}`);
+      this.scratch = options.scratch;
+      this.ownsScratch = false;
+    } else {
+      this.scratch = gpu.createBuffer(need, `${label} scratch`);
+      this.ownsScratch = true;
+    }
+    this.rowPipeline = gpu.pipelines.get(normShader, `${kind}_backward`, params(t, s.C, kind, { BACKWARD: true, ACCUM_DX: options.accumulateDx ?? false }));
+    this.dweightPipeline = gpu.pipelines.get(normShader, 'norm_dweight', params(t, s.C, kind, { DWEIGHT: true, ACCUM_DW: options.accumulateParams ?? false }));
+    this.rowUniform = gpu.uniform(packUniform([['u32', s.N], ['u32', G], ['u32', 0], ['u32', 0]]), label);
+    this.dweightUniform = gpu.uniform(packUniform([['u32', P], ['u32', 0], ['u32', 0], ['u32', 0]]), `${label} dweight`);
+    this.dweightGrid = ceilDiv(PARTS[kind] * t.cv, 32);
+  }
+
+  /** `rows`: the row pass's bindings after the uniform, without the scratch; `sums`: the parameters' gradients. */
+  encode(pass: GPUComputePassEncoder, rows: Binding[], sums: Binding[]): void {
+    dispatch(this.gpu, pass, this.rowPipeline, [this.rowUniform, ...rows, this.scratch], [this.groups]);
+    dispatch(this.gpu, pass, this.dweightPipeline, [this.dweightUniform, this.scratch, ...sums], [this.dweightGrid]);
+  }
+
+  destroy(): void {
+    this.gpu.release(this.rowUniform);
+    this.gpu.release(this.dweightUniform);
+    if (this.ownsScratch) this.gpu.release(this.scratch);
+  }
+}
+
 /** x (N, C), weight (C) → y (N, C), rstd (N) (saved for the backward). y must not alias x. */
 export class RmsNormForward {
   readonly shape: Readonly<Required<RmsNormShape>>;
   /** Napkin count: 2 per element for the sum of squares, 2 for the scaling. */
   readonly flops: number;
-  private readonly pipeline: GPUComputePipeline;
-  private readonly uniform: GPUBuffer;
-  private readonly grid: [number, number];
+  private readonly pass: ForwardPass;
 
   constructor(
     private readonly gpu: Gpu,
     shape: RmsNormShape,
     options: { tiling?: RmsNormTiling } = {},
   ) {
-    const s = validate('rmsNormForward', shape);
-    this.shape = s;
-    this.flops = 4 * s.N * s.C;
-    const t = tiling(gpu, s.C, options.tiling);
-    this.pipeline = gpu.pipelines.get(normShader, 'rmsnorm_forward', params(t, s.C, { FORWARD: true }));
-    this.uniform = gpu.uniform(packUniform([['u32', s.N], ['f32', s.eps], ['u32', 0], ['u32', 0]]), `rmsnorm N=${s.N} C=${s.C}`);
-    this.grid = grid1d(gpu, ceilDiv(s.N, t.rpw));
+    this.pass = new ForwardPass(gpu, 'rmsnorm', 'rmsNormForward', shape, options.tiling);
+    this.shape = this.pass.shape;
+    this.flops = 4 * this.shape.N * this.shape.C;
   }
 
   encode(pass: GPUComputePassEncoder, x: Binding, weight: Binding, y: Binding, rstd: Binding): void {
@@ -144,11 +224,11 @@ export class RmsNormForward {
     assertHolds(k, 'rstd', rstd, N);
     assertNoAlias(k, 'y', y, { x, weight });
     assertNoAlias(k, 'rstd', rstd, { x, weight, y });
-    dispatch(this.gpu, pass, this.pipeline, [this.uniform, x, weight, y, rstd], this.grid);
+    dispatch(this.gpu, pass, this.pass.pipeline, [this.pass.uniform, x, weight, y, rstd], this.pass.grid);
   }
 
   destroy(): void {
-    this.gpu.release(this.uniform);
+    this.gpu.release(this.pass.uniform);
   }
 }
 
@@ -160,47 +240,17 @@ export class RmsNormBackward {
   readonly shape: Readonly<Required<RmsNormShape>>;
   /** Napkin count: ~10 per element (dot, dx, dweight). */
   readonly flops: number;
-  private readonly rowPipeline: GPUComputePipeline;
-  private readonly dweightPipeline: GPUComputePipeline;
-  private readonly rowUniform: GPUBuffer;
-  private readonly dweightUniform: GPUBuffer;
-  private readonly groups: number;
-  private readonly dweightGrid: number;
-  private readonly scratch: GPUBuffer;
-  private readonly ownsScratch: boolean;
+  private readonly passes: BackwardPasses;
 
   /** Bytes of scratch the backward of this shape needs on `gpu` (P partial rows of C floats). */
   static scratchBytes(gpu: Gpu, shape: RmsNormShape, options: Pick<RmsNormBackwardOptions, 'groups' | 'tiling'> = {}): number {
-    return backwardGroups(tiling(gpu, shape.C, options.tiling), shape.N, options.groups).P * shape.C * 4;
+    return BackwardPasses.scratchBytes(gpu, 'rmsnorm', shape, options);
   }
 
-  constructor(
-    private readonly gpu: Gpu,
-    shape: RmsNormShape,
-    options: RmsNormBackwardOptions = {},
-  ) {
-    const s = validate('rmsNormBackward', shape);
-    this.shape = s;
-    this.flops = 10 * s.N * s.C;
-    const t = tiling(gpu, s.C, options.tiling);
-    const { G, P } = backwardGroups(t, s.N, options.groups);
-    assertCount('rmsNormBackward', 'groups', G);
-    this.groups = G;
-    this.rowPipeline = gpu.pipelines.get(normShader, 'rmsnorm_backward', params(t, s.C, { BACKWARD: true, ACCUM_DX: options.accumulateDx ?? false }));
-    this.dweightPipeline = gpu.pipelines.get(normShader, 'rmsnorm_dweight', params(t, s.C, { DWEIGHT: true, ACCUM_DW: options.accumulateDweight ?? false }));
-    const label = `rmsnorm backward N=${s.N} C=${s.C}`;
-    this.rowUniform = gpu.uniform(packUniform([['u32', s.N], ['u32', G], ['u32', 0], ['u32', 0]]), label);
-    this.dweightUniform = gpu.uniform(packUniform([['u32', P], ['u32', 0], ['u32', 0], ['u32', 0]]), `${label} dweight`);
-    this.dweightGrid = ceilDiv(t.cv, 32);
-    const need = P * s.C * 4;
-    if (options.scratch) {
-      check(options.scratch.size >= need, () => `rmsNormBackward: scratch '${options.scratch!.label}' has ${options.scratch!.size} bytes, needs ${need}`);
-      this.scratch = options.scratch;
-      this.ownsScratch = false;
-    } else {
-      this.scratch = gpu.createBuffer(need, `${label} scratch`);
-      this.ownsScratch = true;
-    }
+  constructor(gpu: Gpu, shape: RmsNormShape, options: RmsNormBackwardOptions = {}) {
+    this.passes = new BackwardPasses(gpu, 'rmsnorm', 'rmsNormBackward', shape, { ...options, accumulateParams: options.accumulateDweight });
+    this.shape = this.passes.shape;
+    this.flops = 10 * this.shape.N * this.shape.C;
   }
 
   encode(pass: GPUComputePassEncoder, x: Binding, weight: Binding, rstd: Binding, dy: Binding, dx: Binding, dweight: Binding): void {
@@ -213,17 +263,118 @@ export class RmsNormBackward {
     assertHolds(k, 'dx', dx, N * C);
     assertHolds(k, 'dweight', dweight, C);
     const inputs = { x, weight, rstd, dy };
+    const scratch = this.passes.scratch;
     assertNoAlias(k, 'dx', dx, inputs);
-    assertNoAlias(k, 'scratch', this.scratch, { ...inputs, dx });
+    assertNoAlias(k, 'scratch', scratch, { ...inputs, dx });
     // dweight is bound only in the second dispatch, beside the scratch
-    assertNoAlias(k, 'dweight', dweight, { scratch: this.scratch });
-    dispatch(this.gpu, pass, this.rowPipeline, [this.rowUniform, x, weight, rstd, dy, dx, this.scratch], [this.groups]);
-    dispatch(this.gpu, pass, this.dweightPipeline, [this.dweightUniform, this.scratch, dweight], [this.dweightGrid]);
+    assertNoAlias(k, 'dweight', dweight, { scratch });
+    this.passes.encode(pass, [x, weight, rstd, dy, dx], [dweight]);
   }
 
   destroy(): void {
-    this.gpu.release(this.rowUniform);
-    this.gpu.release(this.dweightUniform);
-    if (this.ownsScratch) this.gpu.release(this.scratch);
+    this.passes.destroy();
+  }
+}
+
+/** LayerNorm's shape: as RMSNorm's (eps is added to the biased variance). */
+export type LayerNormShape = RmsNormShape;
+
+export interface LayerNormBackwardOptions extends Omit<RmsNormBackwardOptions, 'accumulateDweight' | 'scratch'> {
+  /** dgain += result and dbias += result (gradient accumulation over micro-batches) instead of writing them. Default false. */
+  accumulateDparams?: boolean;
+  /** Scratch for the partial rows of dgain and dbias, at least LayerNormBackward.scratchBytes(...) bytes; may be shared as RMSNorm's. */
+  scratch?: GPUBuffer;
+}
+
+/**
+ * LayerNorm (shaders/norm.wgsl, LAYER): x (N, C), gain (C), bias (C) → y = (x − mean)·rstd·gain + bias (N, C),
+ * and mean (N), rstd (N) saved for the backward; rstd = 1/√(var + eps) with the biased variance (as PyTorch).
+ * The outputs must not alias the inputs.
+ */
+export class LayerNormForward {
+  readonly shape: Readonly<Required<LayerNormShape>>;
+  /** Napkin count: 1 per element for the mean, 3 for the variance, 4 for the scaling and shift. */
+  readonly flops: number;
+  private readonly pass: ForwardPass;
+
+  constructor(
+    private readonly gpu: Gpu,
+    shape: LayerNormShape,
+    options: { tiling?: RmsNormTiling } = {},
+  ) {
+    this.pass = new ForwardPass(gpu, 'layernorm', 'layerNormForward', shape, options.tiling);
+    this.shape = this.pass.shape;
+    this.flops = 8 * this.shape.N * this.shape.C;
+  }
+
+  encode(pass: GPUComputePassEncoder, x: Binding, gain: Binding, bias: Binding, y: Binding, mean: Binding, rstd: Binding): void {
+    const { N, C } = this.shape;
+    const k = 'layerNormForward';
+    assertHolds(k, 'x', x, N * C);
+    assertHolds(k, 'gain', gain, C);
+    assertHolds(k, 'bias', bias, C);
+    assertHolds(k, 'y', y, N * C);
+    assertHolds(k, 'mean', mean, N);
+    assertHolds(k, 'rstd', rstd, N);
+    const inputs = { x, gain, bias };
+    assertNoAlias(k, 'y', y, inputs);
+    assertNoAlias(k, 'mean', mean, { ...inputs, y });
+    assertNoAlias(k, 'rstd', rstd, { ...inputs, y, mean });
+    dispatch(this.gpu, pass, this.pass.pipeline, [this.pass.uniform, x, gain, bias, y, mean, rstd], this.pass.grid);
+  }
+
+  destroy(): void {
+    this.gpu.release(this.pass.uniform);
+  }
+}
+
+/**
+ * dy, x, gain, mean, rstd → dx (N, C), dgain (C) and dbias (C); dx written or accumulated, dgain and dbias both
+ * written or both accumulated, as the options say. Two dispatches, as RMSNorm's: rows (dx, with two row sums,
+ * and per-workgroup partial rows of dgain and dbias), then the fixed-order sum of the partials.
+ */
+export class LayerNormBackward {
+  readonly shape: Readonly<Required<LayerNormShape>>;
+  /** Napkin count: ~14 per element (x̂, the two sums, dx, dgain, dbias). */
+  readonly flops: number;
+  private readonly passes: BackwardPasses;
+
+  /** Bytes of scratch the backward of this shape needs on `gpu` (P partial rows of 2·C floats). */
+  static scratchBytes(gpu: Gpu, shape: LayerNormShape, options: Pick<LayerNormBackwardOptions, 'groups' | 'tiling'> = {}): number {
+    return BackwardPasses.scratchBytes(gpu, 'layernorm', shape, options);
+  }
+
+  constructor(gpu: Gpu, shape: LayerNormShape, options: LayerNormBackwardOptions = {}) {
+    this.passes = new BackwardPasses(gpu, 'layernorm', 'layerNormBackward', shape, { ...options, accumulateParams: options.accumulateDparams });
+    this.shape = this.passes.shape;
+    this.flops = 14 * this.shape.N * this.shape.C;
+  }
+
+  encode(
+    pass: GPUComputePassEncoder,
+    x: Binding, gain: Binding, mean: Binding, rstd: Binding, dy: Binding, dx: Binding, dgain: Binding, dbias: Binding,
+  ): void {
+    const { N, C } = this.shape;
+    const k = 'layerNormBackward';
+    assertHolds(k, 'x', x, N * C);
+    assertHolds(k, 'gain', gain, C);
+    assertHolds(k, 'mean', mean, N);
+    assertHolds(k, 'rstd', rstd, N);
+    assertHolds(k, 'dy', dy, N * C);
+    assertHolds(k, 'dx', dx, N * C);
+    assertHolds(k, 'dgain', dgain, C);
+    assertHolds(k, 'dbias', dbias, C);
+    const inputs = { x, gain, mean, rstd, dy };
+    const scratch = this.passes.scratch;
+    assertNoAlias(k, 'dx', dx, inputs);
+    assertNoAlias(k, 'scratch', scratch, { ...inputs, dx });
+    // dgain and dbias are bound only in the second dispatch, beside the scratch
+    assertNoAlias(k, 'dgain', dgain, { scratch });
+    assertNoAlias(k, 'dbias', dbias, { scratch, dgain });
+    this.passes.encode(pass, [x, gain, mean, rstd, dy, dx], [dgain, dbias]);
+  }
+
+  destroy(): void {
+    this.passes.destroy();
   }
 }

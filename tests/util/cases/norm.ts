@@ -1,6 +1,6 @@
-/** RMSNorm cases shared by tests/gpu/norm.test.ts and regress/checks/pointwise.ts. */
-import { RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../../src/kernels/norm';
-import { rmsnormBackwardRef, rmsnormRef } from '../../reference/norm';
+/** RMSNorm and LayerNorm cases shared by tests/gpu/norm.test.ts and regress/checks/pointwise.ts. */
+import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../../src/kernels/norm';
+import { layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../../reference/norm';
 import type { CaseBuilder } from '../kernel-test';
 import { randn } from '../random';
 
@@ -62,6 +62,65 @@ export function rmsnormCase({ N, C, eps, groups, tiling }: RmsNormCase): CaseBui
         const ref = rmsnormRef(x, w, N, C, eps);
         const back = rmsnormBackwardRef(x, w, got.rstd, dy, N, C);
         return { y: ref.y, rstd: ref.rstd, dx: back.dx, dweight: back.dweight };
+      },
+      destroy: () => {
+        fwd.destroy();
+        bwd.destroy();
+      },
+    };
+  };
+}
+
+export interface LayerNormCase extends RmsNormCase {
+  /**
+   * Added to every x (a mean far from zero: the variance must not cancel). At 100 (std 2) a one-pass variance is
+   * off by ~1e-4 in y and rstd; the two-pass kernel's float32 error stays under ~3.4e-6 (its sums simulated in
+   * float32 over 299 seeds), inside the default bound.
+   */
+  shift?: number;
+}
+
+// Fewer than RMSNorm's (the tiling choice and the partial-row scheme are shared and covered there), but every
+// path of LayerNorm's own entry points: one row and one channel; C off 4 (scalar) and off 64; odd N and rows past
+// the end of a workgroup; more row blocks than workgroups; a mean far from zero (the variance must not cancel).
+// Each runs with the adapter's default tiling; LAYERNORM_TILINGS force the others: shared-memory rows with
+// combining (scalar and vec4, lanes past the row's end), without combining (rpw 2, a row too wide to combine), and
+// one invocation per row. Workgroups stay small: SwiftShader pays for every barrier of every invocation.
+export const LAYERNORM_SHAPES: readonly LayerNormCase[] = [
+  { N: 1, C: 1, eps: 0.5 },
+  { N: 5, C: 257 },
+  { N: 50, C: 68, groups: 3 },
+  { N: 9, C: 100, shift: 100 },
+];
+export const LAYERNORM_TILINGS: readonly LayerNormCase[] = [
+  { N: 5, C: 37, tiling: { tpr: 8, rpw: 2 } },
+  { N: 21, C: 64, tiling: { tpr: 4, rpw: 8 }, groups: 1 },
+  { N: 3, C: 2052, tiling: { tpr: 32, rpw: 2 } },
+  { N: 9, C: 100, tiling: { tpr: 8, rpw: 4 }, shift: 100 },
+  { N: 37, C: 60, tiling: { tpr: 1, rpw: 16 }, groups: 2 },
+];
+
+/** Forward (y, mean, rstd) and backward (dx, dgain, dbias; the reference takes the kernel's own mean and rstd). */
+export function layernormCase({ N, C, eps, groups, tiling, shift = 0 }: LayerNormCase): CaseBuilder {
+  return (gpu, seed) => {
+    const x = randn(N * C, seed, 2).map((v) => v + shift);
+    const gain = randn(C, seed + 1);
+    const bias = randn(C, seed + 2);
+    const dy = randn(N * C, seed + 3);
+    const fwd = new LayerNormForward(gpu, { N, C, eps }, { tiling });
+    const bwd = new LayerNormBackward(gpu, { N, C, eps }, { groups, tiling });
+    return {
+      name: `layernorm ${JSON.stringify({ N, C, eps, groups, tiling, shift })}`,
+      inputs: { x, gain, bias, dy },
+      outputs: { y: N * C, mean: N, rstd: N, dx: N * C, dgain: C, dbias: C },
+      encode: (p, b) => {
+        fwd.encode(p, b.x, b.gain, b.bias, b.y, b.mean, b.rstd);
+        bwd.encode(p, b.x, b.gain, b.mean, b.rstd, b.dy, b.dx, b.dgain, b.dbias);
+      },
+      reference: (got) => {
+        const ref = layernormRef(x, gain, bias, N, C, eps);
+        const back = layernormBackwardRef(x, gain, got.mean, got.rstd, dy, N, C);
+        return { y: ref.y, mean: ref.mean, rstd: ref.rstd, dx: back.dx, dgain: back.dgain, dbias: back.dbias };
       },
       destroy: () => {
         fwd.destroy();
