@@ -2,22 +2,11 @@
 // refusals of points that cannot determine a fit.
 import { describe, expect, it } from 'vitest';
 import {
-  computeForLoss, fitND, fitPowerLaw, huber, huberDerivative, huberGradient, huberObjective, powerLawLoss, ScalingFitError,
+  computeForLoss, fitND, fitPowerLaw, huber, huberDerivative, huberGradient, huberObjective, powerLawLoss,
   type ComputeLoss, type SizeTokensLoss,
 } from '../../src/scaling/fit';
 import { randn } from '../util/random';
-import { noisyPoints, planted, plantedLoss } from '../util/scaling-synthetic';
-
-/** The error a call throws (the test fails if it throws none). */
-function refusal(f: () => unknown): ScalingFitError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScalingFitError);
-    return e as ScalingFitError;
-  }
-  throw new Error('expected a ScalingFitError, got none');
-}
+import { noisyPoints, planted, plantedLoss, refusal } from '../util/scaling-synthetic';
 
 describe('the Huber objective', () => {
   it('has the derivative its finite differences give, inside and outside δ', () => {

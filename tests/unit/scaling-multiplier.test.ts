@@ -2,24 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/lib/rng';
 import type { Run } from '../../src/scaling/envelope';
-import { ScalingFitError, type SizeTokensLoss } from '../../src/scaling/fit';
+import type { SizeTokensLoss } from '../../src/scaling/fit';
 import { fitNDWithIntervals, fitRecipe, isoLossMultiplier, quantile, resampleRuns, type Interval } from '../../src/scaling/multiplier';
 import { randn } from '../util/random';
-import { planted, syntheticRuns, trainingCurves } from '../util/scaling-synthetic';
+import { planted, refusal, syntheticRuns, trainingCurves } from '../util/scaling-synthetic';
 
 const inside = (x: number, [lo, hi]: Interval): boolean => lo <= x && x <= hi;
 const law = planted(2, 0.3, 3);
 const recipe = (k: number, seed: number, noise = 0.005): Run[] => syntheticRuns(law, { runs: 10, perRun: 6, noise, seed, k });
-
-function refusal(f: () => unknown): ScalingFitError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScalingFitError);
-    return e as ScalingFitError;
-  }
-  throw new Error('expected a ScalingFitError, got none');
-}
 
 describe('resampling', () => {
   it('keeps each seed\'s number of runs and draws only that seed\'s runs', () => {

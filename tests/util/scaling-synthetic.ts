@@ -1,6 +1,7 @@
 // Synthetic scaling curves with planted laws, for the fitter's unit tests.
 import type { Run } from '../../src/scaling/envelope';
-import type { ComputeLoss } from '../../src/scaling/fit';
+import { expect } from 'vitest';
+import { ScalingFitError, type ComputeLoss } from '../../src/scaling/fit';
 import { randn } from './random';
 
 /** L(C) = E + A·C^−α with A given through the reducible loss at 1e9 FLOPs (so the table reads in nats). */
@@ -78,4 +79,15 @@ export function trainingCurves(p: PlantedND, o: { sizes: number; seeds: number[]
     }
   }
   return out;
+}
+
+/** The ScalingFitError a call throws (the test fails if it throws none, or throws something else). */
+export function refusal(f: () => unknown): ScalingFitError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ScalingFitError);
+    return e as ScalingFitError;
+  }
+  throw new Error('expected a ScalingFitError, got none');
 }
