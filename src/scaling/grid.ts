@@ -76,7 +76,8 @@ export interface PlannedRun {
   evalSteps: number[];
   /** flopsPerToken × tokens trained. */
   trainFlops: number;
-  /** Forward FLOPs of the evaluations: evalSteps.length × evaluated tokens × flopsPerToken / 3. */
+  /** Forward FLOPs of the evaluations, evalSteps.length × evalBatches·B·T tokens × flopsPerToken / 3 (an upper bound: a
+   *  validation split shorter than evalBatches batches is evaluated whole). */
   evalFlops: number;
   /** Estimated seconds under the plan's throughput model, evaluation charged at the same FLOP rate. */
   seconds: number;
@@ -124,7 +125,6 @@ export function logGrid(lo: number, hi: number, n: number): number[] {
 export function evalSteps(steps: number, count: number): number[] {
   const out = new Set<number>();
   for (let k = 0; k < count; k++) out.add(Math.min(steps, Math.max(1, Math.round(count === 1 ? steps : steps ** (k / (count - 1))))));
-  out.add(steps);
   return [...out].sort((a, b) => a - b);
 }
 

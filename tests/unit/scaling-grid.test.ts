@@ -208,7 +208,7 @@ describe('refusals', () => {
     ['a recipe with fewer than 3 learning rates', { id: 'r', lrSearch: [1e-3, 1e-2] }, { preset: 'classroom' }, 'recipe.lrSearch', /at least 3/],
     ['budgets that never reach the compute-optimal point', undefined, { preset: 'classroom', tokensPerParam: [2, 5, 10] }, 'grid.tokensPerParam', /never reaches the compute-optimal point 20·N/],
     ['a single budget', undefined, { preset: 'classroom', tokensPerParam: [20] }, 'grid.tokensPerParam', /at least 2/],
-    ['a size the model resolver refuses', { id: 'gqa', model: { nKvHead: 4 } }, 'classroom' as never, 'model.nKvHead', /^size 0 .*not divisible/],
+    ['a size the model resolver refuses', { id: 'gqa', model: { nKvHead: 4 } }, { preset: 'classroom' }, 'model.nKvHead', /^size 0 .*not divisible/],
     ['a recipe setting a size-rule field', { id: 'r', model: { nLayer: 3 } }, { preset: 'classroom' }, 'recipe.model.nLayer', /size rule/],
     ['a recipe setting the learning rate', { id: 'r', optim: { lr: 1e-3 } }, { preset: 'classroom' }, 'recipe.optim.lr', /recipe.lrSearch/],
     ['a recipe field of the wrong type', { id: 'r', model: { mlp: 'relu' } }, { preset: 'classroom' }, 'recipe.model.mlp', /one of/],
@@ -276,6 +276,7 @@ describe('pickLr', () => {
   it('takes the lowest final loss, ignores diverged runs, and says when the pick is at the edge of the grid', () => {
     expect(pickLr([{ lr: 3e-3, loss: 2.1 }, { lr: 1e-3, loss: 2.3 }, { lr: 1e-2, loss: 2.2 }])).toEqual({ lr: 3e-3, loss: 2.1, atEdge: false });
     expect(pickLr([{ lr: 1e-3, loss: NaN }, { lr: 3e-3, loss: 2.4 }, { lr: 1e-2, loss: 2.2 }])).toEqual({ lr: 1e-2, loss: 2.2, atEdge: true });
+    expect(pickLr([{ lr: 1e-3, loss: 2.2 }, { lr: 3e-3, loss: NaN }, { lr: 1e-2, loss: 2.4 }]).lr).toBe(1e-3);
     expect(refusal(() => pickLr([{ lr: 1, loss: NaN }, { lr: 2, loss: Infinity }, { lr: 3, loss: NaN }])).message).toMatch(/diverged/);
     expect(refusal(() => pickLr([{ lr: 1, loss: 2 }, { lr: 2, loss: 1 }])).field).toBe('lrSearch');
   });
