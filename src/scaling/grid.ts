@@ -250,6 +250,10 @@ function resolveGridInput(grid: PresetName | GridInput): GridInput {
   }
   const base = name === undefined ? {} : GRID_PRESETS[name].grid;
   if (typeof grid === 'string') return base;
+  const given: unknown = grid.sizes;
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+    throw new ConfigError(`grid.sizes must be an object of size-rule settings, got ${JSON.stringify(given)?.slice(0, 40)}`, 'grid.sizes'); // a spread would drop it silently
+  }
   const sizes = base.sizes || grid.sizes ? { ...base.sizes, ...grid.sizes } : undefined;
   return { ...base, ...grid, ...(sizes ? { sizes } : {}) };
 }

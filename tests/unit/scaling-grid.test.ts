@@ -72,6 +72,12 @@ describe('presets', () => {
       const plan = planGrid(undefined, name, { throughput: laptop });
       expect(plan.sizes.length).toBeGreaterThanOrEqual(4);
       expect(plan.sizes[plan.sizes.length - 1]!.nonEmbedding / plan.sizes[0]!.nonEmbedding).toBeGreaterThanOrEqual(8);
+      const { maxAspect, headSize } = GRID_PRESETS[name].grid.sizes as { maxAspect: number; headSize: number };
+      for (const { model: m } of plan.sizes) {
+        expect(m.nEmbd / m.nHead).toBe(headSize);
+        expect(m.nEmbd / m.nLayer).toBeGreaterThanOrEqual(maxAspect / 2);
+        expect(m.nEmbd / m.nLayer).toBeLessThanOrEqual(maxAspect);
+      }
       const target = GRID_PRESETS[name].targetSeconds;
       expect(plan.estimate.seconds).toBeGreaterThan(0.75 * target);
       expect(plan.estimate.seconds).toBeLessThan(1.25 * target);
@@ -214,6 +220,8 @@ describe('refusals', () => {
     ['a recipe field of the wrong type', { id: 'r', model: { mlp: 'relu' } }, { preset: 'classroom' }, 'recipe.model.mlp', /one of/],
     ['a recipe without a usable id', { id: 'a b' }, { preset: 'classroom' }, 'recipe.id', /letters/],
     ['an unknown grid setting', undefined, { preset: 'classroom', batch: 4 } as GridInput, 'grid.batch', /not a known setting \(did you mean 'batchSize'\?\)/],
+    ['sizes that are no object', undefined, { preset: 'classroom', sizes: 5 as never }, 'grid.sizes', /must be an object/],
+    ['a grid that is no object', undefined, null as never, 'grid', /preset name or an object/],
     ['an unknown preset', undefined, { preset: 'huge' as PresetName }, 'grid.preset', /known: classroom, quick/],
     ['a run the run resolver refuses', undefined, { preset: 'classroom', data: { tokenizer: 'words' } }, 'data.tokenizer', /^run default\/size0\/d5\/seed1: data.tokenizer must be one of/],
   ];
