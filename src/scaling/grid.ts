@@ -91,6 +91,7 @@ export interface GridPlan {
   lrTuned: boolean;
   runs: PlannedRun[];
   lrSearch: PlannedRun[];
+  /** FLOPs: the grid's training and its evaluations apart; the search's (training and evaluation) apart; all-in the sum. */
   totals: { trainFlops: number; evalFlops: number; lrSearchFlops: number; allInFlops: number };
   /** Seconds under the throughput model given (by default the assumed laptop GPU, LAPTOP_FLOPS_PER_SECOND). */
   estimate: { seconds: number; gridSeconds: number; lrSearchSeconds: number };
@@ -149,7 +150,13 @@ function list(input: GridInput, key: ListName, path = 'grid'): number[] {
 const NOT_SCALARS = ['preset', 'sizes', 'data', ...Object.keys(LISTS)];
 const OWNED_OPTIM = ['lr', 'warmupSteps'] as const;
 
+const RECIPE_KEYS = ['id', 'model', 'optim', 'lrSearch'];
+
 function checkRecipe(recipe: Recipe): void {
+  if (recipe === null || typeof recipe !== 'object' || Array.isArray(recipe)) throw new ConfigError('recipe must be an object with an id', 'recipe');
+  for (const k of Object.keys(recipe)) {
+    if (!RECIPE_KEYS.includes(k)) throw new ConfigError(`recipe.${k} is not a recipe part; known: ${RECIPE_KEYS.join(', ')} (the grid sets the training loop)`, `recipe.${k}`);
+  }
   if (typeof recipe.id !== 'string' || !/^[\w.-]{1,40}$/.test(recipe.id)) {
     throw new ConfigError(`recipe.id must be 1–40 letters, digits, '.', '_' or '-', got ${JSON.stringify(recipe.id)?.slice(0, 50)}`, 'recipe.id');
   }

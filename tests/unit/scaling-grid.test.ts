@@ -218,6 +218,8 @@ describe('refusals', () => {
     ['a recipe setting a size-rule field', { id: 'r', model: { nLayer: 3 } }, { preset: 'classroom' }, 'recipe.model.nLayer', /size rule/],
     ['a recipe setting the learning rate', { id: 'r', optim: { lr: 1e-3 } }, { preset: 'classroom' }, 'recipe.optim.lr', /recipe.lrSearch/],
     ['a recipe field of the wrong type', { id: 'r', model: { mlp: 'relu' } }, { preset: 'classroom' }, 'recipe.model.mlp', /one of/],
+    ['a recipe part the grid owns', { id: 'r', train: { steps: 5 } } as Recipe, { preset: 'classroom' }, 'recipe.train', /not a recipe part/],
+    ['a recipe that is no object', null as never, { preset: 'classroom' }, 'recipe', /must be an object/],
     ['a recipe without a usable id', { id: 'a b' }, { preset: 'classroom' }, 'recipe.id', /letters/],
     ['an unknown grid setting', undefined, { preset: 'classroom', batch: 4 } as GridInput, 'grid.batch', /not a known setting \(did you mean 'batchSize'\?\)/],
     ['sizes that are no object', undefined, { preset: 'classroom', sizes: 5 as never }, 'grid.sizes', /must be an object/],
