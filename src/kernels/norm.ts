@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
-import { assertCount, assertHolds, assertNoAlias, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { assertCount, assertHolds, assertNoAlias, bufferOf, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
 
 /**
  * RMSNorm and LayerNorm (shaders/norm.wgsl). RMSNorm: y = x · rstd · w with rstd = 1/√(mean(x²) + eps) per row;
@@ -368,9 +368,17 @@ export class LayerNormBackward {
     const scratch = this.passes.scratch;
     assertNoAlias(k, 'dx', dx, inputs);
     assertNoAlias(k, 'scratch', scratch, { ...inputs, dx });
-    // dgain and dbias are bound only in the second dispatch, beside the scratch
+    // dgain and dbias are bound only in the second dispatch, beside the scratch; they may be two ranges of one
+    // buffer (a model's flat gradients): WebGPU refuses writable bindings only where their ranges overlap
     assertNoAlias(k, 'dgain', dgain, { scratch });
-    assertNoAlias(k, 'dbias', dbias, { scratch, dgain });
+    assertNoAlias(k, 'dbias', dbias, { scratch });
+    const range = (b: Binding) => ('buffer' in b ? [b.offset, b.offset + b.size] : [0, b.size]);
+    const [g0, g1] = range(dgain);
+    const [b0, b1] = range(dbias);
+    check(
+      bufferOf(dgain) !== bufferOf(dbias) || g1 <= b0 || b1 <= g0,
+      () => `${k}: dbias must not share a buffer with dgain where their ranges overlap (WebGPU forbids overlapping writable bindings in one dispatch)`,
+    );
     this.passes.encode(pass, [x, gain, mean, rstd, dy, dx], [dgain, dbias]);
   }
 

@@ -23,8 +23,10 @@ export const modelSchema = {
   moeAuxLossWeight: { type: 'number', default: 0.01, min: 0, max: 10, doc: 'weight of the load-balancing loss' },
   tiedEmbeddings: { type: 'bool', default: true, doc: 'share the token embedding with the output head' },
   initScale: { type: 'number', default: 0.02, min: 1e-6, max: 10, doc: 'standard deviation of the initial weights' },
-  normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'RMSNorm epsilon' },
-  ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base' },
+  norm: { type: 'enum', default: 'rmsnorm', values: ['rmsnorm', 'layernorm'], doc: 'normalisation of every block and the final norm: RMSNorm (a gain) or LayerNorm (a gain and a bias, as GPT-2)' },
+  normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'epsilon of the norms (RMSNorm or LayerNorm)' },
+  positions: { type: 'enum', default: 'rope', values: ['rope', 'learned'], doc: 'position information: rotary embeddings in attention, or a learned table of contextLength rows added to the token embedding (as GPT-2)' },
+  ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base (unused with learned positions)' },
 } as const satisfies Schema;
 
 export type ModelConfig = Resolved<typeof modelSchema>;
@@ -37,7 +39,10 @@ export function resolveModelConfig(input: unknown, path = 'model'): ModelConfig 
     throw new ConfigError(`${path}.nEmbd ${c.nEmbd} is not divisible by ${path}.nHead ${c.nHead}: choose a width that is a multiple of the head count`, `${path}.nEmbd`);
   }
   const hs = c.nEmbd / c.nHead;
-  if (hs % 2 !== 0) throw new ConfigError(`head size nEmbd/nHead = ${hs} must be even for RoPE: change ${path}.nEmbd or ${path}.nHead`, `${path}.nHead`);
+  // RoPE rotates pairs of a head's channels; learned positions have no such need
+  if (c.positions === 'rope' && hs % 2 !== 0) {
+    throw new ConfigError(`head size nEmbd/nHead = ${hs} must be even for RoPE: change ${path}.nEmbd or ${path}.nHead, or set ${path}.positions to 'learned'`, `${path}.nHead`);
+  }
   if (hs > 256) throw new ConfigError(`head size nEmbd/nHead = ${hs} is above 256, which the attention kernel does not support: raise ${path}.nHead`, `${path}.nHead`);
   if (c.nHead % c.nKvHead !== 0) {
     throw new ConfigError(`${path}.nHead ${c.nHead} is not divisible by ${path}.nKvHead ${c.nKvHead}: each key/value head must serve a whole group of query heads`, `${path}.nKvHead`);
@@ -67,8 +72,10 @@ export interface ParamCounts {
   total: number;
   /** Parameters a single token passes through (MoE: K of E experts). */
   activePerToken: number;
-  /** Embedding parameters (counted once when tied). */
+  /** Embedding parameters: wte (counted once when tied) and wpe with learned positions. */
   embedding: number;
+  /** Of `embedding`, the learned position table wpe (contextLength·C; 0 with RoPE). */
+  positionEmbedding: number;
 }
 
 /** Parameter counts from the config alone. */
@@ -76,7 +83,8 @@ export function countParams(c: ModelConfig): ParamCounts {
   const { C, kvDim, ffnIn } = modelDims(c);
   const attn = C * C + 2 * C * kvDim + C * C; // wq, wk, wv, wo
   const ffn = C * ffnIn + c.mlpHidden * C;
-  const norms = 2 * C;
+  const normWidth = c.norm === 'layernorm' ? 2 * C : C; // gain, and LayerNorm's bias
+  const norms = 2 * normWidth;
   let total = 0;
   let active = 0;
   for (let l = 0; l < c.nLayer; l++) {
@@ -90,20 +98,21 @@ export function countParams(c: ModelConfig): ParamCounts {
       active += ffn;
     }
   }
-  const embedding = c.vocabSize * C;
+  const wpe = c.positions === 'learned' ? c.contextLength * C : 0;
+  const embedding = c.vocabSize * C + wpe;
   const head = c.tiedEmbeddings ? 0 : c.vocabSize * C;
-  total += embedding + head + C; // + final norm
-  active += embedding + head + C;
-  return { total, activePerToken: active, embedding };
+  total += embedding + head + normWidth; // + final norm
+  active += embedding + head + normWidth;
+  return { total, activePerToken: active, embedding, positionEmbedding: wpe };
 }
 
 /**
- * Training FLOPs per token: 6·N_active (forward 2, backward 4 per weight; the embedding lookup is not a
- * matmul, but a tied head is) plus the causal attention term 6·L·T·C (QKᵀ and PV, halved for causality,
+ * Training FLOPs per token: 6·N_active (forward 2, backward 4 per weight; the embedding lookups, wte's and
+ * the learned positions' wpe, are not matmuls, but a tied head is) plus the causal attention term 6·L·T·C (QKᵀ and PV, halved for causality,
  * times 3 for forward and backward).
  */
 export function flopsPerToken(c: ModelConfig): number {
   const p = countParams(c);
-  const matmulParams = p.activePerToken - (c.tiedEmbeddings ? 0 : p.embedding);
+  const matmulParams = p.activePerToken - p.positionEmbedding - (c.tiedEmbeddings ? 0 : p.embedding - p.positionEmbedding);
   return 6 * matmulParams + 6 * c.nLayer * c.contextLength * c.nEmbd;
 }

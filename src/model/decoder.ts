@@ -9,6 +9,9 @@
  * sparsely: each expert's matmuls cover only the rows routed to it (MoeLayer's inference mode). All MoE layers of a
  * pass share one MoeLayer (same shape, weights passed per layer), as the dense layers share their activations.
  *
+ * With learned positions each pass embeds its tokens at their positions (the embedding's offset) and attention
+ * applies no RoPE; with LayerNorm each norm also keeps its rows' means.
+ *
  * Kernels and activations are kept for the step shape (Tn = 1) and for one prefill length at a time: a prefill of
  * another length frees the previous one, so a decoder's memory is estimateBytes(config, S, P) whatever it ran before.
  */
@@ -20,7 +23,7 @@ import { Add, GeluForward, Rope, SwigluForward } from '../kernels/elementwise';
 import { EmbeddingForward } from '../kernels/embed';
 import { Matmul } from '../kernels/matmul';
 import { MoeLayer, moeInferenceBytes, moeUpWidth } from './moe-layer';
-import { RmsNormForward } from '../kernels/norm';
+import { LayerNormForward, RmsNormForward } from '../kernels/norm';
 import { headSize, isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
 
@@ -31,11 +34,11 @@ interface Stage {
   buffers: GPUBuffer[];
   kernels: { destroy(): void }[];
   tokens: GPUBuffer;
-  x: GPUBuffer; n: GPUBuffer; rstd: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; lse: GPUBuffer;
+  x: GPUBuffer; n: GPUBuffer; rstd: GPUBuffer; mean: GPUBuffer | null; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; lse: GPUBuffer;
   mid: GPUBuffer; proj: GPUBuffer; u: GPUBuffer | null; a: GPUBuffer | null; last: GPUBuffer;
-  embed: EmbeddingForward; norm: RmsNormForward; add: Add;
+  embed: EmbeddingForward; norm: RmsNormForward | LayerNormForward; add: Add;
   qProj: Matmul; kProj: Matmul; vProj: Matmul; oProj: Matmul; up: Matmul | null; down: Matmul | null;
-  ropeQ: Rope; ropeK: Rope; attention: Attention;
+  ropeQ: Rope | null; ropeK: Rope | null; attention: Attention;
   gelu: GeluForward | null; swiglu: SwigluForward | null; moe: MoeLayer | null;
 }
 
@@ -52,7 +55,7 @@ function stageFloats(c: ModelConfig, S: number, Tn: number): [string, number][] 
   const { C, qDim, kvDim, H, ffnIn } = modelDims(c);
   const dense = anyDense(c);
   return [
-    ['tokens', N], ['x', N * C], ['n', N * C], ['rstd', N], ['q', N * qDim], ['k', N * kvDim], ['v', N * kvDim], ['att', N * qDim],
+    ['tokens', N], ['x', N * C], ['n', N * C], ['rstd', N], ['mean', c.norm === 'layernorm' ? N : 0], ['q', N * qDim], ['k', N * kvDim], ['v', N * kvDim], ['att', N * qDim],
     ['lse', S * c.nHead * Tn], ['mid', N * C], ['proj', N * C], ['u', dense ? N * ffnIn : 0], ['a', dense ? N * H : 0], ['last', S * C],
   ];
 }
@@ -65,9 +68,9 @@ const anyDense = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => 
 const MATMUL_UNIFORM = 64;
 const SMALL_UNIFORM = 16;
 
-/** Uniforms and tables of one stage's kernels: embed, norm, add, 4 projections, 2 RoPE, attention, FFN / MoE. */
+/** Uniforms and tables of one stage's kernels: embed, norm, add, 4 projections, 2 RoPE (none with learned positions), attention, FFN / MoE. */
 function stageKernelBytes(c: ModelConfig): number {
-  const rope = 2 * 32 + 4 * headSize(c);
+  const rope = c.positions === 'rope' ? 2 * 32 + 4 * headSize(c) : 0;
   let bytes = 3 * SMALL_UNIFORM + 4 * MATMUL_UNIFORM + 2 * rope + 32;
   if (anyDense(c)) bytes += 2 * MATMUL_UNIFORM + SMALL_UNIFORM;
   if (anyMoe(c)) bytes += (1 + 2 * c.moeExperts) * MATMUL_UNIFORM + 32 + SMALL_UNIFORM;
@@ -85,10 +88,11 @@ export class Decoder {
   /** The step stage (Tn = 1) and at most one prefill stage. */
   private readonly stages = new Map<number, Stage>();
   private readonly buffers: GPUBuffer[] = [];
-  private readonly headNorm: RmsNormForward;
+  private readonly headNorm: RmsNormForward | LayerNormForward;
   private readonly head: Matmul;
   private readonly nLast: GPUBuffer;
   private readonly rstdLast: GPUBuffer;
+  private readonly meanLast: GPUBuffer | null;
 
   /**
    * Bytes a decoder of S sequences allocates once it has run a prefill of P tokens and single steps: the caches,
@@ -102,7 +106,8 @@ export class Decoder {
     const moe = (Tn: number) =>
       anyMoe(c) ? moeInferenceBytes({ tokens: S * Tn, width: c.nEmbd, experts: c.moeExperts, topK: c.moeTopK, hidden: c.mlpHidden, activation: c.mlp }) : 0;
     const kv = 4 * S * capacity * c.nKvHead * headSize(c);
-    let totalBytes = 2 * c.nLayer * kv + 4 * S * (c.vocabSize + c.nEmbd + 1); // caches, logits, final norm and rstd
+    // caches, logits, final norm, rstd (and LayerNorm's mean)
+    let totalBytes = 2 * c.nLayer * kv + 4 * S * (c.vocabSize + c.nEmbd + 1 + (c.norm === 'layernorm' ? 1 : 0));
     for (const Tn of stageTns) totalBytes += 4 * stageFloats(c, S, Tn).reduce((a, [, f]) => a + f, 0) + moe(Tn);
     totalBytes += SMALL_UNIFORM + MATMUL_UNIFORM + stageTns.length * stageKernelBytes(c); // the head's norm and matmul, the stages'
     const P = Math.max(...stageTns);
@@ -131,7 +136,7 @@ export class Decoder {
     check(Number.isInteger(capacity) && capacity >= 1 && capacity <= c.contextLength, () => `decoder: capacity ${capacity} must be in 1..contextLength ${c.contextLength}`);
     this.layout = buildLayout(c);
     const kv = sequences * capacity * c.nKvHead * headSize(c);
-    let headNorm: RmsNormForward | undefined;
+    let headNorm: RmsNormForward | LayerNormForward | undefined;
     try {
       for (let l = 0; l < c.nLayer; l++) {
         this.kCache.push(this.buf(this.buffers, kv, `h.${l}.k cache`));
@@ -140,7 +145,9 @@ export class Decoder {
       this.logits = this.buf(this.buffers, sequences * c.vocabSize, 'decoder logits');
       this.nLast = this.buf(this.buffers, sequences * c.nEmbd, 'decoder final norm');
       this.rstdLast = this.buf(this.buffers, sequences, 'decoder final rstd');
-      this.headNorm = headNorm = new RmsNormForward(gpu, { N: sequences, C: c.nEmbd, eps: c.normEps });
+      this.meanLast = c.norm === 'layernorm' ? this.buf(this.buffers, sequences, 'decoder final mean') : null;
+      const normShape = { N: sequences, C: c.nEmbd, eps: c.normEps };
+      this.headNorm = headNorm = c.norm === 'layernorm' ? new LayerNormForward(gpu, normShape) : new RmsNormForward(gpu, normShape);
       const V = c.vocabSize;
       const C = c.nEmbd;
       this.head = new Matmul(gpu, c.tiedEmbeddings ? { M: sequences, N: V, K: C, transB: true } : { M: sequences, N: V, K: C });
@@ -172,6 +179,7 @@ export class Decoder {
     const N = S * Tn;
     const { C, hs, qDim, kvDim, H, ffnIn } = modelDims(c);
     const dense = anyDense(c);
+    const learned = c.positions === 'learned';
     const gpu = this.gpu;
     const buffers: GPUBuffer[] = [];
     const kernels: { destroy(): void }[] = [];
@@ -185,16 +193,16 @@ export class Decoder {
         buffers,
         kernels,
         tokens: b('tokens')!,
-        x: b('x')!, n: b('n')!, rstd: b('rstd')!, q: b('q')!, k: b('k')!, v: b('v')!, att: b('att')!,
+        x: b('x')!, n: b('n')!, rstd: b('rstd')!, mean: b('mean'), q: b('q')!, k: b('k')!, v: b('v')!, att: b('att')!,
         lse: b('lse')!, mid: b('mid')!, proj: b('proj')!, u: b('u'), a: b('a'), last: b('last')!,
-        embed: k(new EmbeddingForward(gpu, { N, V: c.vocabSize, C })),
-        norm: k(new RmsNormForward(gpu, { N, C, eps: c.normEps })),
+        embed: k(new EmbeddingForward(gpu, { N, V: c.vocabSize, C }, learned ? { positions: { T: Tn, contextLength: c.contextLength } } : {})),
+        norm: k(c.norm === 'layernorm' ? new LayerNormForward(gpu, { N, C, eps: c.normEps }) : new RmsNormForward(gpu, { N, C, eps: c.normEps })),
         add: k(new Add(gpu, N * C)),
         qProj: mm({ M: N, N: qDim, K: C }), kProj: mm({ M: N, N: kvDim, K: C }), vProj: mm({ M: N, N: kvDim, K: C }),
         oProj: mm({ M: N, N: C, K: qDim }),
         up: dense ? mm({ M: N, N: ffnIn, K: C }) : null, down: dense ? mm({ M: N, N: C, K: H }) : null,
-        ropeQ: k(new Rope(gpu, { B: S, T: Tn, NH: c.nHead, HS: hs, theta: c.ropeTheta })),
-        ropeK: k(new Rope(gpu, { B: S, T: Tn, NH: c.nKvHead, HS: hs, theta: c.ropeTheta })),
+        ropeQ: learned ? null : k(new Rope(gpu, { B: S, T: Tn, NH: c.nHead, HS: hs, theta: c.ropeTheta })),
+        ropeK: learned ? null : k(new Rope(gpu, { B: S, T: Tn, NH: c.nKvHead, HS: hs, theta: c.ropeTheta })),
         attention: k(new Attention(gpu, { B: S, T: Tn, NH: c.nHead, NKV: c.nKvHead, HS: hs, Tk: Tn, kvRows: this.capacity })),
         gelu: dense && c.mlp === 'gelu' ? k(new GeluForward(gpu, N * H)) : null,
         swiglu: dense && c.mlp === 'swiglu' ? k(new SwigluForward(gpu, { N, H })) : null,
@@ -261,21 +269,26 @@ export class Decoder {
     const pos = this.position;
     const hs = headSize(c);
     const kvRow = c.nKvHead * hs * 4;
-    st.ropeQ.setPosOffset(pos);
-    st.ropeK.setPosOffset(pos);
+    st.ropeQ?.setPosOffset(pos);
+    st.ropeK?.setPosOffset(pos);
+    if (st.embed.positions) st.embed.setPositionOffset(pos);
     st.attention.setVisibleKeys(pos + Tn);
     const P = (n: string) => this.P(n);
+    const norm = (kernel: RmsNormForward | LayerNormForward, x: GPUBuffer, name: string, y: GPUBuffer, mean: GPUBuffer | null, rstd: GPUBuffer) => {
+      if (kernel instanceof LayerNormForward) kernel.encode(pass, x, P(name), P(`${name}.bias`), y, mean!, rstd);
+      else kernel.encode(pass, x, P(name), y, rstd);
+    };
     const enc = this.gpu.device.createCommandEncoder({ label: `decoder pass Tn=${Tn} at ${pos}` });
     let pass = enc.beginComputePass();
-    st.embed.encode(pass, st.tokens, P('wte'), st.x);
+    st.embed.encode(pass, st.tokens, P('wte'), st.x, st.embed.positions ? P('wpe') : undefined);
     for (let l = 0; l < c.nLayer; l++) {
       const p = `h.${l}`;
-      st.norm.encode(pass, st.x, P(`${p}.ln1`), st.n, st.rstd);
+      norm(st.norm, st.x, `${p}.ln1`, st.n, st.mean, st.rstd);
       st.qProj.encode(pass, st.n, P(`${p}.wq`), st.q);
       st.kProj.encode(pass, st.n, P(`${p}.wk`), st.k);
       st.vProj.encode(pass, st.n, P(`${p}.wv`), st.v);
-      st.ropeQ.encodeForward(pass, st.q);
-      st.ropeK.encodeForward(pass, st.k);
+      st.ropeQ?.encodeForward(pass, st.q);
+      st.ropeK?.encodeForward(pass, st.k);
       pass.end();
       // append this pass's keys and values to each sequence's cache rows [pos, pos + Tn)
       for (let s = 0; s < S; s++) {
@@ -287,7 +300,7 @@ export class Decoder {
       st.attention.encodeForward(pass, st.q, this.kCache[l], this.vCache[l], st.att, st.lse);
       st.oProj.encode(pass, st.att, P(`${p}.wo`), st.proj);
       st.add.encode(pass, st.x, st.proj, st.mid);
-      st.norm.encode(pass, st.mid, P(`${p}.ln2`), st.n, st.rstd);
+      norm(st.norm, st.mid, `${p}.ln2`, st.n, st.mean, st.rstd);
       if (isMoeLayer(c, l)) {
         st.moe!.forward(pass, st.n, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, st.proj);
       } else {
@@ -302,7 +315,7 @@ export class Decoder {
     const rowBytes = c.nEmbd * 4;
     for (let s = 0; s < S; s++) enc.copyBufferToBuffer(st.x, ((s + 1) * Tn - 1) * rowBytes, st.last, s * rowBytes, rowBytes);
     pass = enc.beginComputePass();
-    this.headNorm.encode(pass, st.last, P('lnf'), this.nLast, this.rstdLast);
+    norm(this.headNorm, st.last, 'lnf', this.nLast, this.meanLast, this.rstdLast);
     this.head.encode(pass, this.nLast, c.tiedEmbeddings ? P('wte') : P('lm_head'), this.logits);
     pass.end();
     this.gpu.queue.submit([enc.finish()]);

@@ -42,15 +42,22 @@ export function buildLayout(c: ModelConfig): ParamLayout {
     specs.push({ name, shape, offset, length, init, decay });
     offset += Math.ceil(length / PARAM_ALIGN) * PARAM_ALIGN;
   };
+  // LayerNorm's bias sits after its gain, named as GPT-2's (ln_1.bias); no decay, as the gains
+  const norm = (name: string) => {
+    add(name, [C], 'ones', false);
+    if (c.norm === 'layernorm') add(`${name}.bias`, [C], 'zeros', false);
+  };
   add('wte', [c.vocabSize, C], 'normal', true);
+  // learned positions (GPT-2's wpe): normal(initScale) and decayed, as wte
+  if (c.positions === 'learned') add('wpe', [c.contextLength, C], 'normal', true);
   for (let l = 0; l < c.nLayer; l++) {
     const p = `h.${l}`;
-    add(`${p}.ln1`, [C], 'ones', false);
+    norm(`${p}.ln1`);
     add(`${p}.wq`, [C, c.nHead * hs], 'normal', true);
     add(`${p}.wk`, [C, c.nKvHead * hs], 'normal', true);
     add(`${p}.wv`, [C, c.nKvHead * hs], 'normal', true);
     add(`${p}.wo`, [c.nHead * hs, C], 'residual', true);
-    add(`${p}.ln2`, [C], 'ones', false);
+    norm(`${p}.ln2`);
     if (isMoeLayer(c, l)) {
       add(`${p}.moe.router`, [C, c.moeExperts], 'normal', true);
       add(`${p}.moe.wi`, [c.moeExperts, C, ffnIn], 'normal', true);
@@ -60,7 +67,7 @@ export function buildLayout(c: ModelConfig): ParamLayout {
       add(`${p}.mlp.wo`, [c.mlpHidden, C], 'residual', true);
     }
   }
-  add('lnf', [C], 'ones', false);
+  norm('lnf');
   if (!c.tiedEmbeddings) add('lm_head', [C, c.vocabSize], 'normal', true);
   return {
     specs,

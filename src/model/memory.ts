@@ -71,6 +71,9 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   const P = layout.totalLength;
   const segments = layout.specs.length;
   const anyDense = Array.from({ length: c.nLayer }, (_, l) => !isMoeLayer(c, l)).some(Boolean);
+  // LayerNorm keeps each row's mean beside its rstd (none for RMSNorm), and its gradient partials hold gain and bias
+  const layerNorm = c.norm === 'layernorm';
+  const mean = layerNorm ? N : 0;
   const buffers: BufferEstimate[] = [];
   /** A group of buffers of these float counts. */
   const add = (name: string, field: string, ...floats: number[]) =>
@@ -81,11 +84,11 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   add('AdamW first moment', 'model.nEmbd', P);
   add('AdamW second moment', 'model.nEmbd', P);
   add('logits (B·T, V)', 'train.batchSize', N * V);
-  // tokens, targets, losses; final norm in/out, projection, residual gradient, norm gradient; attention gradients
-  add('residual-stream buffers', 'train.batchSize', N, N, N, N * C, N * C, N, N * C, N * C, N * C, N * qDim, N * qDim, N * kvDim, N * kvDim, N * NH);
+  // tokens, targets, losses; final norm in/out, rstd (and mean), projection, residual gradient, norm gradient; attention gradients
+  add('residual-stream buffers', 'train.batchSize', N, N, N, N * C, N * C, N, mean, N * C, N * C, N * C, N * qDim, N * qDim, N * kvDim, N * kvDim, N * NH);
   for (let l = 0; l < c.nLayer; l++) {
-    // xIn, n1, rstd1, q, k, v, att, lse, xMid, n2, rstd2
-    add(`layer ${l} attention activations`, 'train.batchSize', N * C, N * C, N, N * qDim, N * kvDim, N * kvDim, N * qDim, N * NH, N * C, N * C, N);
+    // xIn, n1, rstd1 (mean1), q, k, v, att, lse, xMid, n2, rstd2 (mean2)
+    add(`layer ${l} attention activations`, 'train.batchSize', N * C, N * C, N, mean, N * qDim, N * kvDim, N * kvDim, N * qDim, N * NH, N * C, N * C, N, mean);
     if (isMoeLayer(c, l)) {
       const E = c.moeExperts;
       const K = c.moeTopK;
@@ -103,10 +106,11 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   if (anyDense) add('MLP gradient scratch', 'train.batchSize', N * F, N * H);
   // radix-sort keys and values (two each), digit counts, per-piece sums (kernels/embed.ts)
   add('embedding gradient scratch', 'train.batchSize', N, N, N, N, 256 * (Math.ceil(N / 256) + 1), N * C);
-  // two RMSNorm backward kernels, each with at most one dweight partial row per row, rounded up to its rows per
-  // workgroup (256 on the one-invocation-per-row GPU path, taken when C ≤ 16; 16 on CPU-emulated adapters)
+  // two norm backward kernels, each with at most one partial row (gain, and LayerNorm's bias) per row, rounded up to
+  // its rows per workgroup (256 on the one-invocation-per-row GPU path, taken when C ≤ 16; 16 on CPU-emulated adapters)
   const normRows = roundUp(N, C <= 16 ? 256 : 16);
-  add('RMSNorm gradient scratch', 'train.batchSize', normRows * C, normRows * C);
+  const partialWidth = layerNorm ? 2 * C : C;
+  add(`${layerNorm ? 'LayerNorm' : 'RMSNorm'} gradient scratch`, 'train.batchSize', normRows * partialWidth, normRows * partialWidth);
   // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside), RoPE tables,
   // AdamW's block table, norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and its two stagings.
   const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga) + 2 * hs;

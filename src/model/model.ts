@@ -2,11 +2,13 @@
  * The transformer on the GPU: forward() and backward() are straight-line schedules of kernel calls in the
  * order of the math (as llm.c's gpt2_forward), so reading them is reading the model.
  *
- *   x = wte[tokens]                                              (B·T, C)
+ *   x = wte[tokens]  (+ wpe[t] with learned positions)          (B·T, C)
  *   for each block l:
- *     x = x + wo · attention(rope(wq·n1), rope(wk·n1), wv·n1)     with n1 = rmsnorm(x)
- *     x = x + mlp(n2)  or  moe(n2)                                 with n2 = rmsnorm(x)
- *   logits = rmsnorm(x) · wteᵀ (tied) or · lm_head               (B·T, V)
+ *     x = x + wo · attention(rope(wq·n1), rope(wk·n1), wv·n1)     with n1 = norm(x); no rope with learned positions
+ *     x = x + mlp(n2)  or  moe(n2)                                 with n2 = norm(x)
+ *   logits = norm(x) · wteᵀ (tied) or · lm_head                  (B·T, V)
+ *
+ * norm is RMSNorm (gain) or LayerNorm (gain and bias, which also keeps each row's mean), as the config says.
  *
  * Activation policy: every activation the backward needs is kept (no recomputation); at toy sizes memory is
  * cheap and the step is faster. Attention keeps only y and the log-sum-exp per row (O(T) memory).
@@ -17,11 +19,11 @@ import type { Gpu } from '../gpu/device';
 import { Attention } from '../kernels/attention';
 import type { Binding } from '../kernels/dispatch';
 import { Add, Fill, GeluBackward, GeluForward, Rope, SwigluBackward, SwigluForward } from '../kernels/elementwise';
-import { EmbeddingBackward, EmbeddingForward } from '../kernels/embed';
+import { EmbeddingBackward, EmbeddingForward, PositionEmbeddingBackward } from '../kernels/embed';
 import { CrossEntropyForward, FusedCrossEntropy } from '../kernels/loss';
 import { Matmul } from '../kernels/matmul';
 import { MoeLayer } from './moe-layer';
-import { RmsNormBackward, RmsNormForward } from '../kernels/norm';
+import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../kernels/norm';
 import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
 
@@ -36,6 +38,7 @@ interface LayerActs {
   xIn: GPUBuffer; // (N, C) residual stream entering the block
   n1: GPUBuffer; // (N, C)
   rstd1: GPUBuffer; // (N)
+  mean1: GPUBuffer | null; // (N) LayerNorm only
   q: GPUBuffer; // (N, NH·HS) after RoPE
   k: GPUBuffer; // (N, NKV·HS) after RoPE
   v: GPUBuffer; // (N, NKV·HS)
@@ -44,6 +47,7 @@ interface LayerActs {
   xMid: GPUBuffer; // (N, C) after the attention residual
   n2: GPUBuffer; // (N, C)
   rstd2: GPUBuffer; // (N)
+  mean2: GPUBuffer | null; // (N) LayerNorm only
   u: GPUBuffer | null; // (N, ffnIn) MLP pre-activation (dense blocks)
   a: GPUBuffer | null; // (N, H) MLP activation (dense blocks)
   moe: MoeLayer | null;
@@ -74,8 +78,9 @@ export class Model {
   private readonly lk: LayerKernels[];
   private readonly buffers: GPUBuffer[] = [];
   private readonly k: {
-    embed: EmbeddingForward; embedBack: EmbeddingBackward; norm: RmsNormForward; normBack: RmsNormBackward; normBackFinal: RmsNormBackward;
-    attention: Attention; ropeQ: Rope; ropeK: Rope; add: Add;
+    embed: EmbeddingForward; embedBack: EmbeddingBackward; posBack: PositionEmbeddingBackward | null;
+    norm: RmsNormForward | LayerNormForward; normBack: RmsNormBackward | LayerNormBackward; normBackFinal: RmsNormBackward | LayerNormBackward;
+    attention: Attention; ropeQ: Rope | null; ropeK: Rope | null; add: Add;
     gelu: GeluForward | null; geluBack: GeluBackward | null; swiglu: SwigluForward | null; swigluBack: SwigluBackward | null;
     head: Matmul; dHeadIn: Matmul; dHeadW: Matmul; loss: FusedCrossEntropy; evalLoss: CrossEntropyForward; zeroGrads: Fill;
   };
@@ -83,6 +88,7 @@ export class Model {
   private readonly xOut: GPUBuffer;
   private readonly nf: GPUBuffer;
   private readonly rstdf: GPUBuffer;
+  private readonly meanf: GPUBuffer | null;
   private readonly proj: GPUBuffer;
   private readonly dres: GPUBuffer;
   private readonly dln: GPUBuffer;
@@ -126,15 +132,17 @@ export class Model {
     this.logits = buf(N * V, 'logits');
     this.losses = buf(N, 'losses');
     const anyDense = Array.from({ length: c.nLayer }, (_, l) => !isMoeLayer(c, l)).some(Boolean);
+    const layerNorm = c.norm === 'layernorm';
+    const learned = c.positions === 'learned';
     this.acts = [];
     this.lk = [];
     for (let l = 0; l < c.nLayer; l++) {
       const moe = isMoeLayer(c, l);
       this.acts.push({
-        xIn: buf(N * C, `h.${l}.xIn`), n1: buf(N * C, `h.${l}.n1`), rstd1: buf(N, `h.${l}.rstd1`),
+        xIn: buf(N * C, `h.${l}.xIn`), n1: buf(N * C, `h.${l}.n1`), rstd1: buf(N, `h.${l}.rstd1`), mean1: layerNorm ? buf(N, `h.${l}.mean1`) : null,
         q: buf(N * qDim, `h.${l}.q`), k: buf(N * kvDim, `h.${l}.k`), v: buf(N * kvDim, `h.${l}.v`),
         att: buf(N * qDim, `h.${l}.att`), lse: buf(B * c.nHead * T, `h.${l}.lse`),
-        xMid: buf(N * C, `h.${l}.xMid`), n2: buf(N * C, `h.${l}.n2`), rstd2: buf(N, `h.${l}.rstd2`),
+        xMid: buf(N * C, `h.${l}.xMid`), n2: buf(N * C, `h.${l}.n2`), rstd2: buf(N, `h.${l}.rstd2`), mean2: layerNorm ? buf(N, `h.${l}.mean2`) : null,
         u: moe ? null : buf(N * ffnIn, `h.${l}.u`), a: moe ? null : buf(N * H, `h.${l}.a`),
         moe: moe
           ? new MoeLayer(gpu, {
@@ -167,6 +175,7 @@ export class Model {
     this.xOut = buf(N * C, 'xOut');
     this.nf = buf(N * C, 'nf');
     this.rstdf = buf(N, 'rstdf');
+    this.meanf = layerNorm ? buf(N, 'meanf') : null;
     this.proj = buf(N * C, 'proj');
     this.dres = buf(N * C, 'dres');
     this.dln = buf(N * C, 'dln');
@@ -180,15 +189,20 @@ export class Model {
     this.attScratch = buf(Attention.scratchFloats(attShape), 'attention scratch');
     const tied = c.tiedEmbeddings;
     this.k = {
-      embed: new EmbeddingForward(gpu, { N, V, C }),
+      embed: new EmbeddingForward(gpu, { N, V, C }, learned ? { positions: { T, contextLength: c.contextLength } } : {}),
       embedBack: new EmbeddingBackward(gpu, { N, V, C }),
-      norm: new RmsNormForward(gpu, { N, C, eps: c.normEps }),
+      posBack: learned ? new PositionEmbeddingBackward(gpu, { N, C }, { T, contextLength: c.contextLength }) : null,
+      norm: layerNorm ? new LayerNormForward(gpu, { N, C, eps: c.normEps }) : new RmsNormForward(gpu, { N, C, eps: c.normEps }),
       // block norms add their dx into the residual gradient; the final norm starts it
-      normBack: new RmsNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: true, accumulateDweight: true }),
-      normBackFinal: new RmsNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: false, accumulateDweight: true }),
+      normBack: layerNorm
+        ? new LayerNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: true, accumulateDparams: true })
+        : new RmsNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: true, accumulateDweight: true }),
+      normBackFinal: layerNorm
+        ? new LayerNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: false, accumulateDparams: true })
+        : new RmsNormBackward(gpu, { N, C, eps: c.normEps }, { accumulateDx: false, accumulateDweight: true }),
       attention: new Attention(gpu, attShape),
-      ropeQ: new Rope(gpu, { B, T, NH: c.nHead, HS: hs, theta: c.ropeTheta }),
-      ropeK: new Rope(gpu, { B, T, NH: c.nKvHead, HS: hs, theta: c.ropeTheta }),
+      ropeQ: learned ? null : new Rope(gpu, { B, T, NH: c.nHead, HS: hs, theta: c.ropeTheta }),
+      ropeK: learned ? null : new Rope(gpu, { B, T, NH: c.nKvHead, HS: hs, theta: c.ropeTheta }),
       add: new Add(gpu, N * C),
       gelu: anyDense && c.mlp === 'gelu' ? new GeluForward(gpu, N * H) : null,
       geluBack: anyDense && c.mlp === 'gelu' ? new GeluBackward(gpu, N * H) : null,
@@ -239,22 +253,22 @@ export class Model {
   forward(pass: GPUComputePassEncoder): void {
     const { k, acts, lk } = this;
     const P = (n: string) => this.param(n);
-    k.embed.encode(pass, this.tokens, P('wte'), acts[0].xIn);
+    k.embed.encode(pass, this.tokens, P('wte'), acts[0].xIn, k.embed.positions ? P('wpe') : undefined);
     for (let l = 0; l < acts.length; l++) {
       const a = acts[l];
       const m = lk[l];
       const p = `h.${l}`;
       const xNext = l + 1 < acts.length ? acts[l + 1].xIn : this.xOut;
-      k.norm.encode(pass, a.xIn, P(`${p}.ln1`), a.n1, a.rstd1);
+      this.normForward(pass, a.xIn, `${p}.ln1`, a.n1, a.mean1, a.rstd1);
       m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.q);
       m.kProj.encode(pass, a.n1, P(`${p}.wk`), a.k);
       m.vProj.encode(pass, a.n1, P(`${p}.wv`), a.v);
-      k.ropeQ.encodeForward(pass, a.q);
-      k.ropeK.encodeForward(pass, a.k);
+      k.ropeQ?.encodeForward(pass, a.q);
+      k.ropeK?.encodeForward(pass, a.k);
       k.attention.encodeForward(pass, a.q, a.k, a.v, a.att, a.lse);
       m.oProj.encode(pass, a.att, P(`${p}.wo`), this.proj);
       k.add.encode(pass, a.xIn, this.proj, a.xMid);
-      k.norm.encode(pass, a.xMid, P(`${p}.ln2`), a.n2, a.rstd2);
+      this.normForward(pass, a.xMid, `${p}.ln2`, a.n2, a.mean2, a.rstd2);
       if (a.moe) {
         a.moe.forward(pass, a.n2, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, this.proj);
       } else {
@@ -265,7 +279,7 @@ export class Model {
       }
       k.add.encode(pass, a.xMid, this.proj, xNext);
     }
-    k.norm.encode(pass, this.xOut, P('lnf'), this.nf, this.rstdf);
+    this.normForward(pass, this.xOut, 'lnf', this.nf, this.meanf, this.rstdf);
     k.head.encode(pass, this.nf, this.config.tiedEmbeddings ? P('wte') : P('lm_head'), this.logits);
   }
 
@@ -289,7 +303,7 @@ export class Model {
     k.dHeadIn.encode(pass, this.logits, P(headW), this.dln);
     if (this.config.tiedEmbeddings) k.dHeadW.encode(pass, this.logits, this.nf, G(headW));
     else k.dHeadW.encode(pass, this.nf, this.logits, G(headW));
-    k.normBackFinal.encode(pass, this.xOut, P('lnf'), this.rstdf, this.dln, this.dres, G('lnf'));
+    this.normBackward(pass, k.normBackFinal, this.xOut, 'lnf', this.meanf, this.rstdf);
     for (let l = acts.length - 1; l >= 0; l--) {
       const a = acts[l];
       const m = lk[l];
@@ -306,22 +320,41 @@ export class Model {
         m.dLnUp!.encode(pass, this.du!, P(`${p}.mlp.wi`), this.dln);
         m.dWup!.encode(pass, a.n2, this.du!, G(`${p}.mlp.wi`));
       }
-      k.normBack.encode(pass, a.xMid, P(`${p}.ln2`), a.rstd2, this.dln, this.dres, G(`${p}.ln2`));
+      this.normBackward(pass, k.normBack, a.xMid, `${p}.ln2`, a.mean2, a.rstd2);
       // attention
       m.dAtt.encode(pass, this.dres, P(`${p}.wo`), this.datt);
       m.dWo.encode(pass, a.att, this.dres, G(`${p}.wo`));
       k.attention.encodeBackward(pass, a.q, a.k, a.v, a.att, a.lse, this.datt, this.dq, this.dk, this.dv, this.attScratch);
-      k.ropeQ.encodeBackward(pass, this.dq);
-      k.ropeK.encodeBackward(pass, this.dk);
+      k.ropeQ?.encodeBackward(pass, this.dq);
+      k.ropeK?.encodeBackward(pass, this.dk);
       m.dLnQ.encode(pass, this.dq, P(`${p}.wq`), this.dln);
       m.dLnK.encode(pass, this.dk, P(`${p}.wk`), this.dln);
       m.dLnV.encode(pass, this.dv, P(`${p}.wv`), this.dln);
       m.dWq.encode(pass, a.n1, this.dq, G(`${p}.wq`));
       m.dWk.encode(pass, a.n1, this.dk, G(`${p}.wk`));
       m.dWv.encode(pass, a.n1, this.dv, G(`${p}.wv`));
-      k.normBack.encode(pass, a.xIn, P(`${p}.ln1`), a.rstd1, this.dln, this.dres, G(`${p}.ln1`));
+      this.normBackward(pass, k.normBack, a.xIn, `${p}.ln1`, a.mean1, a.rstd1);
     }
     k.embedBack.encode(pass, this.tokens, this.dres, G('wte'));
+    k.posBack?.encode(pass, this.dres, G('wpe'));
+  }
+
+  /** y = norm(x) with the parameters `name` (and `name`.bias for LayerNorm, which also keeps the row means). */
+  private normForward(pass: GPUComputePassEncoder, x: GPUBuffer, name: string, y: GPUBuffer, mean: GPUBuffer | null, rstd: GPUBuffer): void {
+    const norm = this.k.norm;
+    if (norm instanceof LayerNormForward) norm.encode(pass, x, this.param(name), this.param(`${name}.bias`), y, mean!, rstd);
+    else norm.encode(pass, x, this.param(name), y, rstd);
+  }
+
+  /** d(norm input) from this.dln into this.dres (added or written, as the kernel was made), and the parameters' gradients. */
+  private normBackward(
+    pass: GPUComputePassEncoder, kernel: RmsNormBackward | LayerNormBackward, x: GPUBuffer, name: string, mean: GPUBuffer | null, rstd: GPUBuffer,
+  ): void {
+    if (kernel instanceof LayerNormBackward) {
+      kernel.encode(pass, x, this.param(name), mean!, rstd, this.dln, this.dres, this.grad(name), this.grad(`${name}.bias`));
+    } else {
+      kernel.encode(pass, x, this.param(name), rstd, this.dln, this.dres, this.grad(name));
+    }
   }
 
   /** Routing statistics buffers of the MoE blocks (for the load view), in layer order. */

@@ -16,6 +16,8 @@ const configs: [string, Partial<ModelConfig>][] = [
   // capacity factor E: the training forward drops nothing either, so the two must agree
   ['MoE top-2 GELU, untied', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 4, tiedEmbeddings: false, initScale: 0.5 }],
   // a cache wider than one 64-key workgroup, stepped past position 64
+  // GPT-2's shape: the prefill embeds positions 0..4, each step the next (head size 8 as above: no new attention compile)
+  ['LayerNorm, learned positions, GELU, tied', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 }],
   ['dense SwiGLU, GQA, context 96', { vocabSize: 259, contextLength: 96, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
 ];
 

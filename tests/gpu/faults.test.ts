@@ -6,8 +6,11 @@ import { testGpu } from '../util/gpu';
 
 const TEXT = 'abcdefghij'.repeat(300);
 
-const config = (moe: boolean) => ({
-  model: { contextLength: 16, nLayer: 1, nEmbd: 32, nHead: 2, nKvHead: 1, mlp: 'swiglu', ...(moe ? { moeEvery: 1, moeExperts: 3, moeTopK: 2 } : {}) },
+// GPT-2's shape: LayerNorm (biases, row means), learned positions (wpe, its gradient and moments), GELU
+const GPT2 = { norm: 'layernorm', positions: 'learned', mlp: 'gelu' };
+
+const config = (moe: boolean, model: Record<string, unknown> = {}) => ({
+  model: { contextLength: 16, nLayer: 1, nEmbd: 32, nHead: 2, nKvHead: 1, mlp: 'swiglu', ...(moe ? { moeEvery: 1, moeExperts: 3, moeTopK: 2 } : {}), ...model },
   optim: { lr: 1e-2, warmupSteps: 1 },
   train: { batchSize: 4, steps: 6, evalEvery: 0 },
   seed: 3,
@@ -75,12 +78,12 @@ describe('a config the device cannot hold', () => {
   // bounds from above (about 1% here): below 1 means a buffer it misses, above 1.1 one it invents or counts twice.
   it('the estimate of training memory is never below what a run allocates, and at most 10% above', async () => {
     const gpu = await testGpu();
-    for (const moe of [false, true]) {
+    for (const [name, moe, model] of [['dense', false, {}], ['MoE', true, {}], ['GPT-2 shape', false, GPT2]] as const) {
       const before = gpu.allocatedBytes;
-      const run = await createRun(config(moe), { gpu, text: TEXT });
+      const run = await createRun(config(moe, model), { gpu, text: TEXT });
       const real = gpu.allocatedBytes - before;
       const est = estimateTrainingMemory(run.config).totalBytes;
-      console.log(`${moe ? 'MoE' : 'dense'}: estimated ${est} bytes, allocated ${real}`);
+      console.log(`${name}: estimated ${est} bytes, allocated ${real}`);
       expect(est / real).toBeGreaterThanOrEqual(1);
       expect(est / real).toBeLessThanOrEqual(1.1);
       run.destroy();

@@ -17,6 +17,8 @@ import { randint } from '../util/random';
 // As in decoder.test.ts (shared pipelines); context 24: 24 tokens after a 5-token prompt slide the window once.
 const DENSE: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 };
 const MOE: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 4, tiedEmbeddings: false, initScale: 0.5 };
+// GPT-2's shape: LayerNorm (the means), learned positions (no RoPE tables)
+const GPT2: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 };
 
 async function setup(cfg: Partial<ModelConfig>, seed: number) {
   const gpu = await testGpu();
@@ -64,7 +66,7 @@ describe('streaming through the KV-cache decoder', () => {
 });
 
 describe('decoder memory', () => {
-  it.each([['dense', DENSE], ['MoE', MOE]] as const)('%s: the estimate covers what a batch allocates; one decoder set and one prefill shape are kept', async (_, cfg) => {
+  it.each([['dense', DENSE], ['MoE', MOE], ['LayerNorm, learned positions', GPT2]] as const)('%s: the estimate covers what a batch allocates; one decoder set and one prefill shape are kept', async (_, cfg) => {
     const { gpu, c, params } = await setup(cfg, 12);
     const base = gpu.allocatedBytes;
     const sampler = new BatchSampler(gpu, c, params);

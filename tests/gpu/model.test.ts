@@ -80,6 +80,10 @@ describe('whole model vs float64 reference', () => {
     await checkModel({ vocabSize: 7, contextLength: 8, nLayer: 1, nEmbd: 12, nHead: 3, mlp: 'gelu', tiedEmbeddings: false }, 1, 7);
   });
 
+  it('GPT-2 shape: LayerNorm with biases, learned positions, dense GELU, tied head', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned' }, 2, 5);
+  });
+
   // Routing is piecewise constant in the router logits: a finite difference of 1e-5 crosses a top-k or capacity
   // boundary only at near-ties, which random float64 inputs make vanishingly rare.
   it('MoE every 2nd layer, top-2 SwiGLU experts, aux loss', async () => {

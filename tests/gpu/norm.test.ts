@@ -177,7 +177,12 @@ describe('layernorm', () => {
     const pass = null as unknown as GPUComputePassEncoder;
     expect(() => fwd.encode(pass, x, gain, buf(C - 1, 'short'), y, mean, rstd)).toThrow(/layerNormForward: bias \('short'\) holds 7 floats, needs 8/);
     expect(() => fwd.encode(pass, x, gain, bias, y, mean, mean)).toThrow(/layerNormForward: rstd .*must not share a buffer with mean/);
-    expect(() => bwd.encode(pass, x, gain, mean, rstd, dy, dx, dg, dg)).toThrow(/layerNormBackward: dbias .*must not share a buffer with dgain/);
+    expect(() => bwd.encode(pass, x, gain, mean, rstd, dy, dx, dg, dg)).toThrow(/layerNormBackward: dbias .*must not share a buffer with dgain where their ranges overlap/);
+    // two ranges of one buffer (a model's flat gradients) are taken when apart, refused when they overlap
+    const flat = buf(4 * C, 'flat grads');
+    const range = (from: number) => ({ buffer: flat, offset: 4 * from, size: 4 * C });
+    expect(() => bwd.encode(pass, x, gain, mean, rstd, dy, dx, range(2 * C), range(C + 4))).toThrow(/dbias must not share a buffer with dgain where their ranges overlap/);
+    expect(() => bwd.encode(pass, x, gain, mean, rstd, dy, dx, range(C + 4), range(2 * C))).toThrow(/where their ranges overlap/);
     expect(() => bwd.encode(pass, x, gain, mean, rstd, dy, dx, dg, buf(C - 1, 'short'))).toThrow(/dbias \('short'\) holds 7 floats, needs 8/);
     expect(() => new LayerNormForward(gpu, { N: 0, C })).toThrow(/layerNormForward: N must be an integer >= 1/);
     const before = gpu.allocatedBytes;

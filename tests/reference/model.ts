@@ -1,6 +1,7 @@
 /**
  * The whole model in float64, forward only, written independently of the kernels from the math:
- * embedding → L × [x += attn(rmsnorm(x)); x += mlp_or_moe(rmsnorm(x))] → rmsnorm → head → cross-entropy.
+ * embedding (+ learned positions) → L × [x += attn(norm(x)); x += mlp_or_moe(norm(x))] → norm → head → cross-entropy,
+ * norm being RMSNorm or LayerNorm (gain and bias), attention rotating q and k by RoPE unless positions are learned.
  * Used to check the GPU model's logits and loss (as llm.c's test_gpt2 checks against golden tensors) and,
  * by finite differences, its gradients.
  */
@@ -28,6 +29,20 @@ function rmsnorm(x: Float64Array, N: number, C: number, w: Float64Array, eps: nu
     for (let c = 0; c < C; c++) ss += x[n * C + c] ** 2;
     const rstd = 1 / Math.sqrt(ss / C + eps);
     for (let c = 0; c < C; c++) y[n * C + c] = x[n * C + c] * rstd * w[c];
+  }
+  return y;
+}
+
+/** LayerNorm with the biased variance: (x − mean) / √(var + eps) · w + bias. */
+function layernorm(x: Float64Array, N: number, C: number, w: Float64Array, bias: Float64Array, eps: number): Float64Array {
+  const y = new Float64Array(N * C);
+  for (let n = 0; n < N; n++) {
+    let mean = 0;
+    for (let c = 0; c < C; c++) mean += x[n * C + c] / C;
+    let v = 0;
+    for (let c = 0; c < C; c++) v += (x[n * C + c] - mean) ** 2 / C;
+    const rstd = 1 / Math.sqrt(v + eps);
+    for (let c = 0; c < C; c++) y[n * C + c] = (x[n * C + c] - mean) * rstd * w[c] + bias[c];
   }
   return y;
 }
@@ -171,20 +186,29 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
   const wte = P('wte');
   let x = new Float64Array(N * C);
   for (let n = 0; n < N; n++) for (let j = 0; j < C; j++) x[n * C + j] = wte[tokens[n] * C + j];
+  const learned = c.positions === 'learned';
+  if (learned) {
+    const wpe = P('wpe');
+    for (let n = 0; n < N; n++) for (let j = 0; j < C; j++) x[n * C + j] += wpe[(n % T) * C + j];
+  }
+  const norm = (h: Float64Array, name: string) =>
+    c.norm === 'layernorm' ? layernorm(h, N, C, P(name), P(`${name}.bias`), c.normEps) : rmsnorm(h, N, C, P(name), c.normEps);
   let auxLoss = 0;
   const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
   for (let l = 0; l < c.nLayer; l++) {
     const p = `h.${l}`;
-    const h1 = rmsnorm(x, N, C, P(`${p}.ln1`), c.normEps);
+    const h1 = norm(x, `${p}.ln1`);
     const q = linear(h1, N, C, P(`${p}.wq`), c.nHead * hs);
     const k = linear(h1, N, C, P(`${p}.wk`), c.nKvHead * hs);
     const v = linear(h1, N, C, P(`${p}.wv`), c.nKvHead * hs);
-    rope(q, B, T, c.nHead, hs, c.ropeTheta);
-    rope(k, B, T, c.nKvHead, hs, c.ropeTheta);
+    if (!learned) {
+      rope(q, B, T, c.nHead, hs, c.ropeTheta);
+      rope(k, B, T, c.nKvHead, hs, c.ropeTheta);
+    }
     const att = attention(q, k, v, B, T, c.nHead, c.nKvHead, hs);
     const ao = linear(att, N, c.nHead * hs, P(`${p}.wo`), C);
     x = x.map((xv, i) => xv + ao[i]);
-    const h2 = rmsnorm(x, N, C, P(`${p}.ln2`), c.normEps);
+    const h2 = norm(x, `${p}.ln2`);
     if (isMoeLayer(c, l)) {
       const E = c.moeExperts;
       const K = c.moeTopK;
@@ -209,7 +233,7 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
       x = x.map((xv, i) => xv + o[i]);
     }
   }
-  const hf = rmsnorm(x, N, C, P('lnf'), c.normEps);
+  const hf = norm(x, 'lnf');
   const V = c.vocabSize;
   let logits: Float64Array;
   if (c.tiedEmbeddings) {

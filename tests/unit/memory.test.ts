@@ -64,6 +64,23 @@ describe('checkFitsDevice', () => {
     expect(() => checkFitsDevice(run, { ...limits, maxStorageBufferBindingSize: biggest - 4 })).toThrow(/in one buffer; this GPU binds at most/);
   });
 
+  it('counts LayerNorm means and its wider gradient partials, and wpe with its gradient and moments', () => {
+    const train = { batchSize: 4, gradAccum: 1 };
+    const c = { nLayer: 2, nEmbd: 64, nHead: 4, contextLength: 32, vocabSize: 64 };
+    const rms = estimateTrainingMemory({ model: resolveModelConfig(c), train });
+    const ln = estimateTrainingMemory({ model: resolveModelConfig({ ...c, norm: 'layernorm' }), train });
+    const learned = estimateTrainingMemory({ model: resolveModelConfig({ ...c, positions: 'learned' }), train });
+    const N = 4 * 32;
+    const bytes = (e: typeof rms, name: string) => e.buffers.find((b) => b.name === name)!.bytes;
+    expect(bytes(ln, 'layer 1 attention activations') - bytes(rms, 'layer 1 attention activations')).toBe(4 * 2 * N); // mean1, mean2
+    expect(bytes(ln, 'residual-stream buffers') - bytes(rms, 'residual-stream buffers')).toBe(4 * N); // the final norm's mean
+    expect(bytes(ln, 'LayerNorm gradient scratch')).toBe(2 * bytes(rms, 'RMSNorm gradient scratch')); // gain and bias partials
+    // 5 biases of 64 floats, each its own 64-aligned segment, in parameters, gradients and two moments
+    expect(bytes(ln, 'parameters') - bytes(rms, 'parameters')).toBe(4 * 5 * 64);
+    expect(bytes(learned, 'AdamW second moment') - bytes(rms, 'AdamW second moment')).toBe(4 * 32 * 64);
+    expect(learned.totalBytes - rms.totalBytes).toBeGreaterThanOrEqual(4 * 4 * 32 * 64);
+  });
+
   it('counts every expert row of a MoE layer and grows with the batch', () => {
     const moe = resolveModelConfig({ nLayer: 2, nEmbd: 64, nHead: 4, moeEvery: 1, moeExperts: 4, moeTopK: 2 });
     const small = estimateTrainingMemory({ model: moe, train: { batchSize: 4, gradAccum: 1 } });

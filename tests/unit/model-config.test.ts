@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { countParams, flopsPerToken, resolveModelConfig } from '../../src/model/config';
+import { initialParams } from '../../src/model/init';
+import { buildLayout } from '../../src/model/layout';
 import { ConfigError } from '../../src/model/validate';
 
 describe('model config', () => {
@@ -7,6 +9,9 @@ describe('model config', () => {
     const c = resolveModelConfig({});
     expect(c.nKvHead).toBe(c.nHead);
     expect(c.mlpHidden).toBe(344); // 8/3 · 128 rounded up to 8
+    // existing configs, checkpoints and baselines keep RMSNorm and RoPE
+    expect(c.norm).toBe('rmsnorm');
+    expect(c.positions).toBe('rope');
   });
 
   it.each([
@@ -17,7 +22,9 @@ describe('model config', () => {
     [{ mlp: 'relu' }, /model.mlp must be one of 'swiglu', 'gelu'/],
     [{ vocabSize: '256' }, /model.vocabSize must be a finite number/],
     [{ moeEvery: 1, moeExperts: 1, moeTopK: 2 }, /moeTopK 2 exceeds model.moeExperts 1/],
-    [{ nEmbd: 6, nHead: 2 }, /head size nEmbd\/nHead = 3 must be even/],
+    [{ nEmbd: 6, nHead: 2 }, /head size nEmbd\/nHead = 3 must be even for RoPE: .* or set model.positions to 'learned'/],
+    [{ norm: 'batchnorm' }, /model.norm must be one of 'rmsnorm', 'layernorm'/],
+    [{ positions: 'alibi' }, /model.positions must be one of 'rope', 'learned'/],
     [null, /model must be an object/],
   ])('rejects %j', (input, msg) => {
     expect(() => resolveModelConfig(input)).toThrow(ConfigError);
@@ -30,6 +37,45 @@ describe('model config', () => {
     expect(countParams(c).total).toBe(64 + 8 + 128 + 40 + 4);
     expect(countParams(c).activePerToken).toBe(countParams(c).total);
     expect(flopsPerToken(c)).toBe(6 * (64 + 8 + 128 + 40 + 4) + 6 * 1 * 8 * 4);
+  });
+
+  it('takes an odd head size with learned positions (only RoPE needs pairs of channels)', () => {
+    expect(() => resolveModelConfig({ nEmbd: 6, nHead: 2, positions: 'learned' })).not.toThrow();
+    expect(() => resolveModelConfig({ nEmbd: 6, nHead: 2 })).toThrow(expect.objectContaining({ field: 'model.nHead' }));
+  });
+
+  it('counts LayerNorm biases and learned positions by hand; FLOPs leave the position lookup out', () => {
+    const base = { vocabSize: 10, contextLength: 8, nLayer: 1, nEmbd: 4, nHead: 2, mlp: 'gelu', tiedEmbeddings: true } as const;
+    const gpt2 = resolveModelConfig({ ...base, norm: 'layernorm', positions: 'learned' });
+    // as the dense count above, plus three norm biases (2 per block + final) of 4 and wpe 8·4
+    expect(countParams(gpt2).total).toBe(64 + 8 + 128 + 40 + 4 + 3 * 4 + 32);
+    expect(countParams(gpt2).embedding).toBe(40 + 32);
+    expect(countParams(gpt2).positionEmbedding).toBe(32);
+    expect(flopsPerToken(gpt2)).toBe(6 * (64 + 8 + 128 + 40 + 4 + 3 * 4) + 6 * 1 * 8 * 4);
+    const untied = resolveModelConfig({ ...base, positions: 'learned', tiedEmbeddings: false });
+    expect(flopsPerToken(untied)).toBe(6 * (64 + 8 + 128 + 40 + 4) + 6 * 1 * 8 * 4); // the head, not the lookups
+    expect(countParams(gpt2).total).toBe(buildLayout(gpt2).paramCount);
+  });
+
+  it('lays out LayerNorm biases (zeros, no decay) after their gains and wpe (normal, decayed) after wte', () => {
+    const c = resolveModelConfig({ vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 4, nHead: 2, norm: 'layernorm', positions: 'learned', initScale: 0.1 });
+    const layout = buildLayout(c);
+    const names = layout.specs.map((s) => s.name);
+    expect(names.slice(0, 4)).toEqual(['wte', 'wpe', 'h.0.ln1', 'h.0.ln1.bias']);
+    expect(names).toContain('h.1.ln2.bias');
+    expect(names.at(-1)).toBe('lnf.bias');
+    for (const s of layout.specs.filter((s) => s.name.endsWith('.bias'))) expect(s).toMatchObject({ shape: [4], init: 'zeros', decay: false });
+    expect(layout.byName.get('wpe')).toMatchObject({ shape: [8, 4], init: 'normal', decay: true });
+    const flat = initialParams(c, layout, 1);
+    const at = (name: string) => { const s = layout.byName.get(name)!; return flat.subarray(s.offset, s.offset + s.length); };
+    expect([...at('lnf.bias')]).toEqual([0, 0, 0, 0]);
+    expect([...at('lnf')]).toEqual([1, 1, 1, 1]);
+    const wpe = at('wpe');
+    const std = Math.sqrt(wpe.reduce((a, v) => a + v * v, 0) / wpe.length);
+    expect(std).toBeGreaterThan(0.05);
+    expect(std).toBeLessThan(0.2);
+    // the defaults add neither
+    expect(buildLayout(resolveModelConfig({})).specs.some((s) => s.name === 'wpe' || s.name.endsWith('.bias'))).toBe(false);
   });
 
   it('counts active parameters of an MoE model', () => {
