@@ -10,6 +10,7 @@ import type { CreateProgress } from './run';
 import type { RunConfig } from '../train/config';
 import type { EvalResult, Progress } from '../train/trainer';
 import type { StoredRun } from '../train/storage';
+import type { StudyFits, StudyPlanSummary, StudyState } from '../scaling/study';
 
 // The device description the UI shows, re-exported so src/ui never imports src/gpu.
 export type { AdapterDescription, GpuFeatures } from '../gpu/device';
@@ -97,6 +98,19 @@ export type EngineCommand =
   | { type: 'dispose' }
   /** Are you there? The engine answers 'pong' at once (the client's heartbeat; a dead worker answers nothing). */
   | { type: 'ping' }
+  /**
+   * Scaling studies (src/scaling/study.ts). 'scaling-plan' answers 'scaling-plan' with the estimate for a spec;
+   * 'scaling-start' validates the spec and queues its runs (one at a time on the GPU, beside no training: it is
+   * refused while a run trains); 'scaling-cancel' stops after abandoning the run in progress; 'scaling-resume'
+   * continues the stored study after a reload; 'scaling-load' answers 'scaling-study' with the stored study (or
+   * null) and its fits; 'scaling-clear' deletes it.
+   */
+  | { type: 'scaling-plan'; requestId: number; spec: unknown }
+  | { type: 'scaling-start'; requestId: number; spec: unknown }
+  | { type: 'scaling-cancel' }
+  | { type: 'scaling-resume'; requestId: number }
+  | { type: 'scaling-load'; requestId: number }
+  | { type: 'scaling-clear'; requestId: number }
   /** Test-only: destroys the GPU device, to exercise device-loss recovery. The UI never sends it. */
   | { type: 'debug-lose-device' }
   /** Test-only: the worker throws an uncaught error ('throw') or closes itself silently ('close'). The UI never sends it. */
@@ -135,6 +149,14 @@ export type EngineEvent =
   | { type: 'device-lost'; message: string; recoveredFromStep: number | null }
   | { type: 'error'; requestId?: number; error: EngineError }
   | { type: 'pong' }
+  | { type: 'scaling-plan'; requestId: number; plan: StudyPlanSummary }
+  /** The study as stored (after every run and on load; null when there is none), with its fits so far. */
+  | { type: 'scaling-study'; requestId?: number; study: StudyState | null; fits: StudyFits | null }
+  /**
+   * The run in progress (at most a few per second): its step of steps, and the whole study's done fraction and
+   * estimated seconds left (from the throughput measured so far on this adapter).
+   */
+  | { type: 'scaling-progress'; runId: string; step: number; steps: number; done: number; etaSeconds: number | null }
   /**
    * Never sent by the engine: the page's client reports that the worker died (an uncaught error, or silence after
    * a ping: a worker that ran out of memory or closed). Every pending request was rejected; spawn a new client.
