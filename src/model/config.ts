@@ -26,6 +26,9 @@ export const modelSchema = {
   norm: { type: 'enum', default: 'rmsnorm', values: ['rmsnorm', 'layernorm'], doc: 'normalisation of every block and the final norm: RMSNorm (a gain) or LayerNorm (a gain and a bias, as GPT-2)' },
   normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'epsilon of the norms (RMSNorm or LayerNorm)' },
   positions: { type: 'enum', default: 'rope', values: ['rope', 'learned'], doc: 'position information: rotary embeddings in attention, or a learned table of contextLength rows added to the token embedding (as GPT-2)' },
+  bias: { type: 'bool', default: false, doc: 'biases on the attention (q, k, v, output) and dense MLP linears, as GPT-2; experts and the router stay without' },
+  qkNorm: { type: 'bool', default: false, doc: "RMSNorm of each head's query and key (over the head size, a learned gain shared by the layer's heads) before RoPE" },
+  zeroInitProjections: { type: 'bool', default: false, doc: "the attention and MLP output projections start at zero instead of GPT-2's scaled normal" },
   ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base (unused with learned positions)' },
 } as const satisfies Schema;
 

@@ -15,6 +15,9 @@ export const dataSchema = {
 } as const satisfies Schema;
 
 export const optimSchema = {
+  optimizer: { type: 'enum', default: 'adamw', values: ['adamw', 'muon'], doc: 'AdamW for every tensor, or Muon for the hidden matrices and AdamW for the rest (embeddings, head, norms, biases)' },
+  muonLrScale: { type: 'number', default: 8, min: 0, max: 1000, doc: "Muon's learning rate as a multiple of the scheduled lr (one rate is searched for both groups)" },
+  muonMomentum: { type: 'number', default: 0.95, min: 0, max: 0.999, doc: "Muon's momentum (Nesterov)" },
   lr: { type: 'number', default: 3e-3, min: 0, max: 10, doc: 'peak learning rate' },
   beta1: { type: 'number', default: 0.9, min: 0, max: 0.999999, doc: 'AdamW beta1' },
   beta2: { type: 'number', default: 0.95, min: 0, max: 0.999999, doc: 'AdamW beta2' },
