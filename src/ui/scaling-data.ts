@@ -183,6 +183,24 @@ export function lossTicks(min: number, max: number, maxTicks: number): number[] 
   return ticks(100 * mag);
 }
 
+/** Round durations (seconds) for a log time axis: powers of ten below a minute, then minutes, hours and days. */
+const TIME_TICKS = [1e-3, 1e-2, 0.1, 1, 10, 60, 600, 3600, 36_000, 86_400, 864_000];
+
+/** Ticks of a log seconds axis on round durations (every other one when they crowd). */
+export function timeTicks(min: number, max: number, maxTicks: number): number[] {
+  const all = TIME_TICKS.filter((v) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9));
+  return all.length <= Math.max(1, maxTicks) ? all : all.filter((_, i) => i % 2 === 0);
+}
+
+/** A round duration as a tick label: "10 ms", "1 s", "10 min", "1 h", "10 d". */
+export function timeTickText(s: number): string {
+  const r = (v: number) => String(+v.toPrecision(3));
+  if (s >= 86_400) return `${r(s / 86_400)} d`;
+  if (s >= 3600) return `${r(s / 3600)} h`;
+  if (s >= 60) return `${r(s / 60)} min`;
+  return s >= 1 ? `${r(s)} s` : `${r(s * 1000)} ms`;
+}
+
 export const STUDY_CSV_HEADER = 'recipe,run,kind,status,size,nonEmbedding,tokensPerParam,seed,lr,step,flops,allInFlops,loss,seconds';
 
 /** Every point of every run as CSV rows (runs in the study's order, points by step); all-in as the chart counts it. */

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StudyPlanSummary } from '../../src/scaling/study';
 import {
-  fitCurve, lossTicks, pointX, recipeStyle, runCurves, SCALING_RECIPES, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson,
+  fitCurve, lossTicks, pointX, recipeStyle, runCurves, SCALING_RECIPES, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
 } from '../../src/ui/scaling-data';
 import { buildSpec, fitRows, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
 import { fixtureFits, fixtureStudy } from '../util/scaling-fixtures';
@@ -104,6 +104,14 @@ describe('loss ticks', () => {
     expect(lossTicks(1.02, 1.09, 3)).toEqual([1.025, 1.05, 1.075]);
     expect(lossTicks(3, 3, 5)).toEqual([3]);
     expect(lossTicks(-1, 3, 5)).toEqual([]);
+  });
+});
+
+describe('time ticks', () => {
+  it('puts a log seconds axis on round durations, labelled in their unit', () => {
+    expect(timeTicks(0.05, 5000, 10)).toEqual([0.1, 1, 10, 60, 600, 3600]);
+    expect(timeTicks(0.05, 5000, 3)).toEqual([0.1, 10, 600]);
+    expect([0.01, 1, 60, 600, 3600, 86_400].map(timeTickText)).toEqual(['10 ms', '1 s', '1 min', '10 min', '1 h', '1 d']);
   });
 });
 
