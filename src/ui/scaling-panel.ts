@@ -26,7 +26,7 @@ export interface ScalingProgressLine {
  * @summary The scaling study's settings and controls: recipes (the baseline always runs), the grid preset, seeds
  * and an optional custom grid (JSON over the preset); the plan's estimate before starting (runs, FLOPs, time on
  * this adapter, measured or assumed); Run / Cancel / Resume / Clear, with an inline confirmation before a stored
- * study is replaced or deleted; the progress bar of the running study.
+ * study is deleted (a new study starts only once the stored one is cleared); the progress bar of the running study.
  * @event spark-scaling-form - detail { spec }: the form changed.
  * @event spark-scaling-run - detail { spec }: start this study.
  * @event spark-scaling-cancel - stop the running study.
@@ -43,15 +43,15 @@ export class ScalingPanel extends LitElement {
     running: { type: Boolean },
     cancelling: { type: Boolean },
     resumable: { type: Boolean },
-    storedRuns: { type: Number, attribute: 'stored-runs' },
+    stored: { type: Boolean },
     blocked: { attribute: false },
     progress: { attribute: false },
   };
 
   declare form: ScalingForm;
   declare errors: Map<string, string>;
-  /** Which destructive action waits for a second click. */
-  declare confirming: 'clear' | 'replace' | null;
+  /** Clearing the stored study waits for a second click. */
+  declare confirming: 'clear' | null;
   /** The engine's estimate for the form's spec, or null. */
   declare plan: StudyPlanSummary | null;
   /** Said where the estimate goes while there is none: "estimating…", or why there is none. */
@@ -60,8 +60,8 @@ export class ScalingPanel extends LitElement {
   declare cancelling: boolean;
   /** A stored study has runs left (after a reload or a cancel). */
   declare resumable: boolean;
-  /** Finished runs of the stored study (a new study replaces them: confirmed first). */
-  declare storedRuns: number;
+  /** A study is stored: the engine starts no other until it is cleared (nothing measured is dropped unasked). */
+  declare stored: boolean;
   /** Why nothing can start now ('' when it can): the engine is busy, starting or stopped. */
   declare blocked: string;
   declare progress: ScalingProgressLine | null;
@@ -105,7 +105,7 @@ export class ScalingPanel extends LitElement {
     this.running = false;
     this.cancelling = false;
     this.resumable = false;
-    this.storedRuns = 0;
+    this.stored = false;
     this.blocked = '';
     this.progress = null;
   }
@@ -141,12 +141,7 @@ export class ScalingPanel extends LitElement {
 
   private run(): void {
     const spec = this.spec;
-    if (!spec || this.running || this.blocked) return;
-    if (this.storedRuns > 0 && this.confirming !== 'replace') {
-      this.confirming = 'replace';
-      return;
-    }
-    this.confirming = null;
+    if (!spec || this.running || this.blocked || this.stored) return;
     this.send('spark-scaling-run', { spec });
   }
 
@@ -177,17 +172,16 @@ export class ScalingPanel extends LitElement {
 
   private renderActions() {
     const spec = this.spec;
-    const why = this.running ? '' : this.blocked || (!spec ? 'Fix the highlighted settings.' : '');
+    const why = this.running ? '' : this.blocked || (!spec ? 'Fix the highlighted settings.'
+      : this.stored ? `A study is stored: ${this.resumable ? 'resume it, or ' : ''}export and clear it to start another.` : '');
     return html`<div class="actions">
       ${this.running
         ? html`<button data-testid="scaling-cancel" ?disabled=${this.cancelling} @click=${() => this.send('spark-scaling-cancel', {})}>${this.cancelling ? 'Cancelling…' : 'Cancel study'}</button>`
-        : html`<button class="primary" data-testid="scaling-run" ?disabled=${!spec || !!this.blocked} @click=${this.run} aria-describedby="sc-why">Run study</button>
+        : html`<button class="primary" data-testid="scaling-run" ?disabled=${!spec || !!this.blocked || this.stored} @click=${this.run} aria-describedby="sc-why">Run study</button>
           ${this.resumable ? html`<button data-testid="scaling-resume" ?disabled=${!!this.blocked} @click=${() => this.send('spark-scaling-resume', {})}>Resume stored study</button>` : nothing}
-          ${this.storedRuns > 0 || this.resumable ? html`<button data-testid="scaling-clear" @click=${this.clear}>${this.confirming === 'clear' ? 'Yes, delete it' : 'Clear stored study'}</button>` : nothing}`}
+          ${this.stored ? html`<button data-testid="scaling-clear" @click=${this.clear}>${this.confirming === 'clear' ? 'Yes, delete it' : 'Clear stored study'}</button>` : nothing}`}
       <span class="why" id="sc-why">${why}</span>
-      ${this.confirming === 'replace' ? html`<span class="confirm" role="alert" data-testid="scaling-confirm">The stored study (${this.storedRuns} finished runs) will be replaced: export it first to keep it.
-        <button data-testid="scaling-confirm-run" @click=${this.run}>Replace and run</button> <button @click=${() => (this.confirming = null)}>Keep it</button></span>` : nothing}
-      ${this.confirming === 'clear' ? html`<span class="confirm" role="alert">This deletes the stored study and its curves. <button @click=${() => (this.confirming = null)}>Keep it</button></span>` : nothing}
+      ${this.confirming === 'clear' ? html`<span class="confirm" role="alert">This deletes the stored study and its curves: export them first to keep them. <button @click=${() => (this.confirming = null)}>Keep it</button></span>` : nothing}
     </div>`;
   }
 

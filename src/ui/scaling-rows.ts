@@ -121,9 +121,12 @@ export function progressText(study: StudyState | null, p: ProgressInfo): { run: 
   return { run: `${what} — step ${p.step} of ${p.steps}`, eta: p.etaSeconds === null || !Number.isFinite(p.etaSeconds) ? 'estimating time left…' : `about ${duration(p.etaSeconds * 1000)} left` };
 }
 
-/** A stored study that a reload interrupted or a cancel paused, with runs still to do. */
+/**
+ * A stored study with runs left: one a reload interrupted (stored 'running'), a cancelled one or one that failed.
+ * Resuming queues its cancelled runs again and restarts the one that was in progress from step 0.
+ */
 export function isResumable(study: StudyState | null): boolean {
-  return !!study && (study.status === 'running' || study.status === 'paused') && study.runs.some((r) => r.status === 'queued' || r.status === 'running');
+  return !!study && study.runs.some((r) => r.status === 'queued' || r.status === 'running' || r.status === 'cancelled');
 }
 
 export const studyCounts = (study: StudyState | null) => ({

@@ -255,7 +255,7 @@ export class ScalingView extends LitElement {
       <div class="cols">
         <div>
           <spark-scaling-panel .plan=${this.plan} .planNote=${this.planNote} ?running=${this.active} ?cancelling=${this.cancelling}
-            ?resumable=${!this.active && isResumable(study)} stored-runs=${this.active ? 0 : counts.done} .blocked=${this.blockedReason()} .progress=${line}
+            ?resumable=${!this.active && isResumable(study)} ?stored=${!this.active && !!study} .blocked=${this.blockedReason()} .progress=${line}
             @spark-scaling-form=${(e: CustomEvent<{ spec: StudySpec | null }>) => { this.formSpec = e.detail.spec; this.askPlan(); }}
             @spark-scaling-run=${(e: CustomEvent<{ spec: StudySpec }>) => this.start(e.detail.spec)}
             @spark-scaling-cancel=${this.cancel}

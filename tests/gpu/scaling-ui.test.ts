@@ -76,20 +76,30 @@ describe('scaling UI', () => {
     expect(testId(panel(), 'scaling-cancel')).not.toBeNull();
   });
 
-  it('a refused start shows its error by name and message and leaves the form usable', async () => {
-    await send({ type: 'scaling-study', study: { ...fixtureStudy({ queued: 3 }), status: 'paused' }, fits: null });
-    expect(testId(panel(), 'scaling-run')).not.toBeNull();
-    testId<HTMLButtonElement>(panel(), 'scaling-run')!.click();
+  it('starts nothing while a study is stored; clears it on a second click; a refused start shows its error', async () => {
+    await send({ type: 'scaling-study', study: { ...fixtureStudy({ queued: 3 }), status: 'cancelled' }, fits: null });
+    const run = () => testId<HTMLButtonElement>(panel(), 'scaling-run')!;
+    expect(run().disabled).toBe(true);
+    expect(q(panel(), '#sc-why')!.textContent).toMatch(/A study is stored: resume it, or export and clear it to start another/);
+    expect(testId(panel(), 'scaling-resume')).not.toBeNull(); // a cancelled study can go on
+    testId<HTMLButtonElement>(panel(), 'scaling-clear')!.click();
     await view.panel.updateComplete;
-    // a stored study with finished runs is not replaced on one click
-    expect(last('scaling-start')).toBeUndefined();
-    expect(testId(panel(), 'scaling-confirm')!.textContent).toMatch(/will be replaced: export it first/);
-    testId<HTMLButtonElement>(panel(), 'scaling-confirm-run')!.click();
+    expect(last('scaling-clear')).toBeUndefined(); // not on one click
+    testId<HTMLButtonElement>(panel(), 'scaling-clear')!.click();
+    const clear = last('scaling-clear')!;
+    await send({ type: 'scaling-study', requestId: clear.requestId, study: null, fits: null });
+    await frames(3);
+    expect(testId(view.chart.renderRoot, 'scaling-empty')).not.toBeNull();
+    expect(testId(panel(), 'scaling-clear')).toBeNull();
+    expect(run().disabled).toBe(false);
+    run().click();
     const start = last('scaling-start')!;
     expect((start.spec as StudySpec).recipes).toEqual(['baseline', 'modern']);
-    await send({ type: 'error', requestId: start.requestId, error: { name: 'EngineStateError', message: 'a run is training: stop it before starting a scaling study' } });
-    expect(testId(view.renderRoot, 'scaling-error')!.textContent).toMatch(/Could not start the study: EngineStateError — a run is training/);
-    expect(testId<HTMLButtonElement>(panel(), 'scaling-run')!.disabled).toBe(false);
+    await view.updateComplete;
+    expect(testId(panel(), 'scaling-cancel')).not.toBeNull();
+    await send({ type: 'error', requestId: start.requestId, error: { name: 'EngineStateError', message: "this page's run is training or paused: stop it before starting a scaling study" } });
+    expect(testId(view.renderRoot, 'scaling-error')!.textContent).toMatch(/Could not start the study: EngineStateError — this page's run is training/);
+    expect(run().disabled).toBe(false);
   });
 
   it('refuses bad seeds at their field and asks no estimate for them', async () => {
@@ -109,8 +119,6 @@ describe('scaling UI', () => {
 
   it('draws a few hundred runs live, without long tasks, and fills the tables', async () => {
     testId<HTMLButtonElement>(panel(), 'scaling-run')!.click();
-    await view.panel.updateComplete;
-    testId<HTMLButtonElement>(panel(), 'scaling-confirm-run')?.click();
     const start = last('scaling-start')!;
     const full = fixtureStudy({ recipes: ['baseline', 'modern', 'muon'], sizes: 6, seeds: [1, 2, 3], budgets: [2, 5, 10, 20, 40], points: 10 });
     expect(full.runs.length).toBeGreaterThan(250);
@@ -193,22 +201,18 @@ describe('scaling UI', () => {
     for (const id of ['scaling-export-png', 'scaling-export-csv', 'scaling-export-json']) expect(testId<HTMLButtonElement>(view.renderRoot, id)!.disabled).toBe(false);
   });
 
-  it('clears the stored study only on a second click; an engine that stops ends the running state', async () => {
-    testId<HTMLButtonElement>(panel(), 'scaling-clear')!.click();
-    await view.panel.updateComplete;
-    expect(last('scaling-clear')).toBeUndefined();
-    testId<HTMLButtonElement>(panel(), 'scaling-clear')!.click();
-    const clear = last('scaling-clear')!;
-    await send({ type: 'scaling-study', requestId: clear.requestId, study: null, fits: null });
-    await frames(3);
-    expect(testId(view.chart.renderRoot, 'scaling-empty')).not.toBeNull();
-    expect(testId(panel(), 'scaling-clear')).toBeNull();
-    testId<HTMLButtonElement>(panel(), 'scaling-run')!.click(); // nothing stored: no confirmation
-    expect(last('scaling-start')!.requestId).toBeLessThan(clear.requestId);
+  it('a finished study is stored (no resume, no new start until cleared); an engine that stops ends the running state', async () => {
+    expect(testId(panel(), 'scaling-resume')).toBeNull();
+    expect(testId<HTMLButtonElement>(panel(), 'scaling-run')!.disabled).toBe(true);
+    await send({ type: 'scaling-study', study: null, fits: null });
+    testId<HTMLButtonElement>(panel(), 'scaling-run')!.click();
     await view.updateComplete;
     expect(testId(panel(), 'scaling-cancel')).not.toBeNull();
+    await send({ type: 'scaling-progress', runId: 'r1', step: 1, steps: 10, done: 0.01, etaSeconds: null });
+    expect(testId(panel(), 'scaling-progress')).not.toBeNull();
     await send({ type: 'engine-stopped', message: 'The engine stopped: test.' });
     expect(testId(panel(), 'scaling-cancel')).toBeNull();
     expect(testId(panel(), 'scaling-progress')).toBeNull();
+    expect(q(panel(), '#sc-why')!.textContent).toMatch(/The engine stopped/);
   });
 });

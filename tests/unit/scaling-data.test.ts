@@ -194,11 +194,18 @@ describe('plan, progress and resuming', () => {
     expect(progressText(study, { runId: 'gone', step: 1, steps: 2, done: 0, etaSeconds: null })).toEqual({ run: 'gone — step 1 of 2', eta: 'estimating time left…' });
   });
 
-  it('offers a resume only for an unfinished study with runs left', () => {
+  it('offers a resume for a study with runs left: interrupted, cancelled or failed; not for a finished one', () => {
     expect(isResumable(fixtureStudy({ queued: 2, status: 'running' }))).toBe(true);
-    expect(isResumable(fixtureStudy({ queued: 2, status: 'paused' }))).toBe(true);
-    expect(isResumable(fixtureStudy({ queued: 0, status: 'paused' }))).toBe(false);
-    expect(isResumable(fixtureStudy({ queued: 2, status: 'done' }))).toBe(false);
+    expect(isResumable(fixtureStudy({ queued: 0, status: 'done' }))).toBe(false);
+    const cancelled = fixtureStudy({ status: 'cancelled' });
+    cancelled.runs.at(-1)!.status = 'cancelled';
+    expect(isResumable(cancelled)).toBe(true);
+    const interrupted = fixtureStudy({ status: 'running' });
+    interrupted.runs.at(-1)!.status = 'running';
+    expect(isResumable(interrupted)).toBe(true);
+    const failedRun = fixtureStudy({ status: 'done' });
+    failedRun.runs.at(-1)!.status = 'failed'; // a run that threw is not run again
+    expect(isResumable(failedRun)).toBe(false);
     expect(isResumable(null)).toBe(false);
   });
 });
