@@ -41,7 +41,7 @@ export const GROUP_TITLES: Record<Exclude<RecipeGroup, 'baseline'>, string> = {
   all: 'All together',
   'leave-one-out': 'Leave one out of the full recipe',
 };
-const GROUP_ORDER: readonly RecipeGroup[] = ['single', 'all', 'leave-one-out'];
+const GROUP_ORDER: readonly Exclude<RecipeGroup, 'baseline'>[] = ['single', 'all', 'leave-one-out'];
 
 /** The multiplier rows in table order (single, all, leave-one-out; the baseline is the reference, not a row). */
 export function multiplierRows(fits: StudyFits | null): { group: Exclude<RecipeGroup, 'baseline'>; title: string; rows: MultiplierTableRow[] }[] {
@@ -62,7 +62,7 @@ export function multiplierRows(fits: StudyFits | null): { group: Exclude<RecipeG
   };
   return GROUP_ORDER.flatMap((g) => {
     const inGroup = rows.filter((r) => r.group === g).sort((a, b) => order(a.recipe) - order(b.recipe));
-    return inGroup.length && g !== 'baseline' ? [{ group: g, title: GROUP_TITLES[g], rows: inGroup }] : [];
+    return inGroup.length ? [{ group: g, title: GROUP_TITLES[g], rows: inGroup }] : [];
   });
 }
 

@@ -91,6 +91,21 @@ describe('the chart table', () => {
     expect(env.at(-1)![1]).toBe(Math.min(...grid.map((q) => q.loss)));
   });
 
+  it('off training FLOPs the envelope takes only finished grid runs (not the search, not a run in progress)', () => {
+    const s = fixtureStudy();
+    const search = s.runs.find((r) => r.kind === 'lr-search' && r.recipe === 'baseline')!;
+    search.curve = search.curve.map((p) => ({ ...p, loss: p.loss / 10 }));
+    const running = s.runs.find((r) => r.kind === 'grid' && r.recipe === 'baseline')!;
+    running.status = 'running';
+    running.curve = running.curve.map((p) => ({ ...p, loss: p.loss / 20 }));
+    for (const axis of ['seconds', 'allIn'] as const) {
+      const t = scalingTable(s, null, axis);
+      const env = t.series.find((x) => x.recipe === 'baseline')!.y.filter((y) => y !== null) as number[];
+      const done = s.runs.filter((r) => r.recipe === 'baseline' && r.kind === 'grid' && r.status === 'done').flatMap((r) => r.curve.map((p) => p.loss));
+      expect(Math.min(...env)).toBe(Math.min(...done));
+    }
+  });
+
   it('with no study: nothing drawn', () => {
     expect(scalingTable(null, null, 'flops')).toMatchObject({ x: [], series: [], runs: [], bounds: null });
   });
