@@ -1,9 +1,8 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { GRID_PRESETS, type PresetName } from '../scaling/grid';
 import type { StudyPlanSummary, StudySpec } from '../scaling/study';
-import { si } from './format';
 import { recipeStyle, SCALING_RECIPES } from './scaling-data';
-import { buildSpec, planSummaryText, type ScalingForm } from './scaling-rows';
+import { buildSpec, flopText, planSummaryText, type ScalingForm } from './scaling-rows';
 
 /** What the panel's buttons ask for; the view turns each into an engine command. */
 export interface ScalingPanelEvents {
@@ -163,10 +162,10 @@ export class ScalingPanel extends LitElement {
     if (!p) return html`<div class="plan" data-testid="scaling-plan" role="status">${this.planNote || 'Choose recipes and a grid for an estimate.'}</div>`;
     const t = planSummaryText(p);
     return html`<div class="plan" data-testid="scaling-plan" role="status">
-      <strong>Plan:</strong> ${t.runs} runs (learning-rate search included) · training ${t.trainFlops}FLOP · all-in ${t.allInFlops}FLOP ·
+      <strong>Plan:</strong> ${t.runs} runs (learning-rate search included) · training ${t.trainFlops} · all-in ${t.allInFlops} ·
       about <strong data-testid="scaling-plan-time">${t.time}</strong> <span class="why">(${t.basis})</span>
       <details><summary>per recipe</summary><ul>
-        ${p.recipes.map((r) => html`<li>${recipeStyle(r.recipe).label}: ${r.runs} runs + ${r.lrSearchRuns} search · training ${si(r.trainFlops)}FLOP · optimizer ${si(r.optimizerFlops)}FLOP · search ${si(r.lrSearchFlops)}FLOP · all-in ${si(r.allInFlops)}FLOP</li>`)}
+        ${p.recipes.map((r) => html`<li>${recipeStyle(r.recipe).label}: ${r.runs} runs + ${r.lrSearchRuns} search · training ${flopText(r.trainFlops)} · optimizer ${flopText(r.optimizerFlops)} · search ${flopText(r.lrSearchFlops)} · all-in ${flopText(r.allInFlops)}</li>`)}
       </ul></details></div>`;
   }
 

@@ -94,13 +94,19 @@ export function fitRows(fits: StudyFits | null): FitTableRow[] {
   });
 }
 
+/** FLOPs with a spaced SI prefix: 8.4e12 → "8.40 TFLOP". */
+export function flopText(v: number): string {
+  const t = si(v);
+  return /[a-zA-Z]$/.test(t) ? `${t.slice(0, -1)} ${t.slice(-1)}FLOP` : `${t} FLOP`;
+}
+
 /** The plan's estimate as the panel shows it. */
 export function planSummaryText(plan: StudyPlanSummary): { runs: number; trainFlops: string; allInFlops: string; time: string; basis: string } {
   const sum = (k: 'runs' | 'lrSearchRuns' | 'trainFlops' | 'allInFlops') => plan.recipes.reduce((s, r) => s + r[k], 0);
   return {
     runs: sum('runs') + sum('lrSearchRuns'),
-    trainFlops: si(sum('trainFlops')),
-    allInFlops: si(sum('allInFlops')),
+    trainFlops: flopText(sum('trainFlops')),
+    allInFlops: flopText(sum('allInFlops')),
     time: duration(plan.totalSeconds * 1000),
     basis: plan.timeBasis === 'measured' ? 'measured on this adapter' : 'assumed laptop GPU rate: not measured here yet',
   };

@@ -61,7 +61,8 @@ describe('scaling UI', () => {
     expect(testId(panel(), 'scaling-plan')!.textContent).toMatch(/Estimating/);
     await send({ type: 'scaling-plan', requestId: plan.requestId, plan: PLAN });
     const planText = testId(panel(), 'scaling-plan')!.textContent!.replace(/\s+/g, ' ');
-    expect(planText).toMatch(/44 runs .* training 8.40TFLOP · all-in 10.8TFLOP · about 3 min 10 s \(assumed laptop GPU rate/);
+    expect(planText).toMatch(/44 runs .* training 8.40 TFLOP · all-in 10.8 TFLOP · about 3 min 10 s \(assumed laptop GPU rate/);
+    await shot('panel', view.panel);
 
     const stored = fixtureStudy({ queued: 3, status: 'running' }); // a reload interrupted it
     await send({ type: 'scaling-study', requestId: load.requestId, study: stored, fits: fixtureFits(stored) });
@@ -199,6 +200,20 @@ describe('scaling UI', () => {
     expect(csv[0]).toBe(STUDY_CSV_HEADER);
     expect(csv.length - 1).toBe(view.study!.runs.reduce((s, r) => s + r.curve.length, 0));
     for (const id of ['scaling-export-png', 'scaling-export-csv', 'scaling-export-json']) expect(testId<HTMLButtonElement>(view.renderRoot, id)!.disabled).toBe(false);
+  });
+
+  it('names every control', () => {
+    const all: Element[] = [];
+    const walk = (root: ParentNode) => root.querySelectorAll('*').forEach((el) => (all.push(el), el.shadowRoot && walk(el.shadowRoot)));
+    walk(view.renderRoot);
+    const controls = all.filter((e) => e instanceof HTMLButtonElement || e instanceof HTMLInputElement || e instanceof HTMLSelectElement || e instanceof HTMLTextAreaElement || e instanceof HTMLProgressElement);
+    expect(controls.length).toBeGreaterThan(15);
+    const named = (el: Element) => {
+      const root = el.getRootNode() as ShadowRoot;
+      return !!(el.getAttribute('aria-label') || (el instanceof HTMLButtonElement && el.textContent!.trim()) || el.closest('label')?.textContent!.trim()
+        || (el.id && root.querySelector(`label[for="${el.id}"]`)?.textContent!.trim()));
+    };
+    expect(controls.filter((e) => !named(e)).map((e) => e.outerHTML.slice(0, 80))).toEqual([]);
   });
 
   it('a finished study is stored (no resume, no new start until cleared); an engine that stops ends the running state', async () => {

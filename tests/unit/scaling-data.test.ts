@@ -6,7 +6,7 @@ import type { StudyPlanSummary } from '../../src/scaling/study';
 import {
   fitCurve, lossTicks, pointX, recipeStyle, runCurves, SCALING_RECIPES, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
 } from '../../src/ui/scaling-data';
-import { buildSpec, fitRows, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
+import { buildSpec, fitRows, flopText, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
 import { fixtureFits, fixtureStudy } from '../util/scaling-fixtures';
 
 describe('recipes and styles', () => {
@@ -196,8 +196,9 @@ describe('plan, progress and resuming', () => {
   it('sums the plan over recipes and says whether its time is measured', () => {
     const r = { runs: 16, lrSearchRuns: 6, trainFlops: 1e12, evalFlops: 1e10, lrSearchFlops: 2e11, optimizerFlops: 0, allInFlops: 1.2e12, seconds: 90 };
     const plan: StudyPlanSummary = { recipes: [r, { ...r, recipe: 'modern', allInFlops: 1.5e12 }].map((x) => ({ recipe: 'baseline', ...x })), totalSeconds: 185, timeBasis: 'assumed' };
-    expect(planSummaryText(plan)).toEqual({ runs: 44, trainFlops: '2.00T', allInFlops: '2.70T', time: '3 min 05 s', basis: expect.stringMatching(/assumed/) });
+    expect(planSummaryText(plan)).toEqual({ runs: 44, trainFlops: '2.00 TFLOP', allInFlops: '2.70 TFLOP', time: '3 min 05 s', basis: expect.stringMatching(/assumed/) });
     expect(planSummaryText({ ...plan, timeBasis: 'measured' }).basis).toMatch(/measured on this adapter/);
+    expect([0, 950, 1.5e9].map(flopText)).toEqual(['0 FLOP', '950 FLOP', '1.50 GFLOP']);
   });
 
   it('names the run in progress and the time left', () => {
