@@ -38,10 +38,10 @@ import './sweep-view';
 import './throughput-panel';
 
 /**
- * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling, test-time sweeps
- * and checkpoints, wired to the engine worker through EngineClient (the only thing here that talks to the engine;
- * the views below only render what it reports and send events up). When the worker dies it says so and offers
- * a new one; the autosaves in IndexedDB outlive it.
+ * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling, test-time sweeps,
+ * scaling studies and checkpoints, wired to the engine worker through EngineClient (the only thing here that talks
+ * to the engine; the views below only render what it reports and send events up). When the worker dies it says so
+ * and offers a new one; the autosaves in IndexedDB outlive it.
  */
 export class LabApp extends LitElement {
   static override properties = {
