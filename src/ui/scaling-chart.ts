@@ -7,9 +7,10 @@ import { lossTicks, recipeStyle, SCALING_AXES, scalingTable, timeTickText, timeT
 import { logSplits } from './sweep-chart';
 
 const formatX = (axis: ScalingAxis, v: number): string => (axis === 'seconds' ? timeTickText(v) : si(v).replace(/\.0+(?=[a-zA-Z]*$)/, ''));
-/** Run curves are drawn this much lighter than their recipe's thick lines (the learning-rate search lighter still). */
-const RUN_ALPHA = 0.28;
-const SEARCH_ALPHA = 0.12;
+/** Run curves are drawn this much lighter than their recipe's thick lines; the learning-rate search's dashed. */
+const RUN_ALPHA = 0.35;
+const SEARCH_ALPHA = 0.3;
+const SEARCH_DASH = [4, 3];
 
 /**
  * @summary Validation loss against compute on log-log axes, live as the study's snapshots arrive: every run a thin,
@@ -27,8 +28,8 @@ export class ScalingChart extends LitElement {
   };
 
   declare axis: ScalingAxis;
-  /** The recipes on the chart with their run counts (the legend; what tests read). */
-  declare drawn: { recipe: string; runs: number; fit: boolean }[];
+  /** The recipes on the chart with their grid and search run counts (the legend; what tests read). */
+  declare drawn: { recipe: string; runs: number; search: number; fit: boolean }[];
 
   private study: StudyState | null = null;
   private fits: StudyFits | null = null;
@@ -96,6 +97,7 @@ export class ScalingChart extends LitElement {
     this.drawn = t.recipes.map((recipe) => ({
       recipe,
       runs: t.runs.filter((r) => r.recipe === recipe && r.kind === 'grid').length,
+      search: t.runs.filter((r) => r.recipe === recipe && r.kind === 'lr-search').length,
       fit: t.series.some((s) => s.recipe === recipe && s.kind === 'fit'),
     }));
     const el = this.plotEl;
@@ -187,6 +189,7 @@ export class ScalingChart extends LitElement {
       if (!r.x.length) continue;
       ctx.strokeStyle = recipeStyle(r.recipe).color;
       ctx.globalAlpha = r.kind === 'lr-search' ? SEARCH_ALPHA : RUN_ALPHA;
+      ctx.setLineDash(r.kind === 'lr-search' ? SEARCH_DASH.map((d) => d * dpr) : []);
       ctx.beginPath();
       r.x.forEach((x, i) => {
         const px = u.valToPos(x, 'x', true);
@@ -226,10 +229,10 @@ export class ScalingChart extends LitElement {
       ctx.lineTo(x + 22 * dpr, y - 5 * dpr);
       ctx.stroke();
       ctx.fillStyle = '#222';
-      ctx.fillText(`${recipeStyle(d.recipe).label} (${d.runs} runs)`, x + 30 * dpr, y);
+      ctx.fillText(`${recipeStyle(d.recipe).label} (${d.runs} runs${d.search ? ` + ${d.search} search` : ''})`, x + 30 * dpr, y);
     });
     ctx.fillStyle = '#555';
-    ctx.fillText('thin: every run · solid: envelope · dashed: fit L(C) = E + A·C^(−α)', 8 * dpr, out.height - lineH / 2);
+    ctx.fillText('thin: every run (dashed: learning-rate search) · thick: envelope, and dashed the fit L(C) = E + A·C^(−α)', 8 * dpr, out.height - lineH / 2);
     return new Promise((resolve) => out.toBlob((b) => resolve(b), 'image/png'));
   }
 
@@ -255,18 +258,19 @@ export class ScalingChart extends LitElement {
 
   private describe(): string {
     if (!this.drawn.length) return 'Loss against compute: no runs yet.';
-    return `Validation loss against ${SCALING_AXES.find((a) => a.id === this.axis)!.label}, log-log. ${this.drawn.map((d) => `${recipeStyle(d.recipe).label}: ${d.runs} runs${d.fit ? ', fitted' : ''}`).join('; ')}.`;
+    return `Validation loss against ${SCALING_AXES.find((a) => a.id === this.axis)!.label}, log-log. ${this.drawn.map((d) => `${recipeStyle(d.recipe).label}: ${d.runs} runs, ${d.search} search runs${d.fit ? ', fitted' : ''}`).join('; ')}.`;
   }
 
   override render() {
-    const has = this.drawn.some((d) => d.runs > 0) || (this.table?.runs.length ?? 0) > 0;
+    const has = (this.table?.runs.length ?? 0) > 0;
+    const count = (d: { runs: number; search: number }) => `${d.runs} runs${d.search ? ` + ${d.search} search` : ''}`;
     return html`
       <div class="toolbar" part="toolbar">
         <label>x-axis
           <select data-testid="scaling-axis" @change=${(e: Event) => this.setAxis((e.target as HTMLSelectElement).value as ScalingAxis)}>
             ${SCALING_AXES.map((a) => html`<option value=${a.id} ?selected=${a.id === this.axis}>${a.label}</option>`)}
           </select></label>
-        <span class="key">thin: every run · solid: envelope · dashed: fit${this.axis === 'flops' ? '' : ' (on training FLOPs only)'}</span>
+        <span class="key">thin: every run (dashed: learning-rate search) · thick: envelope, and dashed the fit${this.axis === 'flops' ? '' : ' (on training FLOPs only)'}</span>
       </div>
       <div class="wrap">
         <div class="plot" role="img" aria-label=${this.describe()}></div>
@@ -275,7 +279,7 @@ export class ScalingChart extends LitElement {
       <ul class="legend" data-testid="scaling-legend" aria-label="Recipes on the chart">
         ${this.drawn.map((d) => {
           const st = recipeStyle(d.recipe);
-          return html`<li><span class="swatch" style="border-color:${st.color}"></span>${st.label} <span class="key">${d.runs} runs${d.fit ? ' · fitted' : ''}</span></li>`;
+          return html`<li><span class="swatch" style="border-color:${st.color}"></span>${st.label} <span class="key">${count(d)}${d.fit ? ' · fitted' : ''}</span></li>`;
         })}
       </ul>
     `;

@@ -178,3 +178,15 @@ export function buildSpec(form: ScalingForm): { spec: StudySpec | null; errors: 
   const recipes = ['baseline', ...form.recipes.filter((r) => r !== 'baseline')];
   return { spec: { recipes, baseline: 'baseline', grid: { ...custom, preset: form.preset, seeds } }, errors };
 }
+
+/** The form that describes a stored study's spec (a reload shows what the study ran, not the defaults). */
+export function formOf(spec: StudySpec): ScalingForm {
+  const grid: GridInput = typeof spec.grid === 'string' ? { preset: spec.grid } : spec.grid;
+  const { preset, seeds, ...rest } = grid;
+  return {
+    recipes: [...spec.recipes],
+    preset: preset ?? 'classroom',
+    seeds: (seeds ?? [1, 2]).join(', '),
+    custom: Object.keys(rest).length ? JSON.stringify(rest) : '',
+  };
+}

@@ -6,7 +6,7 @@ import { errorText, type ErrorText } from './error-text';
 import type { ScalingChart } from './scaling-chart';
 import { studyToCsv, studyToJson } from './scaling-data';
 import type { ScalingPanel, ScalingProgressLine } from './scaling-panel';
-import { isResumable, progressText, studyCounts, type ProgressInfo } from './scaling-rows';
+import { formOf, isResumable, progressText, studyCounts, type ProgressInfo } from './scaling-rows';
 import './scaling-chart';
 import './scaling-panel';
 import './scaling-table';
@@ -174,8 +174,12 @@ export class ScalingView extends LitElement {
     this.study = study;
     this.fits = fits;
     this.chart?.show(study, fits);
-    // A stored 'running' study that a load returns was interrupted by a reload: it runs only once resumed.
-    if (answer === 'load') return;
+    // A stored 'running' study that a load returns was interrupted by a reload: it runs only once resumed. The
+    // form shows what it ran, so a resume or a new estimate starts from its settings.
+    if (answer === 'load') {
+      if (study) this.panel?.setForm(formOf(study.spec));
+      return;
+    }
     if (answer === 'start' || answer === 'resume') this.active = study?.status === 'running';
     else if (study?.status !== 'running') this.active = false;
     else if (answer === undefined) this.active = true;

@@ -64,13 +64,21 @@ describe('scaling UI', () => {
     expect(planText).toMatch(/44 runs .* training 8.40 TFLOP · all-in 10.8 TFLOP · about 3 min 10 s \(assumed laptop GPU rate/);
     await shot('panel', view.panel);
 
-    const stored = fixtureStudy({ queued: 3, status: 'running' }); // a reload interrupted it
+    const stored = fixtureStudy({ recipes: ['baseline', 'muon'], queued: 3, status: 'running' }); // a reload interrupted it
+    stored.spec = { recipes: ['baseline', 'muon'], baseline: 'baseline', grid: { preset: 'quick', seeds: [3, 4], tokensPerParam: [2, 4] } };
     await send({ type: 'scaling-study', requestId: load.requestId, study: stored, fits: fixtureFits(stored) });
+    // The form shows what the stored study ran, and the estimate follows it.
+    expect(testId<HTMLInputElement>(panel(), 'scaling-seeds')!.value).toBe('3, 4');
+    expect(testId<HTMLSelectElement>(panel(), 'scaling-preset')!.value).toBe('quick');
+    expect(testId<HTMLInputElement>(panel(), 'scaling-recipe-muon')!.checked).toBe(true);
+    expect(testId<HTMLInputElement>(panel(), 'scaling-recipe-modern')!.checked).toBe(false);
+    expect(JSON.parse(testId<HTMLTextAreaElement>(panel(), 'scaling-custom')!.value)).toEqual({ tokensPerParam: [2, 4] });
+    await expect.poll(() => last('scaling-plan')!.spec).toEqual(stored.spec);
     expect(testId(panel(), 'scaling-resume')).not.toBeNull();
     expect(testId(panel(), 'scaling-cancel')).toBeNull(); // it does not run until resumed
     expect(testId(view.renderRoot, 'scaling-status')!.textContent).toMatch(/of 40 runs done/);
     await frames(3);
-    expect(view.chart.drawn.map((d) => d.recipe)).toEqual(['baseline', 'modern']);
+    expect(view.chart.drawn.map((d) => d.recipe)).toEqual(['baseline', 'muon']);
     testId<HTMLButtonElement>(panel(), 'scaling-resume')!.click();
     expect(last('scaling-resume')).toBeTruthy();
     await view.updateComplete;
@@ -95,7 +103,7 @@ describe('scaling UI', () => {
     expect(run().disabled).toBe(false);
     run().click();
     const start = last('scaling-start')!;
-    expect((start.spec as StudySpec).recipes).toEqual(['baseline', 'modern']);
+    expect(start.spec).toEqual({ recipes: ['baseline', 'muon'], baseline: 'baseline', grid: { preset: 'quick', seeds: [3, 4], tokensPerParam: [2, 4] } });
     await view.updateComplete;
     expect(testId(panel(), 'scaling-cancel')).not.toBeNull();
     await send({ type: 'error', requestId: start.requestId, error: { name: 'EngineStateError', message: "this page's run is training or paused: stop it before starting a scaling study" } });
@@ -157,9 +165,9 @@ describe('scaling UI', () => {
     expect(view.active).toBe(false); // the last snapshot said done
     expect(view.chart.current!.runs.length).toBe(full.runs.length);
     expect(view.chart.drawn).toEqual([
-      { recipe: 'baseline', runs: 90, fit: true },
-      { recipe: 'modern', runs: 90, fit: true },
-      { recipe: 'muon', runs: 90, fit: false },
+      { recipe: 'baseline', runs: 90, search: 4, fit: true },
+      { recipe: 'modern', runs: 90, search: 4, fit: true },
+      { recipe: 'muon', runs: 90, search: 4, fit: false },
     ]);
     const table = q<HTMLElement>(view.renderRoot, 'spark-scaling-table')!.shadowRoot!;
     const rows = [...table.querySelectorAll('[data-testid="scaling-multipliers"] tr[data-recipe]')]

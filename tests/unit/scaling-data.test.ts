@@ -6,7 +6,7 @@ import type { StudyPlanSummary } from '../../src/scaling/study';
 import {
   fitCurve, lossTicks, pointX, recipeStyle, runCurves, SCALING_RECIPES, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
 } from '../../src/ui/scaling-data';
-import { buildSpec, fitRows, flopText, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
+import { buildSpec, fitRows, flopText, formOf, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
 import { fixtureFits, fixtureStudy } from '../util/scaling-fixtures';
 
 describe('recipes and styles', () => {
@@ -237,6 +237,14 @@ describe('the study spec from the form', () => {
   it('lays a custom grid over the preset', () => {
     const { spec } = buildSpec({ ...form, preset: 'quick', custom: '{"tokensPerParam": [2, 4], "sizes": {"smallest": 8}}' });
     expect(spec!.grid).toEqual({ preset: 'quick', seeds: [1, 2], tokensPerParam: [2, 4], sizes: { smallest: 8 } });
+  });
+
+  it('a stored study\'s spec back as the form, and that form gives the same spec', () => {
+    const spec = { recipes: ['baseline', 'muon'], baseline: 'baseline', grid: { preset: 'quick' as const, seeds: [3, 4], tokensPerParam: [2, 4], sizes: { count: 5 } } };
+    const f = formOf(spec);
+    expect(f).toEqual({ recipes: ['baseline', 'muon'], preset: 'quick', seeds: '3, 4', custom: '{"tokensPerParam":[2,4],"sizes":{"count":5}}' });
+    expect(buildSpec(f).spec).toEqual(spec);
+    expect(formOf({ recipes: ['baseline'], grid: 'classroom' })).toEqual({ recipes: ['baseline'], preset: 'classroom', seeds: '1, 2', custom: '' });
   });
 
   it.each([
