@@ -119,6 +119,17 @@ export class ScalingPanel extends LitElement {
     this.edit(part);
   }
 
+  /**
+   * Shows an engine refusal of the spec at the field it concerns: the seeds, or the custom grid for any other
+   * grid setting (the preset's own values are valid by construction); false when it concerns neither.
+   */
+  showFieldError(field: string, message: string): boolean {
+    const at = field === 'grid.seeds' || field.startsWith('grid.seeds[') ? 'scaling.seeds' : field.startsWith('grid') ? 'scaling.custom' : null;
+    if (!at) return false;
+    this.errors = new Map(this.errors).set(at, message);
+    return true;
+  }
+
   private send<K extends keyof ScalingPanelEvents>(type: K, detail: ScalingPanelEvents[K]): void {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }

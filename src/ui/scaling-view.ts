@@ -143,10 +143,11 @@ export class ScalingView extends LitElement {
           clearTimeout(this.planDeadline);
           this.plan = null;
           this.planNote = `No estimate: ${e.error.message}`;
-          if (e.error.field) this.failure = { action: ACTION_TEXT.plan, ...errorText(e.error) };
+          if (e.error.field) this.panel?.showFieldError(e.error.field, e.error.message);
           break;
         }
         if (kind === 'start' || kind === 'resume') this.active = false;
+        if (kind === 'start' && e.error.field) this.panel?.showFieldError(e.error.field, e.error.message);
         this.failure = { action: ACTION_TEXT[kind], ...errorText(e.error) };
         break;
       }

@@ -124,6 +124,15 @@ describe('scaling UI', () => {
     input.value = '1, 2, 3';
     input.dispatchEvent(new Event('input'));
     await expect.poll(() => (last('scaling-plan')!.spec as StudySpec).grid).toMatchObject({ seeds: [1, 2, 3] });
+    // The engine's refusal of a grid setting lands at the custom grid, with the estimate saying why there is none.
+    const message = 'recipe baseline: grid.sizes.growth 1.3 repeats width 12 at sizes 1 and 2 once rounded to the head size 4: raise the growth or lower the head size';
+    await send({ type: 'error', requestId: last('scaling-plan')!.requestId, error: { name: 'ConfigError', message, field: 'grid.sizes.growth' } });
+    expect(testId(panel(), 'scaling-field-error')!.textContent).toBe(message);
+    expect(q(panel(), '.invalid textarea')).not.toBeNull();
+    expect(testId(panel(), 'scaling-plan')!.textContent).toContain(`No estimate: ${message}`);
+    input.dispatchEvent(new Event('input')); // an edit clears it
+    await view.panel.updateComplete;
+    expect(testId(panel(), 'scaling-field-error')).toBeNull();
   });
 
   it('draws a few hundred runs live, without long tasks, and fills the tables', async () => {
