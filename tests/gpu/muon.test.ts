@@ -29,7 +29,7 @@ describe('newton-schulz', () => {
 
 /**
  * Three matrices in one flat buffer, at offsets no binding could start at (37 floats = 148 bytes), with NaN
- * between and around them: a tall one (the √(rows/cols) scale), a wide one, and one of the same shape sharing
+ * between and around them: a tall one, a wide one (the √(cols/rows) scale), and one of the same shape sharing
  * its NewtonSchulz5 with a zero gradient and zero momentum (only the decay may move it; 0/0 must not appear).
  */
 const REGIONS: MuonRegion[] = [
@@ -112,6 +112,13 @@ describe('muon step', () => {
         expect(() => step.encode(pass, full, short, other, short)).toThrow("muon momentum: grads ('short') holds 1050 floats, needs 1093");
         expect(() => step.encode(pass, full, grads, other, other)).toThrow('muon momentum: momentum must not share a buffer with normSq');
       });
+      const before = gpu.allocatedBytes;
+      const small = gpu.createBuffer(4 * 90, 'small update');
+      expect(() => new MuonStep(gpu, { n: N, region: { ...REGIONS[1], name: 'wide' }, update: small })).toThrow(
+        "muon: the shared update buffer ('small update') holds 90 floats; 'wide' needs 91",
+      );
+      gpu.release(small);
+      expect(gpu.allocatedBytes).toBe(before);
     } finally {
       [full, other, short, grads].forEach((x) => gpu.release(x));
       step.destroy();
