@@ -4,11 +4,13 @@
  * ([E, rows, cols]: E matrices). AdamW keeps the rest: wte, wpe, lm_head (not hidden: their rows are tokens or
  * positions), norm gains and biases, linear biases, QK-norm gains, and the MoE router (a small [C, E] map whose
  * logits feed a softmax; the Muon literature keeps such maps on AdamW). One rule, used by the trainer to build
- * its groups and by the scaling lab to count the optimizer's FLOPs without a device.
+ * its groups, by the memory estimate to count Muon's scratch, and by the scaling lab to count the optimizer's
+ * FLOPs without a device. It lives in the model layer so memory.ts can use it; src/train/param-groups.ts
+ * re-exports it for the jobs.
  */
 import { newtonSchulzFlops } from '../kernels/muon';
-import type { ModelConfig } from '../model/config';
-import { buildLayout, type ParamLayout, type ParamSpec } from '../model/layout';
+import type { ModelConfig } from './config';
+import { buildLayout, type ParamLayout, type ParamSpec } from './layout';
 
 /** One matrix Muon updates: `rows × cols` floats at `offset` in the flat parameter buffer. */
 export interface MuonMatrix {
@@ -42,4 +44,16 @@ export function muonMatrices(layout: ParamLayout): MuonMatrix[] {
 export function optimizerFlopsPerStep(model: ModelConfig, optim: { optimizer: 'adamw' | 'muon' }): number {
   if (optim.optimizer !== 'muon') return 0;
   return muonMatrices(buildLayout(model)).reduce((sum, m) => sum + newtonSchulzFlops(m.rows, m.cols), 0);
+}
+
+/** The distinct (rows, cols) among `matrices`, in first-seen order: one NewtonSchulz5 (and its scratch) serves each. */
+export function muonShapes(matrices: readonly MuonMatrix[]): { rows: number; cols: number; count: number }[] {
+  const byKey = new Map<string, { rows: number; cols: number; count: number }>();
+  for (const m of matrices) {
+    const key = `${m.rows}x${m.cols}`;
+    const s = byKey.get(key);
+    if (s) s.count++;
+    else byKey.set(key, { rows: m.rows, cols: m.cols, count: 1 });
+  }
+  return [...byKey.values()];
 }
