@@ -1,7 +1,8 @@
 /**
  * The training loop: micro-batches → forward, loss, backward (gradients accumulate) → global norm → AdamW (and,
- * with optim.optimizer 'muon', Muon on the hidden matrices: src/model/param-groups.ts), all on the GPU. Per-step scalars travel back through a MetricsRing in batches, so the loop never waits on a
- * readback per step; it meets the GPU only when the ring's oldest readback is still outstanding.
+ * with optim.optimizer 'muon', Muon on the hidden matrices: src/model/param-groups.ts), all on the GPU. Per-step
+ * scalars travel back through a MetricsRing in batches, so the loop never waits on a readback per step; it meets
+ * the GPU only when the ring's oldest readback is still outstanding.
  */
 import { Batcher, evalWindowStarts, type BatcherState } from '../data/batches';
 import { END_OF_TEXT_ID } from '../data/specials';
