@@ -202,7 +202,8 @@ export class Engine {
 
   private info(): RunInfo {
     const run = this.requireRun();
-    return { runId: this.runId, config: run.config, ...run.summary, step: run.trainer.step, tokensPerStep: run.trainer.tokensPerStep };
+    return { runId: this.runId, config: run.config, ...run.summary, step: run.trainer.step, tokensPerStep: run.trainer.tokensPerStep,
+      optimizerFlopsPerStep: run.trainer.optimizerFlopsPerStep };
   }
 
   /** Builds a run, then lets go of the current one (a failed create or load leaves it untouched). Call inside `exclusive`. */

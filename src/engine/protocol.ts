@@ -34,6 +34,8 @@ export interface RunInfo {
   step: number;
   /** Tokens per optimisation step (B·T·gradAccum). */
   tokensPerStep: number;
+  /** Optimizer FLOPs per step beyond elementwise work (Muon's Newton–Schulz; 0 for AdamW), for all-in FLOP totals. */
+  optimizerFlopsPerStep: number;
 }
 
 /** Expert load of one MoE layer at one step: how the router spread the step's tokens. */

@@ -179,7 +179,7 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
   if (opts.tokenizer || config.data.tokenizer === 'byte') settleVocabSize(input, config, vocabularyBound(config, opts.tokenizer));
   const gpu = opts.gpu ?? (await requestGpu());
   const budget = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
-  checkFitsDevice({ model: { ...config.model, vocabSize: vocabularyBound(config, opts.tokenizer) }, train: config.train }, gpu.limits, budget);
+  checkFitsDevice({ ...config, model: { ...config.model, vocabSize: vocabularyBound(config, opts.tokenizer) } }, gpu.limits, budget);
   const text = await corpusText(config, opts);
   const progress = opts.onProgress;
   const tokenizer =

@@ -17,11 +17,14 @@ import { LimitExceededError } from '../gpu/errors';
 import { expertCapacity, statsWords } from '../kernels/moe';
 import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout } from './layout';
+import { muonMatrices, muonShapes } from './param-groups';
 
-/** What the estimate needs to know about a run: its model and micro-batch (a RunConfig is one). */
+/** What the estimate needs to know about a run: its model, micro-batch and optimizer (a RunConfig is one). */
 export interface TrainingMemoryInput {
   model: ModelConfig;
   train: { batchSize: number; gradAccum: number };
+  /** Muon adds its scratch (below); absent means AdamW. */
+  optim?: { optimizer: 'adamw' | 'muon' };
 }
 
 export interface BufferEstimate {
@@ -117,6 +120,17 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   const partials = Math.ceil(P / 1024) + segments;
   const ring = 3 * 16 * (3 + ga + segments);
   add('kernel parameters and small tables', 'model.nLayer', uniformFloats, Math.ceil(P / 64), 3 * partials + 2 * segments, ga * Math.ceil(N / 1024), 4 + segments + 2 + ga, ring);
+  if (run.optim?.optimizer === 'muon') {
+    // Per distinct matrix shape (rows·cols = n, r = min side), shared by its matrices (src/train/trainer.ts): the
+    // update u, NS5's X and X' (n each), A and B (r² each), its norm² and reduction partials (chunks ≥ 1024 floats),
+    // and ≤ 8 uniforms of ≤ 64 bytes; per matrix, the momentum and apply kernels' two 16-byte uniforms.
+    const mats = muonMatrices(layout);
+    for (const { rows, cols, count } of muonShapes(mats)) {
+      const n = rows * cols;
+      const r = Math.min(rows, cols);
+      add(`Muon scratch ${rows}x${cols} (${count} matrices)`, 'model.nEmbd', n, n, n, r * r, r * r, 1, Math.ceil(n / 1024), 8 * 16, 8 * count);
+    }
+  }
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
   const largest = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   return { buffers, totalBytes, largest };
