@@ -28,7 +28,7 @@ export const optimSchema = {
   beta1: { type: 'number', default: 0.9, min: 0, max: 0.999999, doc: 'AdamW beta1' },
   beta2: { type: 'number', default: 0.95, min: 0, max: 0.999999, doc: 'AdamW beta2' },
   eps: { type: 'number', default: 1e-8, min: 1e-12, max: 1, doc: 'AdamW epsilon' },
-  weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: "decoupled weight decay on matrices (W −= rate·weightDecay·W, at each group's rate: Muon's is muonLrScale·lr)" },
+  weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: "decoupled weight decay on matrices: W −= lr·weightDecay·W each step, the same pull for AdamW's and Muon's matrices (Muon's λ is weightDecay/muonLrScale at its rate muonLrScale·lr)" },
   gradClip: {
     type: 'number', default: 1, min: 0, max: 1e6,
     doc: "global gradient-norm clip of AdamW's update; 0 turns it off (Muon's orthogonalised update does not scale with the gradient: never clipped)",

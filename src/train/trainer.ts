@@ -204,10 +204,15 @@ export class Trainer {
     this.muon?.encode(pass, this.model.params, this.model.grads, this.m, this.normSq);
   }
 
-  /** Muon's hyper-parameters at scheduled rate `lr`: muonLrScale·lr, muonMomentum, and the run's weight decay. */
+  /**
+   * Muon's hyper-parameters at scheduled rate `lr`: muonLrScale·lr and muonMomentum; its decay λ is weightDecay /
+   * muonLrScale, so that each step pulls every matrix toward zero by the same lr·weightDecay as AdamW's (a recipe
+   * that switches optimizer changes the update, not the regularisation).
+   */
   private muonHyper(lr: number): { lr: number; momentum: number; weightDecay: number } {
     const { optim } = this.config;
-    return { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay: optim.weightDecay };
+    const weightDecay = optim.muonLrScale > 0 ? optim.weightDecay / optim.muonLrScale : 0;
+    return { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay };
   }
 
   /** Records and submits one optimisation step. Returns without waiting for the GPU. */

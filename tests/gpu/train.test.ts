@@ -102,7 +102,7 @@ describe('training with optimizer muon', () => {
         const hyper = { lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 };
         const adam = adamwRef({ params: f64(old.params), m: f64(old.m), v: f64(old.v) }, grads, adamSegments, hyper);
         let muon: MuonState = { params: f64(old.params), momentum: f64(old.m) };
-        for (const m of mats) muon = muonStepRef(muon, grads, m, { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay: optim.weightDecay });
+        for (const m of mats) muon = muonStepRef(muon, grads, m, { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay: optim.weightDecay / optim.muonLrScale }); // the same lr·wd pull per step as AdamW
         const where = (name: string) => `seed ${seed}, step ${s}, ${name}`;
         // Updates compared on their own (about 1% of the weights), so an error in one is not hidden by W.
         const delta = (p: ArrayLike<number>, from: number, to: number) => Array.from({ length: to - from }, (_, i) => p[from + i] - old.params[from + i]);
