@@ -24,6 +24,9 @@ export interface StudyFitOptions {
 }
 
 type Axis = 'flops' | 'allIn' | 'wallClock';
+
+/** Fits kept between calls (the engine refits after every run; only the recipe whose runs changed is refitted). */
+export type StudyFitCache = Map<string, { key: string; fits: Record<Axis, RecipeFit | string> }>;
 const AXES: readonly Axis[] = ['flops', 'allIn', 'wallClock'];
 const AXIS_NAMES: Record<Axis, string> = { flops: 'training FLOPs', allIn: 'all-in FLOPs', wallClock: 'wall-clock' };
 
@@ -66,14 +69,18 @@ function summary(recipe: string, fit: RecipeFit | string): RecipeFitSummary {
 }
 
 /** The fits of a study so far (see the file's comment). */
-export function studyFits(state: StudyState, options: StudyFitOptions = {}): StudyFits {
+export function studyFits(state: StudyState, options: StudyFitOptions = {}, cache?: StudyFitCache): StudyFits {
   const o = { resamples: options.resamples ?? 200, seed: options.seed ?? 0 };
   const baseline = state.spec.baseline ?? 'baseline';
   const fits = new Map<string, Record<Axis, RecipeFit | string>>();
   for (const recipe of state.spec.recipes) {
     const grid = state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid');
     const done = grid.filter((r) => r.status === 'done');
-    fits.set(recipe, Object.fromEntries(AXES.map((a) => [a, fitAxis(done, grid.length, a, o)])) as Record<Axis, RecipeFit | string>);
+    const key = `${o.resamples}/${o.seed}/${grid.length}/${done.map((r) => `${r.id}:${r.curve.length}`).join(',')}`;
+    const cached = cache?.get(recipe);
+    const fit = cached?.key === key ? cached.fits : (Object.fromEntries(AXES.map((a) => [a, fitAxis(done, grid.length, a, o)])) as Record<Axis, RecipeFit | string>);
+    cache?.set(recipe, { key, fits: fit });
+    fits.set(recipe, fit);
   }
   const recipes = state.spec.recipes.map((id) => summary(id, fits.get(id)!.flops));
   const base = fits.get(baseline);

@@ -50,7 +50,9 @@ export function resolveStudySpec(input: unknown): ResolvedStudySpec {
 export function planRecipes(spec: ResolvedStudySpec, options: { throughput?: Throughput; tunedLr?: Record<string, TunedLr[]> } = {}): Map<string, GridPlan> {
   const plans = new Map<string, GridPlan>();
   for (const id of spec.recipes) {
-    const tunedLr = options.tunedLr && hasOwn(options.tunedLr, id) ? options.tunedLr[id] : undefined;
+    // a recipe whose search found no rate (an empty pick list) plans with the search's middle value
+    const picks = options.tunedLr && hasOwn(options.tunedLr, id) ? options.tunedLr[id] : undefined;
+    const tunedLr = picks?.length ? picks : undefined;
     try {
       plans.set(id, planGrid(plannerRecipe(findRecipe(id)!), spec.grid, { throughput: options.throughput, tunedLr }));
     } catch (e) {
@@ -186,8 +188,7 @@ export function resumeStudy(state: StudyState): void {
 /** The planned config of a study run (its id re-planned with the recipe's tuned rates). */
 export function runConfigOf(state: StudyState, run: StudyRun): PlannedRun {
   const spec = resolveStudySpec(state.spec);
-  const tuned = state.tunedLr[run.recipe];
-  const plan = planRecipes({ ...spec, recipes: [run.recipe] }, { tunedLr: tuned?.length ? { [run.recipe]: tuned } : undefined }).get(run.recipe)!;
+  const plan = planRecipes({ ...spec, recipes: [run.recipe] }, { tunedLr: state.tunedLr }).get(run.recipe)!;
   const planned = [...plan.lrSearch, ...plan.runs].find((r) => r.id === run.id);
   if (!planned) throw new ConfigError(`study run ${run.id} is not in its recipe's plan (was the stored study made by another version?): clear the study and start again`, 'study');
   return planned;
