@@ -109,8 +109,9 @@ describe('whole model vs float64 reference', () => {
     await checkModel({ vocabSize: 11, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, nKvHead: 1, mlp: 'swiglu', tiedEmbeddings: true, qkNorm: true }, 2, 5, 4, QK);
   });
 
-  it('QK-norm with learned positions (GPT-2 shape)', async () => {
-    await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned', qkNorm: true }, 2, 5, 4, QK);
+  // with biases, q's and k's are added before the norm: their gradients are sums of the pre-norm dq, dk
+  it('QK-norm with learned positions and linear biases (GPT-2 shape)', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned', bias: true, qkNorm: true }, 2, 5, 4, QK);
   });
 
   // Routing is piecewise constant in the router logits: a finite difference of 1e-5 crosses a top-k or capacity
