@@ -20,12 +20,16 @@ import { buildRunOptions } from './build-options';
 import type { BuildOptions, Emit, EngineCommand, EngineState, RunInfo, SampleOptions } from './protocol';
 import { EngineStateError, toEngineError } from './errors';
 import { streamSample, sweepJob } from './inference';
+import { ScalingRunner } from './scaling-runner';
+import { StudyStore } from './scaling-store';
 import { createRun, loadRun, type Run, type RunOptions } from './run';
 import { resolveSweepConfig } from '../eval/sweep-config';
 
 export interface EngineOptions {
   /** Where autosaves go (default: the page's IndexedDB database). */
   store?: CheckpointStore;
+  /** Where the scaling study is kept (default: its own IndexedDB database). */
+  studyStore?: StudyStore;
 }
 
 /** A training loop to step `target`; `waiting`: it waits for resume (only then is the state 'paused'). */
@@ -59,9 +63,18 @@ export class Engine {
   private readonly texts = new Map<string, string>();
   /** The page's memory budget as its last create or load gave it; a reload after a device loss uses it too. */
   private memoryBudgetBytes: number | undefined;
+  private readonly scaling: ScalingRunner;
 
   constructor(private readonly emit: Emit, options: EngineOptions = {}) {
     this.store = options.store ?? new CheckpointStore();
+    this.scaling = new ScalingRunner({
+      emit,
+      exclusive: (fn) => this.exclusive(fn),
+      gpu: () => this.gpuReady,
+      busy: () => (this.loop || this.resumeAfterRecovery ? "this page's run is training or paused: stop it before starting a scaling study" : null),
+      memoryBudgetBytes: () => this.memoryBudgetBytes,
+      changed: () => this.updateState(),
+    }, options.studyStore ?? new StudyStore());
     this.gpuReady = this.acquire();
   }
 
@@ -131,6 +144,18 @@ export class Engine {
         return this.exclusive(() => this.retire().then(() => this.updateState()));
       case 'ping':
         return this.emit({ type: 'pong' });
+      case 'scaling-plan':
+        return this.scaling.plan(cmd.requestId, cmd.spec);
+      case 'scaling-start':
+        return this.scaling.start(cmd.requestId, cmd.spec);
+      case 'scaling-resume':
+        return this.scaling.resume(cmd.requestId);
+      case 'scaling-cancel':
+        return this.scaling.cancel();
+      case 'scaling-load':
+        return this.scaling.load(cmd.requestId);
+      case 'scaling-clear':
+        return this.scaling.clear(cmd.requestId);
       case 'debug-lose-device':
         if (!this.gpu) throw new EngineStateError('there is no device to lose');
         return this.gpu.destroy();
@@ -167,6 +192,7 @@ export class Engine {
     if (this.acquiring || this.recovering) return 'starting';
     if (this.sampling) return 'sampling';
     if (this.loop) return this.loop.waiting ? 'paused' : 'training';
+    if (this.scaling.running) return 'scaling';
     return this.run ? 'idle' : 'no-run';
   }
 
@@ -202,7 +228,8 @@ export class Engine {
 
   private info(): RunInfo {
     const run = this.requireRun();
-    return { runId: this.runId, config: run.config, ...run.summary, step: run.trainer.step, tokensPerStep: run.trainer.tokensPerStep };
+    return { runId: this.runId, config: run.config, ...run.summary, step: run.trainer.step, tokensPerStep: run.trainer.tokensPerStep,
+      optimizerFlopsPerStep: run.trainer.optimizerFlopsPerStep };
   }
 
   /** Builds a run, then lets go of the current one (a failed create or load leaves it untouched). Call inside `exclusive`. */
@@ -268,6 +295,7 @@ export class Engine {
     const L = await this.exclusive(async () => {
       const run = this.requireRun();
       if (this.loop) throw new EngineStateError(`the run is already ${this.loop.paused ? 'paused' : 'training'}: resume, pause or stop it`);
+      if (this.scaling.running) throw new EngineStateError('a scaling study is training on the GPU: cancel it (or let it finish) before training this run');
       if (run.trainer.step >= run.config.train.steps) {
         this.emit({ type: 'done', step: run.trainer.step });
         return null;

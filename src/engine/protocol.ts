@@ -34,6 +34,8 @@ export interface RunInfo {
   step: number;
   /** Tokens per optimisation step (B·T·gradAccum). */
   tokensPerStep: number;
+  /** Optimizer FLOPs per step beyond elementwise work (Muon's Newton–Schulz; 0 for AdamW), for all-in FLOP totals. */
+  optimizerFlopsPerStep: number;
 }
 
 /** Expert load of one MoE layer at one step: how the router spread the step's tokens. */
@@ -56,10 +58,11 @@ export interface SampleOptions {
 }
 
 /**
- * Where the engine is: what the Train / Pause / Resume / Stop controls reflect. 'stopped' is never sent by the
- * engine: the page's client sets it when the worker died (see the 'engine-stopped' event).
+ * Where the engine is: what the Train / Pause / Resume / Stop controls reflect. 'scaling': a scaling study trains
+ * (the page's run cannot train meanwhile; it can still sample). 'stopped' is never sent by the engine: the page's
+ * client sets it when the worker died (see the 'engine-stopped' event).
  */
-export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused' | 'sampling' | 'stopped';
+export type EngineState = 'starting' | 'no-run' | 'idle' | 'training' | 'paused' | 'sampling' | 'scaling' | 'stopped';
 
 /** What building a run takes besides its config or checkpoint. */
 export interface BuildOptions {

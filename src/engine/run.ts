@@ -29,6 +29,8 @@ export interface RunOptions {
   text?: string;
   /** A tokenizer to reuse (from a checkpoint) instead of building one. */
   tokenizer?: Tokenizer;
+  /** A corpus already tokenized for this data config (tokenizeCorpus): runs that share it skip reading and encoding. */
+  corpus?: TokenizedCorpus;
   /**
    * Refuse runs whose estimated training memory exceeds this (bytes); WebGPU does not tell the device's size.
    * Default: defaultMemoryBudget(the device's limits), at most 2 GiB (src/model/memory.ts says why).
@@ -168,6 +170,42 @@ function vocabularyBound(config: RunConfig, tokenizer: Tokenizer | undefined): n
   return config.data.tokenizer === 'bpe' ? config.data.bpeVocabSize : FIRST_MERGE_ID; // the byte tokenizer's size
 }
 
+/** A corpus tokenized once for every run with the same data config (a scaling study's runs): same tokens, same split. */
+export interface TokenizedCorpus {
+  data: RunConfig['data'];
+  tokenizer: Tokenizer;
+  dataset: Dataset;
+  notices: string[];
+}
+
+function runTokenizer(config: RunConfig, text: string, opts: RunOptions): Tokenizer {
+  const progress = opts.onProgress;
+  return (
+    opts.tokenizer ??
+    buildTokenizer(
+      config.data.tokenizer === 'bpe' ? { kind: 'bpe', vocabSize: config.data.bpeVocabSize } : { kind: 'byte' },
+      text,
+      progress && ((done, total, part) => progress({ phase: 'tokenizer', part, done, total })),
+    )
+  );
+}
+
+function encodeCorpus(config: RunConfig, text: string, tokenizer: Tokenizer, opts: RunOptions): Omit<TokenizedCorpus, 'data' | 'tokenizer'> {
+  const progress = opts.onProgress;
+  const onEncoded = progress && ((done: number, total: number) => progress({ phase: 'encoding', done, total }));
+  const dataset = makeDataset(text, tokenizer, config.data.validationFraction, onEncoded);
+  const notices = opts.tokenizer || config.data.tokenizer !== 'bpe' ? [] : bpeTrainingNotices(text.length, config.data.bpeVocabSize, tokenizer.vocabSize);
+  return { dataset, notices };
+}
+
+/** Tokenizes the corpus (or `text`) of `input`'s data config once, as a run would, for createRun's `corpus` option. */
+export async function tokenizeCorpus(input: unknown, opts: Pick<RunOptions, 'text' | 'onProgress'> = {}): Promise<TokenizedCorpus> {
+  const config = resolveRunConfig(input);
+  const text = await corpusText(config, opts);
+  const tokenizer = runTokenizer(config, text, opts);
+  return { data: config.data, tokenizer, ...encodeCorpus(config, text, tokenizer, opts) };
+}
+
 /**
  * Everything before the first GPU buffer, cheapest refusal first: the config; whether the run fits the device (with
  * the vocabulary's bound, before the corpus is read or a tokenizer trained); the corpus, the tokenizer, the fit again
@@ -175,24 +213,21 @@ function vocabularyBound(config: RunConfig, tokenizer: Tokenizer | undefined): n
  */
 async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun> {
   const config = resolveRunConfig(input);
+  const given = opts.corpus;
+  if (given && JSON.stringify(given.data) !== JSON.stringify(config.data)) {
+    throw new ConfigError('data: the tokenized corpus given was made for another data config; tokenize this one (tokenizeCorpus)', 'data');
+  }
+  const known = given?.tokenizer ?? opts.tokenizer;
   // A stated model.vocabSize that the tokenizer cannot have is refused now when the vocabulary is known exactly.
-  if (opts.tokenizer || config.data.tokenizer === 'byte') settleVocabSize(input, config, vocabularyBound(config, opts.tokenizer));
+  if (known || config.data.tokenizer === 'byte') settleVocabSize(input, config, vocabularyBound(config, known));
   const gpu = opts.gpu ?? (await requestGpu());
   const budget = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
-  checkFitsDevice({ model: { ...config.model, vocabSize: vocabularyBound(config, opts.tokenizer) }, train: config.train }, gpu.limits, budget);
-  const text = await corpusText(config, opts);
-  const progress = opts.onProgress;
-  const tokenizer =
-    opts.tokenizer ??
-    buildTokenizer(
-      config.data.tokenizer === 'bpe' ? { kind: 'bpe', vocabSize: config.data.bpeVocabSize } : { kind: 'byte' },
-      text,
-      progress && ((done, total, part) => progress({ phase: 'tokenizer', part, done, total })),
-    );
+  checkFitsDevice({ ...config, model: { ...config.model, vocabSize: vocabularyBound(config, known) } }, gpu.limits, budget);
+  const text = given ? '' : await corpusText(config, opts);
+  const tokenizer = given?.tokenizer ?? runTokenizer(config, text, opts);
   settleVocabSize(input, config, tokenizer.vocabSize); // the vocabulary is the tokenizer's (a derived field)
   checkFitsDevice(config, gpu.limits, budget);
-  const onEncoded = progress && ((done: number, total: number) => progress({ phase: 'encoding', done, total }));
-  const dataset = makeDataset(text, tokenizer, config.data.validationFraction, onEncoded);
+  const { dataset, notices } = given ?? encodeCorpus(config, text, tokenizer, opts);
   checkWindows(dataset, {
     batchSize: config.train.batchSize,
     seqLen: config.model.contextLength,
@@ -200,7 +235,6 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
     evaluate: config.train.evalEvery > 0,
     validationFraction: config.data.validationFraction,
   });
-  const notices = opts.tokenizer || config.data.tokenizer !== 'bpe' ? [] : bpeTrainingNotices(text.length, config.data.bpeVocabSize, tokenizer.vocabSize);
   return { gpu, config, tokenizer, dataset, notices };
 }
 

@@ -27,7 +27,7 @@ export const modelSchema = {
   normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'epsilon of the norms (RMSNorm or LayerNorm)' },
   positions: { type: 'enum', default: 'rope', values: ['rope', 'learned'], doc: 'position information: rotary embeddings in attention, or a learned table of contextLength rows added to the token embedding (as GPT-2)' },
   bias: { type: 'bool', default: false, doc: 'biases on the attention (q, k, v, output) and dense MLP linears, as GPT-2; experts and the router stay without' },
-  qkNorm: { type: 'bool', default: false, doc: "RMSNorm of each head's query and key (over the head size, a learned gain shared by the layer's heads) before RoPE" },
+  qkNorm: { type: 'bool', default: false, doc: "RMSNorm of each head's query and key over the head size (eps normEps; learned gains q_norm and k_norm shared by the layer's heads, not decayed) before RoPE, or before the scores with learned positions" },
   zeroInitProjections: { type: 'bool', default: false, doc: "the attention and MLP output projections start at zero instead of GPT-2's scaled normal" },
   ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base (unused with learned positions)' },
 } as const satisfies Schema;
@@ -83,16 +83,17 @@ export interface ParamCounts {
 
 /** Parameter counts from the config alone. */
 export function countParams(c: ModelConfig): ParamCounts {
-  const { C, kvDim, ffnIn } = modelDims(c);
+  const { C, hs, kvDim, ffnIn } = modelDims(c);
   const attn = C * C + 2 * C * kvDim + C * C; // wq, wk, wv, wo
   const ffn = C * ffnIn + c.mlpHidden * C;
   const normWidth = c.norm === 'layernorm' ? 2 * C : C; // gain, and LayerNorm's bias
   const norms = 2 * normWidth;
+  const qkNorm = c.qkNorm ? 2 * hs : 0; // q_norm and k_norm gains
   let total = 0;
   let active = 0;
   for (let l = 0; l < c.nLayer; l++) {
-    total += attn + norms;
-    active += attn + norms;
+    total += attn + norms + qkNorm;
+    active += attn + norms + qkNorm;
     if (isMoeLayer(c, l)) {
       total += c.moeExperts * ffn + C * c.moeExperts; // experts + router
       active += c.moeTopK * ffn + C * c.moeExperts;
@@ -111,11 +112,12 @@ export function countParams(c: ModelConfig): ParamCounts {
 
 /**
  * Training FLOPs per token: 6·N_active (forward 2, backward 4 per weight; the embedding lookups, wte's and
- * the learned positions' wpe, are not matmuls, but a tied head is) plus the causal attention term 6·L·T·C (QKᵀ and PV, halved for causality,
- * times 3 for forward and backward).
+ * the learned positions' wpe, are not matmuls, but a tied head is; nor are the QK-norm gains) plus the causal attention
+ * term 6·L·T·C (QKᵀ and PV, halved for causality, times 3 for forward and backward).
  */
 export function flopsPerToken(c: ModelConfig): number {
   const p = countParams(c);
-  const matmulParams = p.activePerToken - p.positionEmbedding - (c.tiedEmbeddings ? 0 : p.embedding - p.positionEmbedding);
+  const qkGains = c.qkNorm ? 2 * headSize(c) * c.nLayer : 0;
+  const matmulParams = p.activePerToken - p.positionEmbedding - (c.tiedEmbeddings ? 0 : p.embedding - p.positionEmbedding) - qkGains;
   return 6 * matmulParams + 6 * c.nLayer * c.contextLength * c.nEmbd;
 }

@@ -10,7 +10,8 @@
  * pass share one MoeLayer (same shape, weights passed per layer), as the dense layers share their activations.
  *
  * With learned positions each pass embeds its tokens at their positions (the embedding's offset) and attention
- * applies no RoPE; with LayerNorm each norm also keeps its rows' means.
+ * applies no RoPE; with LayerNorm each norm also keeps its rows' means. With QK-norm the projections write qPre and kPre,
+ * normed per head into q and k before RoPE: the cache holds the normed, rotated keys, as training's attention sees them.
  *
  * Kernels and activations are kept for the step shape (Tn = 1) and for one prefill length at a time: a prefill of
  * another length frees the previous one, so a decoder's memory is estimateBytes(config, S, P) whatever it ran before.
@@ -26,6 +27,7 @@ import { MoeLayer, moeInferenceBytes, moeUpWidth } from './moe-layer';
 import { LayerNormForward, RmsNormForward } from '../kernels/norm';
 import { headSize, isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
+import { QkNorm, qkNormNames } from './qk-norm';
 
 /** Kernels and activations for one pass shape (Tn new tokens per sequence). */
 interface Stage {
@@ -36,6 +38,7 @@ interface Stage {
   tokens: GPUBuffer;
   x: GPUBuffer; n: GPUBuffer; rstd: GPUBuffer; mean: GPUBuffer | null; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; att: GPUBuffer; lse: GPUBuffer;
   mid: GPUBuffer; proj: GPUBuffer; u: GPUBuffer | null; a: GPUBuffer | null; last: GPUBuffer;
+  qPre: GPUBuffer | null; kPre: GPUBuffer | null; rstdQ: GPUBuffer | null; rstdK: GPUBuffer | null; qkNorm: QkNorm | null;
   embed: EmbeddingForward; norm: RmsNormForward | LayerNormForward; add: Add;
   qProj: Matmul; kProj: Matmul; vProj: Matmul; oProj: Matmul; up: Matmul | null; down: Matmul | null;
   ropeQ: Rope | null; ropeK: Rope | null; attention: Attention;
@@ -57,6 +60,7 @@ function stageFloats(c: ModelConfig, S: number, Tn: number): [string, number][] 
   return [
     ['tokens', N], ['x', N * C], ['n', N * C], ['rstd', N], ['mean', c.norm === 'layernorm' ? N : 0], ['q', N * qDim], ['k', N * kvDim], ['v', N * kvDim], ['att', N * qDim],
     ['lse', S * c.nHead * Tn], ['mid', N * C], ['proj', N * C], ['u', dense ? N * ffnIn : 0], ['a', dense ? N * H : 0], ['last', S * C],
+    ['qPre', c.qkNorm ? N * qDim : 0], ['kPre', c.qkNorm ? N * kvDim : 0], ['rstdQ', c.qkNorm ? N * c.nHead : 0], ['rstdK', c.qkNorm ? N * c.nKvHead : 0],
   ];
 }
 
@@ -68,10 +72,10 @@ const anyDense = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => 
 const MATMUL_UNIFORM = 64;
 const SMALL_UNIFORM = 16;
 
-/** Uniforms and tables of one stage's kernels: embed, norm, add, 4 projections, 2 RoPE (none with learned positions), attention, FFN / MoE. */
+/** Uniforms and tables of one stage's kernels: embed, norm, add, 4 projections, 2 RoPE (none with learned positions), 2 QK-norms, attention, FFN / MoE. */
 function stageKernelBytes(c: ModelConfig): number {
   const rope = c.positions === 'rope' ? 2 * 32 + 4 * headSize(c) : 0;
-  let bytes = 3 * SMALL_UNIFORM + 4 * MATMUL_UNIFORM + 2 * rope + 32;
+  let bytes = 3 * SMALL_UNIFORM + 4 * MATMUL_UNIFORM + 2 * rope + 32 + (c.qkNorm ? 2 * SMALL_UNIFORM : 0);
   if (anyDense(c)) bytes += 2 * MATMUL_UNIFORM + SMALL_UNIFORM;
   if (anyMoe(c)) bytes += (1 + 2 * c.moeExperts) * MATMUL_UNIFORM + 32 + SMALL_UNIFORM;
   return bytes;
@@ -195,6 +199,7 @@ export class Decoder {
         tokens: b('tokens')!,
         x: b('x')!, n: b('n')!, rstd: b('rstd')!, mean: b('mean'), q: b('q')!, k: b('k')!, v: b('v')!, att: b('att')!,
         lse: b('lse')!, mid: b('mid')!, proj: b('proj')!, u: b('u'), a: b('a'), last: b('last')!,
+        qPre: b('qPre'), kPre: b('kPre'), rstdQ: b('rstdQ'), rstdK: b('rstdK'), qkNorm: c.qkNorm ? k(new QkNorm(gpu, c, N, false)) : null,
         embed: k(new EmbeddingForward(gpu, { N, V: c.vocabSize, C }, learned ? { positions: { T: Tn, contextLength: c.contextLength } } : {})),
         norm: k(c.norm === 'layernorm' ? new LayerNormForward(gpu, { N, C, eps: c.normEps }) : new RmsNormForward(gpu, { N, C, eps: c.normEps })),
         add: k(new Add(gpu, N * C)),
@@ -284,9 +289,13 @@ export class Decoder {
     for (let l = 0; l < c.nLayer; l++) {
       const p = `h.${l}`;
       norm(st.norm, st.x, `${p}.ln1`, st.n, st.mean, st.rstd);
-      st.qProj.encode(pass, st.n, P(`${p}.wq`), st.q);
-      st.kProj.encode(pass, st.n, P(`${p}.wk`), st.k);
+      st.qProj.encode(pass, st.n, P(`${p}.wq`), st.qPre ?? st.q);
+      st.kProj.encode(pass, st.n, P(`${p}.wk`), st.kPre ?? st.k);
       st.vProj.encode(pass, st.n, P(`${p}.wv`), st.v);
+      if (st.qkNorm) {
+        const gain = qkNormNames(l);
+        st.qkNorm.forward(pass, { q: P(gain.q), k: P(gain.k) }, { q: st.qPre!, k: st.kPre! }, { q: st.q, k: st.k }, { q: st.rstdQ!, k: st.rstdK! });
+      }
       st.ropeQ?.encodeForward(pass, st.q);
       st.ropeK?.encodeForward(pass, st.k);
       pass.end();

@@ -56,6 +56,11 @@ export function buildLayout(c: ModelConfig): ParamLayout {
     add(`${p}.wq`, [C, c.nHead * hs], 'normal', true);
     add(`${p}.wk`, [C, c.nKvHead * hs], 'normal', true);
     add(`${p}.wv`, [C, c.nKvHead * hs], 'normal', true);
+    // QK-norm gains (OLMo 2 / Qwen3 naming), one per layer shared by its heads; no decay, as the norms
+    if (c.qkNorm) {
+      add(`${p}.q_norm`, [hs], 'ones', false);
+      add(`${p}.k_norm`, [hs], 'ones', false);
+    }
     add(`${p}.wo`, [c.nHead * hs, C], 'residual', true);
     norm(`${p}.ln2`);
     if (isMoeLayer(c, l)) {

@@ -17,11 +17,14 @@ import { LimitExceededError } from '../gpu/errors';
 import { expertCapacity, statsWords } from '../kernels/moe';
 import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout } from './layout';
+import { muonMatrices, muonShapes } from './param-groups';
 
-/** What the estimate needs to know about a run: its model and micro-batch (a RunConfig is one). */
+/** What the estimate needs to know about a run: its model, micro-batch and optimizer (a RunConfig is one). */
 export interface TrainingMemoryInput {
   model: ModelConfig;
   train: { batchSize: number; gradAccum: number };
+  /** Muon adds its scratch (below); absent means AdamW. */
+  optim?: { optimizer: 'adamw' | 'muon' };
 }
 
 export interface BufferEstimate {
@@ -89,6 +92,8 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   for (let l = 0; l < c.nLayer; l++) {
     // xIn, n1, rstd1 (mean1), q, k, v, att, lse, xMid, n2, rstd2 (mean2)
     add(`layer ${l} attention activations`, 'train.batchSize', N * C, N * C, N, mean, N * qDim, N * kvDim, N * kvDim, N * qDim, N * NH, N * C, N * C, N, mean);
+    // QK-norm keeps the pre-norm q and k and their rstd per head
+    if (c.qkNorm) add(`layer ${l} QK-norm activations`, 'train.batchSize', N * qDim, N * kvDim, N * c.nHead, N * c.nKvHead);
     if (isMoeLayer(c, l)) {
       const E = c.moeExperts;
       const K = c.moeTopK;
@@ -111,12 +116,26 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   const normRows = roundUp(N, C <= 16 ? 256 : 16);
   const partialWidth = layerNorm ? 2 * C : C;
   add(`${layerNorm ? 'LayerNorm' : 'RMSNorm'} gradient scratch`, 'train.batchSize', normRows * partialWidth, normRows * partialWidth);
+  // QK-norm's backward: one scratch for q's rows (N·NH of HS) and k's (fewer), bounded as the block norms'; its
+  // pre-norm gradients reuse the attention gradient buffers
+  if (c.qkNorm) add('QK-norm gradient scratch', 'train.batchSize', roundUp(N * NH, hs <= 16 ? 256 : 16) * hs);
   // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside), RoPE tables,
   // AdamW's block table, norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and its two stagings.
-  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga) + 2 * hs;
+  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga + (c.qkNorm ? 6 : 0)) + 2 * hs; // + QK-norm's 2 forward, 2 × 2 backward
   const partials = Math.ceil(P / 1024) + segments;
   const ring = 3 * 16 * (3 + ga + segments);
   add('kernel parameters and small tables', 'model.nLayer', uniformFloats, Math.ceil(P / 64), 3 * partials + 2 * segments, ga * Math.ceil(N / 1024), 4 + segments + 2 + ga, ring);
+  if (run.optim?.optimizer === 'muon') {
+    // Per distinct matrix shape (rows·cols = n, r = min side), shared by its matrices (src/train/trainer.ts): the
+    // update u, NS5's X and X' (n each), A and B (r² each), its norm² and reduction partials (chunks ≥ 1024 floats),
+    // and ≤ 8 uniforms of ≤ 64 bytes; per matrix, the momentum and apply kernels' two 16-byte uniforms.
+    const mats = muonMatrices(layout);
+    for (const { rows, cols, count } of muonShapes(mats)) {
+      const n = rows * cols;
+      const r = Math.min(rows, cols);
+      add(`Muon scratch ${rows}x${cols} (${count} matrices)`, 'model.nEmbd', n, n, n, r * r, r * r, 1, Math.ceil(n / 1024), 8 * 16, 8 * count);
+    }
+  }
   const totalBytes = buffers.reduce((a, b) => a + b.bytes, 0);
   const largest = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   return { buffers, totalBytes, largest };

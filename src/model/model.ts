@@ -5,13 +5,15 @@
  *   x = wte[tokens]  (+ wpe[t] with learned positions)          (B·T, C)
  *   for each block l:
  *     x = x + wo · attention(rope(wq·n1), rope(wk·n1), wv·n1)     with n1 = norm(x); no rope with learned positions
+ *                                      (qkNorm: rope(rmsnorm_per_head(wq·n1)), the same for k; see qk-norm.ts)
  *     x = x + mlp(n2)  or  moe(n2)                                 with n2 = norm(x)
  *   logits = norm(x) · wteᵀ (tied) or · lm_head                  (B·T, V)
  *
  * norm is RMSNorm (gain) or LayerNorm (gain and bias, which also keeps each row's mean), as the config says.
  *
  * Activation policy: every activation the backward needs is kept (no recomputation); at toy sizes memory is
- * cheap and the step is faster. Attention keeps only y and the log-sum-exp per row (O(T) memory).
+ * cheap and the step is faster. Attention keeps only y and the log-sum-exp per row (O(T) memory). QK-norm keeps the
+ * pre-norm q and k and their rstd beside the normed, roped q and k that attention's backward reads.
  * Gradients accumulate into the flat gradient buffer (zero it once per optimisation step), so gradient
  * accumulation over micro-batches is simply several forward/backward pairs.
  */
@@ -26,6 +28,7 @@ import { MoeLayer } from './moe-layer';
 import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../kernels/norm';
 import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
+import { QkNorm, qkNormNames } from './qk-norm';
 
 export interface BatchShape {
   /** Sequences per micro-batch. */
@@ -44,6 +47,10 @@ interface LayerActs {
   v: GPUBuffer; // (N, NKV·HS)
   att: GPUBuffer; // (N, NH·HS)
   lse: GPUBuffer; // (B, NH, T)
+  qPre: GPUBuffer | null; // (N, NH·HS) before QK-norm (qkNorm only)
+  kPre: GPUBuffer | null; // (N, NKV·HS) before QK-norm
+  rstdQ: GPUBuffer | null; // (N·NH) QK-norm's rstd per head
+  rstdK: GPUBuffer | null; // (N·NKV)
   xMid: GPUBuffer; // (N, C) after the attention residual
   n2: GPUBuffer; // (N, C)
   rstd2: GPUBuffer; // (N)
@@ -80,7 +87,7 @@ export class Model {
   private readonly k: {
     embed: EmbeddingForward; embedBack: EmbeddingBackward; posBack: PositionEmbeddingBackward | null;
     norm: RmsNormForward | LayerNormForward; normBack: RmsNormBackward | LayerNormBackward; normBackFinal: RmsNormBackward | LayerNormBackward;
-    attention: Attention; ropeQ: Rope | null; ropeK: Rope | null; add: Add;
+    attention: Attention; ropeQ: Rope | null; ropeK: Rope | null; qkNorm: QkNorm | null; add: Add;
     gelu: GeluForward | null; geluBack: GeluBackward | null; swiglu: SwigluForward | null; swigluBack: SwigluBackward | null;
     head: Matmul; dHeadIn: Matmul; dHeadW: Matmul; loss: FusedCrossEntropy; evalLoss: CrossEntropyForward; zeroGrads: Fill;
   };
@@ -142,6 +149,8 @@ export class Model {
         xIn: buf(N * C, `h.${l}.xIn`), n1: buf(N * C, `h.${l}.n1`), rstd1: buf(N, `h.${l}.rstd1`), mean1: layerNorm ? buf(N, `h.${l}.mean1`) : null,
         q: buf(N * qDim, `h.${l}.q`), k: buf(N * kvDim, `h.${l}.k`), v: buf(N * kvDim, `h.${l}.v`),
         att: buf(N * qDim, `h.${l}.att`), lse: buf(B * c.nHead * T, `h.${l}.lse`),
+        qPre: c.qkNorm ? buf(N * qDim, `h.${l}.qPre`) : null, kPre: c.qkNorm ? buf(N * kvDim, `h.${l}.kPre`) : null,
+        rstdQ: c.qkNorm ? buf(N * c.nHead, `h.${l}.rstdQ`) : null, rstdK: c.qkNorm ? buf(N * c.nKvHead, `h.${l}.rstdK`) : null,
         xMid: buf(N * C, `h.${l}.xMid`), n2: buf(N * C, `h.${l}.n2`), rstd2: buf(N, `h.${l}.rstd2`), mean2: layerNorm ? buf(N, `h.${l}.mean2`) : null,
         u: moe ? null : buf(N * ffnIn, `h.${l}.u`), a: moe ? null : buf(N * H, `h.${l}.a`),
         moe: moe
@@ -203,6 +212,7 @@ export class Model {
       attention: new Attention(gpu, attShape),
       ropeQ: learned ? null : new Rope(gpu, { B, T, NH: c.nHead, HS: hs, theta: c.ropeTheta }),
       ropeK: learned ? null : new Rope(gpu, { B, T, NH: c.nKvHead, HS: hs, theta: c.ropeTheta }),
+      qkNorm: c.qkNorm ? new QkNorm(gpu, c, N, true) : null,
       add: new Add(gpu, N * C),
       gelu: anyDense && c.mlp === 'gelu' ? new GeluForward(gpu, N * H) : null,
       geluBack: anyDense && c.mlp === 'gelu' ? new GeluBackward(gpu, N * H) : null,
@@ -260,9 +270,10 @@ export class Model {
       const p = `h.${l}`;
       const xNext = l + 1 < acts.length ? acts[l + 1].xIn : this.xOut;
       this.normForward(pass, a.xIn, `${p}.ln1`, a.n1, a.mean1, a.rstd1);
-      m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.q);
-      m.kProj.encode(pass, a.n1, P(`${p}.wk`), a.k);
+      m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.qPre ?? a.q);
+      m.kProj.encode(pass, a.n1, P(`${p}.wk`), a.kPre ?? a.k);
       m.vProj.encode(pass, a.n1, P(`${p}.wv`), a.v);
+      k.qkNorm?.forward(pass, this.qkGains(l, P), { q: a.qPre!, k: a.kPre! }, { q: a.q, k: a.k }, { q: a.rstdQ!, k: a.rstdK! });
       k.ropeQ?.encodeForward(pass, a.q);
       k.ropeK?.encodeForward(pass, a.k);
       k.attention.encodeForward(pass, a.q, a.k, a.v, a.att, a.lse);
@@ -327,11 +338,15 @@ export class Model {
       k.attention.encodeBackward(pass, a.q, a.k, a.v, a.att, a.lse, this.datt, this.dq, this.dk, this.dv, this.attScratch);
       k.ropeQ?.encodeBackward(pass, this.dq);
       k.ropeK?.encodeBackward(pass, this.dk);
-      m.dLnQ.encode(pass, this.dq, P(`${p}.wq`), this.dln);
-      m.dLnK.encode(pass, this.dk, P(`${p}.wk`), this.dln);
+      // QK-norm: d(pre-norm q) into datt and d(pre-norm k) into dq, both dead by now (kvDim ≤ qDim)
+      const dq = k.qkNorm ? this.datt : this.dq;
+      const dk = k.qkNorm ? this.dq : this.dk;
+      k.qkNorm?.backward(pass, this.qkGains(l, P), { q: a.qPre!, k: a.kPre! }, { q: a.rstdQ!, k: a.rstdK! }, { q: this.dq, k: this.dk }, { q: dq, k: dk }, this.qkGains(l, G));
+      m.dLnQ.encode(pass, dq, P(`${p}.wq`), this.dln);
+      m.dLnK.encode(pass, dk, P(`${p}.wk`), this.dln);
       m.dLnV.encode(pass, this.dv, P(`${p}.wv`), this.dln);
-      m.dWq.encode(pass, a.n1, this.dq, G(`${p}.wq`));
-      m.dWk.encode(pass, a.n1, this.dk, G(`${p}.wk`));
+      m.dWq.encode(pass, a.n1, dq, G(`${p}.wq`));
+      m.dWk.encode(pass, a.n1, dk, G(`${p}.wk`));
       m.dWv.encode(pass, a.n1, this.dv, G(`${p}.wv`));
       this.normBackward(pass, k.normBack, a.xIn, `${p}.ln1`, a.mean1, a.rstd1);
     }
@@ -355,6 +370,12 @@ export class Model {
     } else {
       kernel.encode(pass, x, this.param(name), rstd, this.dln, this.dres, this.grad(name));
     }
+  }
+
+  /** Block `layer`'s QK-norm gains (P: parameters) or their gradients (G). */
+  private qkGains(layer: number, at: (name: string) => Binding): { q: Binding; k: Binding } {
+    const n = qkNormNames(layer);
+    return { q: at(n.q), k: at(n.k) };
   }
 
   /** Routing statistics buffers of the MoE blocks (for the load view), in layer order. */

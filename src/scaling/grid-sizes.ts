@@ -35,6 +35,14 @@ export interface Size {
   flopsPerToken: number;
 }
 
+/**
+ * How a recipe sizes its MLP at each width: 'dense' keeps the model's default (4·C for GELU, 8/3·C for SwiGLU, or
+ * recipe.model.mlpHidden), so each expert of an MoE is as wide as the dense MLP (equal active parameters at top-1);
+ * 'split' gives each of the E experts 1/E of the dense default (equal total parameters, less the router).
+ */
+export type MlpWidth = 'dense' | 'split';
+export const MLP_WIDTHS: readonly MlpWidth[] = ['dense', 'split'];
+
 /** Fields the size rule sets; a recipe stating one would silently lose it, so it is refused instead. */
 export const LADDER_MODEL_FIELDS = ['nLayer', 'nEmbd', 'nHead', 'contextLength', 'vocabSize'] as const;
 
@@ -48,10 +56,15 @@ export function nonEmbeddingParams(c: ModelConfig): number {
  * The ladder of `rule.count` sizes (see the size rule above), each resolved with the recipe's model delta by the
  * model's own resolver: a size it refuses is refused here with its message, prefixed by which size it is.
  */
-export function sizeLadder(ruleInput: unknown, recipeModel: Record<string, unknown> = {}, path = 'grid.sizes'): Size[] {
+export function sizeLadder(ruleInput: unknown, recipeModel: Record<string, unknown> = {}, path = 'grid.sizes', mlpWidth: MlpWidth = 'dense'): Size[] {
   const rule = resolve(sizeSchema, ruleInput, path);
   for (const k of LADDER_MODEL_FIELDS) {
     if (hasOwn(recipeModel, k)) throw new ConfigError(`recipe.model.${k} is set by the grid's size rule: remove it from the recipe`, `recipe.model.${k}`);
+  }
+  if (mlpWidth === 'split') {
+    if (hasOwn(recipeModel, 'mlpHidden')) throw new ConfigError("recipe.mlpWidth 'split' sets the experts' width per size: remove recipe.model.mlpHidden", 'recipe.mlpWidth');
+    // Split only where every block is MoE: a dense block sharing mlpHidden would shrink too.
+    if (recipeModel.moeEvery !== 1) throw new ConfigError("recipe.mlpWidth 'split' divides each block's MLP among its experts: it needs recipe.model.moeEvery 1 (every block MoE)", 'recipe.mlpWidth');
   }
   const hs = rule.headSize;
   if (hs % 2 !== 0) throw new ConfigError(`${path}.headSize ${hs} must be even for RoPE`, `${path}.headSize`);
@@ -73,6 +86,7 @@ export function sizeLadder(ruleInput: unknown, recipeModel: Record<string, unkno
     let model: ModelConfig;
     try {
       model = resolveModelConfig(input, 'model');
+      if (mlpWidth === 'split') model = resolveModelConfig({ ...input, mlpHidden: Math.max(1, Math.round(model.mlpHidden / model.moeExperts)) }, 'model');
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       throw new ConfigError(`size ${i} (${nLayer} layers, width ${nEmbd}): ${e.message}`, e.field);
@@ -86,6 +100,8 @@ export function sizeLadder(ruleInput: unknown, recipeModel: Record<string, unkno
 export interface TunedLr {
   nonEmbedding: number;
   lr: number;
+  /** The search picked its lowest or highest rate: the best may lie outside the searched range. */
+  atEdge?: boolean;
 }
 
 /**

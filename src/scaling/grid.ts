@@ -16,7 +16,7 @@
 import { flopsPerToken, modelSchema, type ModelConfig } from '../model/config';
 import { ConfigError, hasOwn, resolve, type Resolved, type Schema } from '../model/validate';
 import { optimSchema, resolveRunConfig, seedSpec, trainSchema, type RunConfig } from '../train/config';
-import { interpolateLr, sizeLadder, type Size, type TunedLr } from './grid-sizes';
+import { interpolateLr, MLP_WIDTHS, sizeLadder, type MlpWidth, type Size, type TunedLr } from './grid-sizes';
 import { flopRateThroughput, LAPTOP_FLOPS_PER_SECOND, type Throughput } from './throughput';
 
 export const gridSchema = {
@@ -61,6 +61,8 @@ export interface Recipe {
   optim?: Record<string, unknown>;
   /** The learning rates to search for this recipe (optimizers differ in scale); default the grid's. */
   lrSearch?: number[];
+  /** The MLP (or each expert's) width relative to the size's dense default; default 'dense' (see MlpWidth). */
+  mlpWidth?: MlpWidth;
 }
 
 export interface PlannedRun {
@@ -68,6 +70,8 @@ export interface PlannedRun {
   kind: 'grid' | 'lr-search';
   size: number;
   nonEmbedding: number;
+  /** The token budget as a multiple of nonEmbedding (the search's: optimalTokensPerParam). */
+  tokensPerParam: number;
   tokens: number;
   steps: number;
   seed: number;
@@ -150,7 +154,7 @@ function list(input: GridInput, key: ListName, path = 'grid'): number[] {
 const NOT_SCALARS = ['preset', 'sizes', 'data', ...Object.keys(LISTS)];
 const OWNED_OPTIM = ['lr', 'warmupSteps'] as const;
 
-const RECIPE_KEYS = ['id', 'model', 'optim', 'lrSearch'];
+const RECIPE_KEYS = ['id', 'model', 'optim', 'lrSearch', 'mlpWidth'];
 
 function checkRecipe(recipe: Recipe): void {
   if (recipe === null || typeof recipe !== 'object' || Array.isArray(recipe)) throw new ConfigError('recipe must be an object with an id', 'recipe');
@@ -159,6 +163,9 @@ function checkRecipe(recipe: Recipe): void {
   }
   if (typeof recipe.id !== 'string' || !/^[\w.-]{1,40}$/.test(recipe.id)) {
     throw new ConfigError(`recipe.id must be 1–40 letters, digits, '.', '_' or '-', got ${JSON.stringify(recipe.id)?.slice(0, 50)}`, 'recipe.id');
+  }
+  if (recipe.mlpWidth !== undefined && !MLP_WIDTHS.includes(recipe.mlpWidth)) {
+    throw new ConfigError(`recipe.mlpWidth must be one of ${MLP_WIDTHS.join(', ')}, got ${JSON.stringify(recipe.mlpWidth)?.slice(0, 40)}`, 'recipe.mlpWidth');
   }
   resolve(modelSchema, recipe.model, 'recipe.model'); // types, ranges and unknown keys, under the recipe's own path
   resolve(optimSchema, recipe.optim, 'recipe.optim');
@@ -188,7 +195,7 @@ export function planGrid(
   const budgets = list(input, 'tokensPerParam');
   const seeds = list(input, 'seeds');
   const lrs = recipe.lrSearch === undefined ? list(input, 'lrSearch') : list({ lrSearch: recipe.lrSearch }, 'lrSearch', 'recipe');
-  const sizes = sizeLadder(sizeInput, recipe.model);
+  const sizes = sizeLadder(sizeInput, recipe.model, 'grid.sizes', recipe.mlpWidth);
   const first = sizes[0]!;
   const last = sizes[sizes.length - 1]!;
   const span = last.nonEmbedding / first.nonEmbedding;
@@ -221,7 +228,7 @@ export function planGrid(
     const rate = throughput(m);
     if (!(rate > 0 && Number.isFinite(rate))) throw new ConfigError(`throughput: the model gave ${rate} tokens/s for size ${size.index}; it must be positive and finite`, 'throughput');
     return {
-      id, kind, size: size.index, nonEmbedding: size.nonEmbedding, tokens, steps, seed, lr, evalSteps: at,
+      id, kind, size: size.index, nonEmbedding: size.nonEmbedding, tokensPerParam, tokens, steps, seed, lr, evalSteps: at,
       trainFlops: fpt * tokens, evalFlops: (fpt / 3) * evalTokens, seconds: (tokens + evalTokens / 3) / rate, config,
     };
   };

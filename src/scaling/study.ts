@@ -31,7 +31,6 @@ export interface StudyPoint {
 /** One run of the study: the plan's figures and what was measured. */
 export interface StudyRun extends Omit<PlannedRun, 'config'> {
   recipe: string;
-  tokensPerParam: number;
   status: StudyRunStatus;
   curve: StudyPoint[];
   /** Optimizer FLOPs beyond AdamW's elementwise work (Muon's Newton–Schulz iterations) over the whole run. */

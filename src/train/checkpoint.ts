@@ -1,6 +1,7 @@
 /**
  * Spark Lab checkpoints: a safetensors file holding the model parameters by name (F32), the AdamW moments
- * as `optim.m.<name>` / `optim.v.<name>`, and in `__metadata__` (JSON strings) the run's whole config, step,
+ * as `optim.m.<name>` / `optim.v.<name>` (with optim.optimizer 'muon', Muon's momentum is `optim.m.<name>` of the
+ * tensors it owns, whose `optim.v.<name>` stay zero), and in `__metadata__` (JSON strings) the run's whole config, step,
  * data RNG state, tokenizer, creation time and a CRC-32 over all of that and every tensor's bytes, so a
  * flipped bit anywhere in a checkpoint is refused rather than silently resumed from.
  */

@@ -15,15 +15,24 @@ export const dataSchema = {
 } as const satisfies Schema;
 
 export const optimSchema = {
-  optimizer: { type: 'enum', default: 'adamw', values: ['adamw', 'muon'], doc: 'AdamW for every tensor, or Muon for the hidden matrices and AdamW for the rest (embeddings, head, norms, biases)' },
-  muonLrScale: { type: 'number', default: 8, min: 0, max: 1000, doc: "Muon's learning rate as a multiple of the scheduled lr (one rate is searched for both groups)" },
-  muonMomentum: { type: 'number', default: 0.95, min: 0, max: 0.999, doc: "Muon's momentum (Nesterov)" },
+  optimizer: {
+    type: 'enum', default: 'adamw', values: ['adamw', 'muon'],
+    doc: 'AdamW for every tensor, or Muon for the hidden matrices (attention, MLP, experts) and AdamW for the rest (embeddings, head, norms, biases, MoE router)',
+  },
+  muonLrScale: {
+    type: 'number', default: 8, min: 0, max: 1000,
+    doc: "Muon's learning rate as a multiple of the scheduled lr (one rate is searched for both groups); 8 × the default 3e-3 ≈ 0.024, Keller Jordan's Muon range (0.02–0.05) against AdamW's ~3e-3",
+  },
+  muonMomentum: { type: 'number', default: 0.95, min: 0, max: 0.999, doc: "Muon's momentum (Nesterov); its buffer is AdamW's first moment at Muon's tensors" },
   lr: { type: 'number', default: 3e-3, min: 0, max: 10, doc: 'peak learning rate' },
   beta1: { type: 'number', default: 0.9, min: 0, max: 0.999999, doc: 'AdamW beta1' },
   beta2: { type: 'number', default: 0.95, min: 0, max: 0.999999, doc: 'AdamW beta2' },
   eps: { type: 'number', default: 1e-8, min: 1e-12, max: 1, doc: 'AdamW epsilon' },
-  weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: 'decoupled weight decay on matrices' },
-  gradClip: { type: 'number', default: 1, min: 0, max: 1e6, doc: 'global gradient-norm clip; 0 turns it off' },
+  weightDecay: { type: 'number', default: 0.1, min: 0, max: 10, doc: "decoupled weight decay on matrices: W −= lr·weightDecay·W each step, the same pull for AdamW's and Muon's matrices (Muon's λ is weightDecay/muonLrScale at its rate muonLrScale·lr)" },
+  gradClip: {
+    type: 'number', default: 1, min: 0, max: 1e6,
+    doc: "global gradient-norm clip of AdamW's update; 0 turns it off (Muon's orthogonalised update does not scale with the gradient: never clipped)",
+  },
   schedule: { type: 'enum', default: 'cosine', values: ['cosine', 'wsd', 'constant'], doc: 'learning-rate schedule after warmup' },
   warmupSteps: { type: 'int', default: 20, min: 0, max: 1e7, doc: 'linear warmup steps' },
   minLrFraction: { type: 'number', default: 0.1, min: 0, max: 1, doc: 'final learning rate as a fraction of the peak' },

@@ -1,14 +1,17 @@
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import { bufferOf, type Binding } from '../kernels/dispatch';
-import { checkMatrixShape, MuonApply, MuonMomentum, NewtonSchulz5 } from '../kernels/muon';
+import { checkMatrixShape, MuonApply, MuonMomentum, NewtonSchulz5, newtonSchulzFlops } from '../kernels/muon';
 
 /**
  * Muon for one hidden 2-D matrix W (rows, cols) that sits in the flat parameter buffer at `offset` (see
  * src/model/layout.ts); its gradient and momentum sit at the same offset of the flat gradient and momentum
  * buffers (AdamW's m buffer serves, as Muon and AdamW own disjoint tensors). One step:
  *
- *   m = μ·m + g;  u = g + μ·m (Nesterov);  O = NS5(u);  W = W − lr·wd·W − lr·√max(1, rows/cols)·O
+ *   m = μ·m + g;  u = g + μ·m (Nesterov);  O = NS5(u);  W = W − lr·wd·W − lr·√max(1, cols/rows)·O
+ *
+ * W is stored (in, out) as the layout stores linears (y = x·W), so √max(1, cols/rows) = √max(1, fan_out/fan_in):
+ * Keller Jordan's scale for PyTorch's (out, in) weights, which makes the update's RMS 1/√fan_in for every shape.
  *
  * The kernels address the region by an element offset into whole-buffer bindings, so any float offset works
  * (no minStorageBufferOffsetAlignment constraint, no copies). As AdamW, it takes the global gradient norm²
@@ -33,9 +36,12 @@ export interface MuonRegion {
   name?: string;
 }
 
-/** Muon's update scale √max(1, rows/cols): a tall matrix's orthogonal update has smaller entries per row. */
+/**
+ * Muon's update scale √max(1, cols/rows) for W (rows = fan_in, cols = fan_out): an orthogonal O has RMS
+ * 1/√max(rows, cols), so the scaled update's RMS is 1/√rows whatever the shape.
+ */
 export function muonScale(rows: number, cols: number): number {
-  return Math.sqrt(Math.max(1, rows / cols));
+  return Math.sqrt(Math.max(1, cols / rows));
 }
 
 function validateHyper(h: MuonHyper): void {
@@ -56,14 +62,16 @@ export class MuonStep {
   private readonly apply: MuonApply;
   /** u, then NS5(u) in place. */
   private readonly update: GPUBuffer;
+  private readonly ownsUpdate: boolean;
 
   /**
    * `newtonSchulz`: an instance of the region's shape to share between matrices of that shape (its scratch is
-   * reused; the caller destroys it). Without it the step makes and owns one.
+   * reused; the caller destroys it). Without it the step makes and owns one. `update`: likewise a shared scratch
+   * buffer of at least rows·cols floats for u (steps encoded in order reuse it; the caller releases it).
    */
   constructor(
     private readonly gpu: Gpu,
-    options: { n: number; region: MuonRegion; hyper?: Partial<MuonHyper>; newtonSchulz?: NewtonSchulz5 },
+    options: { n: number; region: MuonRegion; hyper?: Partial<MuonHyper>; newtonSchulz?: NewtonSchulz5; update?: GPUBuffer },
   ) {
     const { n, region } = options;
     const what = region.name ? `'${region.name}'` : 'the region';
@@ -77,6 +85,11 @@ export class MuonStep {
       !shared || (shared.rows === region.rows && shared.cols === region.cols),
       () => `muon: the shared NewtonSchulz5 is ${shared!.rows}x${shared!.cols} but ${what} is ${region.rows}x${region.cols}`,
     );
+    const sharedUpdate = options.update;
+    check(
+      !sharedUpdate || sharedUpdate.size >= 4 * length,
+      () => `muon: the shared update buffer ('${sharedUpdate!.label}') holds ${Math.floor(sharedUpdate!.size / 4)} floats; ${what} needs ${length}`,
+    );
     this.current = { ...MUON_DEFAULTS, ...options.hyper };
     validateHyper(this.current);
     this.region = { ...region };
@@ -84,7 +97,7 @@ export class MuonStep {
     const made = gpu.trackAllocations();
     const kernels: { destroy(): void }[] = [];
     try {
-      this.update = gpu.createBuffer(4 * length, region.name ? `muon ${region.name} update` : 'muon update');
+      this.update = sharedUpdate ?? gpu.createBuffer(4 * length, region.name ? `muon ${region.name} update` : 'muon update');
       this.ns = shared ?? new NewtonSchulz5(gpu, region);
       if (!shared) kernels.push(this.ns);
       this.momentum = new MuonMomentum(gpu, { offset: region.offset, length }, this.current.momentum);
@@ -98,6 +111,7 @@ export class MuonStep {
       made.stop();
     }
     this.ownsNs = !shared;
+    this.ownsUpdate = !sharedUpdate;
   }
 
   get hyper(): Readonly<MuonHyper> {
@@ -137,6 +151,66 @@ export class MuonStep {
     if (this.ownsNs) this.ns.destroy();
     this.momentum.destroy();
     this.apply.destroy();
-    this.gpu.release(this.update);
+    if (this.ownsUpdate) this.gpu.release(this.update);
+  }
+}
+
+/**
+ * Muon over many matrices of the flat buffers (the trainer's group: src/model/param-groups.ts's muonMatrices). One
+ * NewtonSchulz5 and one update buffer serve all matrices of a shape: steps encoded in order reuse that scratch.
+ */
+export class MuonGroup {
+  readonly steps: readonly MuonStep[];
+  /** Newton–Schulz FLOPs of one step over every matrix (src/kernels/muon.ts's newtonSchulzFlops, summed). */
+  readonly flops: number;
+  private readonly shared: { ns: NewtonSchulz5; update: GPUBuffer }[] = [];
+
+  constructor(
+    private readonly gpu: Gpu,
+    options: { n: number; matrices: readonly MuonRegion[]; hyper?: Partial<MuonHyper> },
+  ) {
+    const made = gpu.trackAllocations();
+    const steps: MuonStep[] = [];
+    try {
+      const byShape = new Map<string, { ns: NewtonSchulz5; update: GPUBuffer }>();
+      for (const region of options.matrices) {
+        const key = `${region.rows}x${region.cols}`;
+        let s = byShape.get(key);
+        if (!s) {
+          checkMatrixShape(gpu, region.name ? `muon '${region.name}'` : 'muon region', region);
+          s = { ns: new NewtonSchulz5(gpu, region), update: gpu.createBuffer(4 * region.rows * region.cols, `muon ${key} update`) };
+          byShape.set(key, s);
+          this.shared.push(s);
+        }
+        steps.push(new MuonStep(gpu, { n: options.n, region, hyper: options.hyper, newtonSchulz: s.ns, update: s.update }));
+      }
+    } catch (e) {
+      steps.forEach((s) => s.destroy());
+      this.shared.forEach((s) => s.ns.destroy());
+      made.releaseAll();
+      throw e;
+    } finally {
+      made.stop();
+    }
+    this.steps = steps;
+    this.flops = steps.reduce((sum, s) => sum + newtonSchulzFlops(s.region.rows, s.region.cols), 0);
+  }
+
+  /** Sets every matrix's hyper-parameters; applies to command buffers submitted after the call. */
+  setHyper(h: Partial<MuonHyper>): void {
+    for (const s of this.steps) s.setHyper(h);
+  }
+
+  /** One step of every matrix (see MuonStep.encode); a NaN or Inf normSq[0] skips them all. */
+  encode(pass: GPUComputePassEncoder, params: Binding, grads: Binding, momentum: Binding, normSq: Binding): void {
+    for (const s of this.steps) s.encode(pass, params, grads, momentum, normSq);
+  }
+
+  destroy(): void {
+    this.steps.forEach((s) => s.destroy());
+    for (const s of this.shared) {
+      s.ns.destroy();
+      this.gpu.release(s.update);
+    }
   }
 }

@@ -43,7 +43,8 @@ const RUNS = 'runs';
 const BLOBS = 'blobs';
 export const DEFAULT_DB_NAME = 'spark-lab-checkpoints';
 
-function storageError(action: string, cause: unknown): CheckpointError {
+/** An IndexedDB failure as a CheckpointError: `quota` when the storage is full, else `storage`, prefixed by what failed. */
+export function storageError(action: string, cause: unknown): CheckpointError {
   if (cause instanceof CheckpointError) {
     return cause.code === 'storage' || cause.code === 'quota' ? new CheckpointError(cause.code, `${action}: ${cause.message}`) : cause;
   }
@@ -55,14 +56,14 @@ function storageError(action: string, cause: unknown): CheckpointError {
   return new CheckpointError('storage', `${action}: ${name ? `${name}: ` : ''}${detail || 'IndexedDB failed'}`);
 }
 
-const request = <T>(r: IDBRequest<T>): Promise<T> =>
+export const request = <T>(r: IDBRequest<T>): Promise<T> =>
   new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
 
 /** Resolves when the transaction commits; rejects with `reason()` (or the transaction's error) if it aborts. */
-const finished = (tx: IDBTransaction, reason: () => unknown = () => undefined): Promise<void> =>
+export const finished = (tx: IDBTransaction, reason: () => unknown = () => undefined): Promise<void> =>
   new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(reason() ?? tx.error ?? new Error('transaction aborted'));

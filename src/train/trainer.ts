@@ -1,7 +1,8 @@
 /**
- * The training loop: micro-batches → forward, loss, backward (gradients accumulate) → global norm → AdamW, all
- * on the GPU. Per-step scalars travel back through a MetricsRing in batches, so the loop never waits on a
- * readback per step; it meets the GPU only when the ring's oldest readback is still outstanding.
+ * The training loop: micro-batches → forward, loss, backward (gradients accumulate) → global norm → AdamW (and,
+ * with optim.optimizer 'muon', Muon on the hidden matrices: src/model/param-groups.ts), all on the GPU. Per-step
+ * scalars travel back through a MetricsRing in batches, so the loop never waits on a readback per step; it meets
+ * the GPU only when the ring's oldest readback is still outstanding.
  */
 import { Batcher, evalWindowStarts, type BatcherState } from '../data/batches';
 import { END_OF_TEXT_ID } from '../data/specials';
@@ -11,8 +12,10 @@ import { Reduce, SegmentNorms } from '../kernels/reduce';
 import { countParams, flopsPerToken } from '../model/config';
 import { initialParams } from '../model/init';
 import { Model } from '../model/model';
+import { isMuonTensor, muonMatrices } from '../model/param-groups';
 import type { RunConfig } from './config';
 import { MetricsRing } from './metrics-ring';
+import { MuonGroup } from './muon';
 import type { TrainerState } from './resume';
 import { learningRate } from './schedule';
 
@@ -69,9 +72,14 @@ export class Trainer {
   step = 0;
   readonly tokensPerStep: number;
   readonly flopsPerToken: number;
+  /** Optimizer FLOPs per step beyond elementwise work: Muon's Newton–Schulz (0 for AdamW); see optimizerFlopsPerStep. */
+  readonly optimizerFlopsPerStep: number;
+  /** AdamW's first moment; where Muon owns a tensor, Muon's momentum (v stays zero there). */
   private readonly m: GPUBuffer;
   private readonly v: GPUBuffer;
   private readonly adamw: AdamW;
+  private readonly muon: MuonGroup | null = null;
+  private muonLr = NaN;
   private readonly norms: SegmentNorms;
   private readonly normSq: GPUBuffer;
   private readonly segNormSq: GPUBuffer;
@@ -115,7 +123,11 @@ export class Trainer {
       this.v = gpu.createBuffer(4 * n, 'adam v');
       const segments = this.model.layout.specs.map((s) => ({ offset: s.offset, length: s.length, decay: s.decay, name: s.name }));
       this.segmentNames = segments.map((s) => s.name);
-      this.adamw = new AdamW(gpu, { n, segments });
+      // Muon's tensors are left out of AdamW's segments: its one dispatch then never reads or writes them (as padding).
+      const muon = config.optim.optimizer === 'muon';
+      const specs = this.model.layout.specs;
+      this.adamw = new AdamW(gpu, { n, segments: muon ? segments.filter((_, i) => !isMuonTensor(specs[i])) : segments });
+      if (muon) this.muon = new MuonGroup(gpu, { n, matrices: muonMatrices(this.model.layout), hyper: this.muonHyper(0) });
       this.norms = new SegmentNorms(gpu, { n, segments });
       this.normSq = gpu.createBuffer(4, 'grad norm²');
       this.segNormSq = gpu.createBuffer(4 * segments.length, 'grad norm² per tensor');
@@ -132,6 +144,7 @@ export class Trainer {
     }
     this.zero(this.m);
     this.zero(this.v);
+    this.optimizerFlopsPerStep = this.muon?.flops ?? 0;
     this.setupMs = performance.now() - t0;
   }
 
@@ -181,10 +194,25 @@ export class Trainer {
     model.backward(pass);
   }
 
-  /** Per-tensor gradient norms, then AdamW (clipping and the NaN skip inside). */
+  /**
+   * Per-tensor gradient norms, then AdamW (clipping and the NaN skip inside) and Muon (the NaN skip on the same
+   * global norm; no clipping: its orthogonalised update's size does not follow the gradient's).
+   */
   encodeOptimizer(pass: GPUComputePassEncoder): void {
     this.norms.encode(pass, this.model.grads, this.segNormSq, this.normSq);
     this.adamw.encode(pass, this.model.params, this.model.grads, this.m, this.v, this.normSq, this.status);
+    this.muon?.encode(pass, this.model.params, this.model.grads, this.m, this.normSq);
+  }
+
+  /**
+   * Muon's hyper-parameters at scheduled rate `lr`: muonLrScale·lr and muonMomentum; its decay λ is weightDecay /
+   * muonLrScale, so that each step pulls every matrix toward zero by the same lr·weightDecay as AdamW's (a recipe
+   * that switches optimizer changes the update, not the regularisation).
+   */
+  private muonHyper(lr: number): { lr: number; momentum: number; weightDecay: number } {
+    const { optim } = this.config;
+    const weightDecay = optim.muonLrScale > 0 ? optim.weightDecay / optim.muonLrScale : 0;
+    return { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay };
   }
 
   /** Records and submits one optimisation step. Returns without waiting for the GPU. */
@@ -214,6 +242,10 @@ export class Trainer {
       gpu.queue.writeBuffer(model.grads, 4 * (spec.offset + Math.floor(spec.length / 2)), new Float32Array([fault.value]));
     }
     this.adamw.setHyper({ lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 });
+    if (this.muon && lr !== this.muonLr) {
+      this.muon.setHyper(this.muonHyper(lr)); // one uniform write per matrix: skipped while the rate holds
+      this.muonLr = lr;
+    }
     const enc = gpu.device.createCommandEncoder({ label: `step ${s} optimiser` });
     const pass = enc.beginComputePass();
     this.encodeOptimizer(pass);
@@ -333,7 +365,7 @@ export class Trainer {
     return this.batcher.state();
   }
 
-  /** Weights and AdamW moments, read back (for checkpoints). */
+  /** Weights and optimizer moments (AdamW's m and v; Muon's momentum in m), read back (for checkpoints). */
   async readState(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array }> {
     const [params, m, v] = await Promise.all([this.gpu.readFloat32(this.model.params), this.gpu.readFloat32(this.m), this.gpu.readFloat32(this.v)]);
     return { params, m, v };
@@ -358,6 +390,7 @@ export class Trainer {
     for (const r of this.lossReduce) r.destroy();
     this.ring.destroy();
     this.adamw.destroy();
+    this.muon?.destroy();
     this.norms.destroy();
   }
 }

@@ -10,6 +10,7 @@ const STATE_TEXT: Record<EngineState, string> = {
   training: 'Training…',
   paused: 'Paused.',
   sampling: 'Sampling…',
+  scaling: 'A scaling study is training (see Scaling): this run can sample, not train.',
   stopped: 'The engine stopped: restart it (above) to train again.',
 };
 

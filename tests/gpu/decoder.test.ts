@@ -9,7 +9,7 @@ import { buildLayout } from '../../src/model/layout';
 import { Model } from '../../src/model/model';
 import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
-import { freshSeed, randint } from '../util/random';
+import { freshSeed, randint, randn } from '../util/random';
 
 const configs: [string, Partial<ModelConfig>][] = [
   ['dense SwiGLU, GQA, tied', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
@@ -18,13 +18,18 @@ const configs: [string, Partial<ModelConfig>][] = [
   // a cache wider than one 64-key workgroup, stepped past position 64
   // GPT-2's shape: the prefill embeds positions 0..4, each step the next (head size 8 as above: no new attention compile)
   ['LayerNorm, learned positions, GELU, tied', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 }],
+  // QK-norm before RoPE: the cache must hold the normed, rotated keys (shapes as the first: shared pipelines)
+  ['QK-norm, RoPE, GQA', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', qkNorm: true, initScale: 0.5 }],
   ['dense SwiGLU, GQA, context 96', { vocabSize: 259, contextLength: 96, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
 ];
 
 async function paramsFor(cfg: Partial<ModelConfig>, seed: number) {
   const gpu = await testGpu();
   const c = resolveModelConfig(cfg);
-  const flat = initialParams(c, buildLayout(c), seed);
+  const layout = buildLayout(c);
+  const flat = initialParams(c, layout, seed);
+  // QK-norm gains start at ones: perturb them, so a gain bound to the wrong tensor or layer shows
+  for (const s of layout.specs) if (s.name.endsWith('_norm')) flat.set(randn(s.length, seed + s.offset, 0.3).map((x) => 1 + x), s.offset);
   return { gpu, c, params: gpu.upload(flat, 'params'), flat };
 }
 

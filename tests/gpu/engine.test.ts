@@ -112,7 +112,7 @@ describe('engine worker', () => {
     const from = engine.mark;
     const info = await engine.client.create(tiny({ steps: 20, evalEvery: 10, autosaveEvery: 10 }), PERIODIC);
     runIds.push(info.runId);
-    expect(info).toMatchObject({ step: 0, tokensPerStep: TOKENS_PER_STEP, config: { model: { nLayer: 1, nEmbd: 32 } } });
+    expect(info).toMatchObject({ step: 0, tokensPerStep: TOKENS_PER_STEP, optimizerFlopsPerStep: 0, config: { model: { nLayer: 1, nEmbd: 32 } } });
     expect(info.params).toBeGreaterThan(0);
     expect(info.unigramEntropy).toBeCloseTo(Math.log(10), 2);
     engine.client.train();

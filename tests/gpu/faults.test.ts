@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createRun, type Run } from '../../src/engine/run';
 import type { StepStats } from '../../src/train/trainer';
 import { estimateTrainingMemory } from '../../src/model/memory';
+import { muonMatrices, optimizerFlopsPerStep } from '../../src/model/param-groups';
 import { testGpu } from '../util/gpu';
 
 const TEXT = 'abcdefghij'.repeat(300);
@@ -9,9 +10,9 @@ const TEXT = 'abcdefghij'.repeat(300);
 // GPT-2's shape: LayerNorm (biases, row means), learned positions (wpe, its gradient and moments), GELU
 const GPT2 = { norm: 'layernorm', positions: 'learned', mlp: 'gelu' };
 
-const config = (moe: boolean, model: Record<string, unknown> = {}) => ({
+const config = (moe: boolean, model: Record<string, unknown> = {}, optim: Record<string, unknown> = {}) => ({
   model: { contextLength: 16, nLayer: 1, nEmbd: 32, nHead: 2, nKvHead: 1, mlp: 'swiglu', ...(moe ? { moeEvery: 1, moeExperts: 3, moeTopK: 2 } : {}), ...model },
-  optim: { lr: 1e-2, warmupSteps: 1 },
+  optim: { lr: 1e-2, warmupSteps: 1, ...optim },
   train: { batchSize: 4, steps: 6, evalEvery: 0 },
   seed: 3,
 });
@@ -51,6 +52,31 @@ describe('a non-finite gradient', () => {
     run.destroy();
   });
 
+  it('with optimizer muon, in an AdamW tensor or a Muon one (an expert\'s), skips the step for both groups, bitwise', async () => {
+    const gpu = await testGpu();
+    const run = await createRun(config(true, {}, { optimizer: 'muon' }), { gpu, text: TEXT });
+    await trainSteps(run, 1);
+    const good = await run.trainer.readState();
+    for (const [tensor, value] of [['wte', NaN], ['h.0.moe.wo', Infinity]] as const) {
+      run.trainer.injectGradientFault(tensor, value);
+      const [bad] = await trainSteps(run, 1);
+      expect(bad.skipped).toBe(true);
+      expect(bad.nonFinite).toEqual([tensor]);
+      const after = await run.trainer.readState();
+      expect(after.params).toEqual(good.params);
+      expect(after.m).toEqual(good.m); // Muon's momentum lives here too
+      expect(after.v).toEqual(good.v);
+    }
+    const [next] = await trainSteps(run, 1);
+    expect(next.skipped).toBe(false);
+    const moved = await run.trainer.readState();
+    const [wq] = muonMatrices(run.trainer.model.layout);
+    const region = (p: Float32Array) => p.subarray(wq.offset, wq.offset + wq.rows * wq.cols);
+    expect(region(moved.params)).not.toEqual(region(good.params));
+    expect(moved.params.every(Number.isFinite)).toBe(true);
+    run.destroy();
+  });
+
   it('an unknown tensor name is refused with the known names', async () => {
     const gpu = await testGpu();
     const run = await createRun(config(false), { gpu, text: TEXT });
@@ -78,9 +104,12 @@ describe('a config the device cannot hold', () => {
   // bounds from above (about 1% here): below 1 means a buffer it misses, above 1.1 one it invents or counts twice.
   it('the estimate of training memory is never below what a run allocates, and at most 10% above', async () => {
     const gpu = await testGpu();
-    for (const [name, moe, model] of [['dense', false, {}], ['MoE', true, {}], ['GPT-2 shape', false, GPT2]] as const) {
+    const cases = [['dense', false, {}, {}], ['MoE', true, {}, {}], ['GPT-2 shape', false, GPT2, {}], ['MoE with Muon', true, {}, { optimizer: 'muon' }], ['QK-norm', false, { qkNorm: true }, {}]] as const;
+    for (const [name, moe, model, optim] of cases) {
       const before = gpu.allocatedBytes;
-      const run = await createRun(config(moe, model), { gpu, text: TEXT });
+      const run = await createRun(config(moe, model, optim), { gpu, text: TEXT });
+      // The FLOPs the scaling lab counts for the optimizer: the trainer's, as the pure count gives them.
+      expect(run.trainer.optimizerFlopsPerStep).toBe(optimizerFlopsPerStep(run.config.model, run.config.optim));
       const real = gpu.allocatedBytes - before;
       const est = estimateTrainingMemory(run.config).totalBytes;
       console.log(`${name}: estimated ${est} bytes, allocated ${real}`);

@@ -19,6 +19,8 @@ const DENSE: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer:
 const MOE: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 4, tiedEmbeddings: false, initScale: 0.5 };
 // GPT-2's shape: LayerNorm (the means), learned positions (no RoPE tables)
 const GPT2: Partial<ModelConfig> = { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 };
+// QK-norm: pre-norm q and k, their rstd per head, two more norm kernels per stage
+const QK_NORM: Partial<ModelConfig> = { ...DENSE, qkNorm: true };
 
 async function setup(cfg: Partial<ModelConfig>, seed: number) {
   const gpu = await testGpu();
@@ -66,7 +68,7 @@ describe('streaming through the KV-cache decoder', () => {
 });
 
 describe('decoder memory', () => {
-  it.each([['dense', DENSE], ['MoE', MOE], ['LayerNorm, learned positions', GPT2]] as const)('%s: the estimate covers what a batch allocates; one decoder set and one prefill shape are kept', async (_, cfg) => {
+  it.each([['dense', DENSE], ['MoE', MOE], ['LayerNorm, learned positions', GPT2], ['QK-norm', QK_NORM]] as const)('%s: the estimate covers what a batch allocates; one decoder set and one prefill shape are kept', async (_, cfg) => {
     const { gpu, c, params } = await setup(cfg, 12);
     const base = gpu.allocatedBytes;
     const sampler = new BatchSampler(gpu, c, params);

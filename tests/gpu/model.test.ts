@@ -8,9 +8,13 @@ import { freshSeed, randint, randn, rng } from '../util/random';
 
 /**
  * The whole model against the float64 reference (tests/reference/model.ts): logits and loss of the forward,
- * and every parameter tensor's gradient against central finite differences of the reference loss.
+ * and every parameter tensor's gradient against central finite differences of the reference loss. `every` names the
+ * tensors whose every element is checked (the others: samplesPerTensor random ones). With `accumulate`, a second
+ * backward without zeroing must double every gradient (micro-batches accumulate).
  */
-async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, samplesPerTensor = 4): Promise<void> {
+async function checkModel(
+  cfg: Partial<ModelConfig>, B: number, T: number, samplesPerTensor = 4, opts: { every?: RegExp; accumulate?: boolean } = {},
+): Promise<void> {
   const gpu = await testGpu();
   const c = resolveModelConfig({ initScale: 0.3, ...cfg });
   const seed = freshSeed();
@@ -51,7 +55,9 @@ async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, sampl
   const h = 1e-5;
   for (const s of layout.specs) {
     const p = ref.get(s.name)!;
-    const idx = Array.from({ length: Math.min(samplesPerTensor, s.length) }, () => Math.floor(pick() * s.length));
+    const idx = opts.every?.test(s.name)
+      ? Array.from({ length: s.length }, (_, i) => i)
+      : Array.from({ length: Math.min(samplesPerTensor, s.length) }, () => Math.floor(pick() * s.length));
     const fd: number[] = [];
     const gpuG: number[] = [];
     for (const i of idx) {
@@ -68,6 +74,18 @@ async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, sampl
     const err = Math.max(...fd.map((f, j) => Math.abs(f - gpuG[j]))) / scale;
     expect(err, `gradient of ${s.name}: gpu ${gpuG.map((x) => x.toExponential(3))} vs finite differences ${fd.map((x) => x.toExponential(3))} (${ctx})`).toBeLessThan(2e-3);
   }
+  if (opts.accumulate) {
+    await run(gpu, (pass) => {
+      model.forward(pass);
+      model.lossAndGrad(pass);
+      model.backward(pass);
+    });
+    const twice = await gpu.readFloat32(model.grads);
+    for (const s of layout.specs) {
+      const one = grads.subarray(s.offset, s.offset + s.length);
+      expectClose(`${s.name} gradient after two backwards`, twice.subarray(s.offset, s.offset + s.length), one.map((g) => 2 * g), 1e-5, ctx);
+    }
+  }
   model.destroy();
 }
 
@@ -82,6 +100,18 @@ describe('whole model vs float64 reference', () => {
 
   it('GPT-2 shape: LayerNorm with biases, learned positions, dense GELU, tied head', async () => {
     await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned' }, 2, 5);
+  });
+
+  // QK-norm: every element of the q_norm / k_norm gains by finite differences; GQA, so q's rows (N·NH) and k's (N·NKV) differ
+  const QK = { every: /\.(q|k)_norm$/, accumulate: true };
+  // (shapes as the tests above, so no new pipelines but the norms' at head size 4)
+  it('QK-norm with RoPE: dense SwiGLU, grouped-query attention', async () => {
+    await checkModel({ vocabSize: 11, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, nKvHead: 1, mlp: 'swiglu', tiedEmbeddings: true, qkNorm: true }, 2, 5, 4, QK);
+  });
+
+  // with biases, q's and k's are added before the norm: their gradients are sums of the pre-norm dq, dk
+  it('QK-norm with learned positions and linear biases (GPT-2 shape)', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned', bias: true, qkNorm: true }, 2, 5, 4, QK);
   });
 
   // Routing is piecewise constant in the router logits: a finite difference of 1e-5 crosses a top-k or capacity

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NewtonSchulz5 } from '../../src/kernels/muon';
 import { GlobalNorm } from '../../src/kernels/reduce';
-import { MuonStep, type MuonHyper, type MuonRegion } from '../../src/train/muon';
+import { MuonGroup, MuonStep, type MuonHyper, type MuonRegion } from '../../src/train/muon';
 import { muonStepRef, type MuonState } from '../reference/muon';
 import { ns5Case, NS5_SHAPES } from '../util/cases/muon';
 import { expectClose } from '../util/compare';
@@ -29,7 +29,7 @@ describe('newton-schulz', () => {
 
 /**
  * Three matrices in one flat buffer, at offsets no binding could start at (37 floats = 148 bytes), with NaN
- * between and around them: a tall one (the √(rows/cols) scale), a wide one, and one of the same shape sharing
+ * between and around them: a tall one, a wide one (the √(cols/rows) scale), and one of the same shape sharing
  * its NewtonSchulz5 with a zero gradient and zero momentum (only the decay may move it; 0/0 must not appear).
  */
 const REGIONS: MuonRegion[] = [
@@ -112,6 +112,13 @@ describe('muon step', () => {
         expect(() => step.encode(pass, full, short, other, short)).toThrow("muon momentum: grads ('short') holds 1050 floats, needs 1093");
         expect(() => step.encode(pass, full, grads, other, other)).toThrow('muon momentum: momentum must not share a buffer with normSq');
       });
+      const before = gpu.allocatedBytes;
+      const small = gpu.createBuffer(4 * 90, 'small update');
+      expect(() => new MuonStep(gpu, { n: N, region: { ...REGIONS[1], name: 'wide' }, update: small })).toThrow(
+        "muon: the shared update buffer ('small update') holds 90 floats; 'wide' needs 91",
+      );
+      gpu.release(small);
+      expect(gpu.allocatedBytes).toBe(before);
     } finally {
       [full, other, short, grads].forEach((x) => gpu.release(x));
       step.destroy();
@@ -151,5 +158,26 @@ describe('muon step on a non-finite gradient', () => {
       step.destroy();
       norm.destroy();
     }
+  });
+});
+
+describe('muon group', () => {
+  it('shares one Newton–Schulz and update buffer per shape, and releases everything when a matrix is refused', async () => {
+    const gpu = await testGpu();
+    const before = gpu.allocatedBytes;
+    const bytes = (matrices: MuonRegion[]) => {
+      const g = new MuonGroup(gpu, { n: 300, matrices });
+      const used = gpu.allocatedBytes - before;
+      g.destroy();
+      return used;
+    };
+    const one = bytes([{ offset: 0, rows: 7, cols: 13 }]);
+    // A second 7x13 matrix adds only its momentum and apply uniforms (16 bytes each).
+    expect(bytes([{ offset: 0, rows: 7, cols: 13 }, { offset: 128, rows: 7, cols: 13 }]) - one).toBe(32);
+    expect(gpu.allocatedBytes).toBe(before);
+    expect(() => new MuonGroup(gpu, { n: 300, matrices: [{ offset: 0, rows: 7, cols: 13 }, { name: 'late', offset: 250, rows: 7, cols: 13 }] })).toThrow(
+      "muon: 'late' (7x13 at float 250) ends at float 341, past the buffers' 300",
+    );
+    expect(gpu.allocatedBytes).toBe(before);
   });
 });

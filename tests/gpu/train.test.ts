@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { createRun } from '../../src/engine/run';
 import { loadRun } from '../../src/engine/run';
+import { isMuonTensor, muonMatrices, optimizerFlopsPerStep } from '../../src/model/param-groups';
 import { resolveRunConfig } from '../../src/train/config';
 import { Trainer, type StepStats } from '../../src/train/trainer';
-import { compare } from '../util/compare';
+import { adamwRef } from '../reference/adamw';
+import { muonStepRef, type MuonState } from '../reference/muon';
+import { compare, expectClose } from '../util/compare';
 import { testGpu } from '../util/gpu';
-import { randint } from '../util/random';
+import { freshSeed, randint } from '../util/random';
 
 // A corpus whose next byte is fixed by the current one: a working training loop drives the loss far below the
 // unigram entropy (ln 10 ≈ 2.30 nats) in tens of steps, which SwiftShader can afford in CI. (Learning English
@@ -55,6 +58,86 @@ describe('training on the GPU', () => {
     const tail = await trainAll(a, 4);
     const b = await loadRun(bytes, { gpu, text: PERIODIC });
     expect(b.trainer.step).toBe(4);
+    const resumed = await trainAll(b, 4);
+    expect(resumed.map((s) => s.step)).toEqual([4, 5, 6, 7]);
+    expect(resumed.map((s) => s.loss)).toEqual(tail.map((s) => s.loss));
+    expect(resumed.map((s) => s.gradNorm)).toEqual(tail.map((s) => s.gradNorm));
+    a.destroy();
+    b.destroy();
+  });
+});
+
+// Muon on the hidden matrices, AdamW on the rest (src/model/param-groups.ts). The models are tiny()'s, dense and
+// MoE, whose pipelines the tests above compiled already; Muon adds only Newton–Schulz's.
+describe('training with optimizer muon', () => {
+  const MUON = { optimizer: 'muon', lr: 1e-2, warmupSteps: 0, muonLrScale: 8, muonMomentum: 0.9, weightDecay: 0.1 };
+  const f64 = (a: Float32Array) => Float64Array.from(a);
+
+  it('a step updates the Muon matrices as the Muon reference and the rest as AdamW; v stays zero where Muon owns', async () => {
+    const gpu = await testGpu();
+    const seed = freshSeed();
+    const before = gpu.allocatedBytes;
+    // Layer 0 dense, layer 1 MoE: dense and expert matrices, the router, norms and wte.
+    const model = { ...tiny().model, vocabSize: 259, nLayer: 2, moeEvery: 2, moeExperts: 4, moeTopK: 2 };
+    const config = resolveRunConfig({ model, optim: MUON, train: { batchSize: 2, steps: 10, evalEvery: 0 }, seed });
+    const t = await Trainer.create(gpu, config, { train: randint(400, seed, 259), validation: new Uint32Array(0) });
+    try {
+      const { layout } = t.model;
+      const { optim } = t.config;
+      const mats = muonMatrices(layout);
+      expect(mats.filter((m) => m.name.startsWith('h.1.moe.wi[')).length).toBe(4);
+      expect(t.optimizerFlopsPerStep).toBe(optimizerFlopsPerStep(t.config.model, optim));
+      expect(t.optimizerFlopsPerStep).toBeGreaterThan(0);
+      const adamSegments = layout.specs.filter((s) => !isMuonTensor(s));
+      expect(adamSegments.map((s) => s.name)).toContain('h.1.moe.router');
+      // Two steps: the second starts from a non-zero momentum and AdamW's second bias correction.
+      for (let s = 0; s < 2; s++) {
+        const old = await t.readState();
+        const stats: StepStats[] = [];
+        for await (const p of t.train(1)) if (p.kind === 'progress') stats.push(...p.steps);
+        expect(stats.map((x) => x.skipped)).toEqual([false]);
+        const lr = stats[0].lr;
+        const grads = await gpu.readFloat32(t.model.grads); // the step's, until the next step zeroes them
+        const got = await t.readState();
+        const hyper = { lr, beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps, weightDecay: optim.weightDecay, maxNorm: optim.gradClip, step: s + 1 };
+        const adam = adamwRef({ params: f64(old.params), m: f64(old.m), v: f64(old.v) }, grads, adamSegments, hyper);
+        let muon: MuonState = { params: f64(old.params), momentum: f64(old.m) };
+        for (const m of mats) muon = muonStepRef(muon, grads, m, { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay: optim.weightDecay / optim.muonLrScale }); // the same lr·wd pull per step as AdamW
+        const where = (name: string) => `seed ${seed}, step ${s}, ${name}`;
+        // Updates compared on their own (about 1% of the weights), so an error in one is not hidden by W.
+        const delta = (p: ArrayLike<number>, from: number, to: number) => Array.from({ length: to - from }, (_, i) => p[from + i] - old.params[from + i]);
+        for (const m of mats) {
+          const [from, to] = [m.offset, m.offset + m.rows * m.cols];
+          expectClose('Muon update', delta(got.params, from, to), delta(muon.params, from, to), 2e-4, where(m.name));
+          expectClose('Muon momentum', got.m.subarray(from, to), muon.momentum.subarray(from, to), 1e-5, where(m.name));
+          expect(got.v.subarray(from, to).every((x) => x === 0), where(`${m.name}: v`)).toBe(true);
+        }
+        for (const seg of adamSegments) {
+          const [from, to] = [seg.offset, seg.offset + seg.length];
+          expectClose('AdamW update', delta(got.params, from, to), delta(adam.params, from, to), 1e-4, where(seg.name));
+          expectClose('AdamW m', got.m.subarray(from, to), adam.m.subarray(from, to), 1e-4, where(seg.name));
+          expectClose('AdamW v', got.v.subarray(from, to), adam.v.subarray(from, to), 1e-4, where(seg.name));
+        }
+      }
+    } finally {
+      t.destroy();
+    }
+    expect(gpu.allocatedBytes).toBe(before);
+  });
+
+  it('drives the loss down, and resuming from a checkpoint continues the same loss curve (momentum round-trips)', async () => {
+    const gpu = await testGpu();
+    const cfg = { ...tiny({}, { steps: 8, evalBatches: 1 }), optim: { ...tiny().optim, optimizer: 'muon' } };
+    const a = await createRun(cfg, { gpu, text: PERIODIC });
+    const b0 = await a.evaluate();
+    await trainAll(a, 4);
+    const bytes = await a.save();
+    const tail = await trainAll(a, 4);
+    const after = await a.evaluate();
+    console.log(`muon: val loss ${b0.toFixed(3)} → ${after.toFixed(3)} in 8 steps`);
+    expect(after).toBeLessThan(0.75 * b0);
+    const b = await loadRun(bytes, { gpu, text: PERIODIC });
+    expect(b.config.optim.optimizer).toBe('muon');
     const resumed = await trainAll(b, 4);
     expect(resumed.map((s) => s.step)).toEqual([4, 5, 6, 7]);
     expect(resumed.map((s) => s.loss)).toEqual(tail.map((s) => s.loss));

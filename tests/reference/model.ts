@@ -1,7 +1,8 @@
 /**
  * The whole model in float64, forward only, written independently of the kernels from the math:
  * embedding (+ learned positions) → L × [x += attn(norm(x)); x += mlp_or_moe(norm(x))] → norm → head → cross-entropy,
- * norm being RMSNorm or LayerNorm (gain and bias), attention rotating q and k by RoPE unless positions are learned.
+ * norm being RMSNorm or LayerNorm (gain and bias), attention rotating q and k by RoPE unless positions are learned,
+ * and with qkNorm each head's q and k RMS-normed over its HS channels (gains q_norm, k_norm) before RoPE.
  * Used to check the GPU model's logits and loss (as llm.c's test_gpt2 checks against golden tensors) and,
  * by finite differences, its gradients.
  */
@@ -198,9 +199,14 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
   for (let l = 0; l < c.nLayer; l++) {
     const p = `h.${l}`;
     const h1 = norm(x, `${p}.ln1`);
-    const q = linear(h1, N, C, P(`${p}.wq`), c.nHead * hs);
-    const k = linear(h1, N, C, P(`${p}.wk`), c.nKvHead * hs);
+    let q = linear(h1, N, C, P(`${p}.wq`), c.nHead * hs);
+    let k = linear(h1, N, C, P(`${p}.wk`), c.nKvHead * hs);
     const v = linear(h1, N, C, P(`${p}.wv`), c.nKvHead * hs);
+    if (c.qkNorm) {
+      // (N, H·HS) as (N·H, HS): one row per head
+      q = rmsnorm(q, N * c.nHead, hs, P(`${p}.q_norm`), c.normEps);
+      k = rmsnorm(k, N * c.nKvHead, hs, P(`${p}.k_norm`), c.normEps);
+    }
     if (!learned) {
       rope(q, B, T, c.nHead, hs, c.ropeTheta);
       rope(k, B, T, c.nKvHead, hs, c.ropeTheta);

@@ -51,7 +51,7 @@ export interface MuonState {
 
 /**
  * One Muon step on the region of flat buffers: m = μ·m + g; u = g + μ·m; O = NS5(u);
- * W = W − lr·wd·W − lr·√max(1, rows/cols)·O. Everything outside the region is copied unchanged.
+ * W = W − lr·wd·W − lr·√max(1, cols/rows)·O (W stored (in, out): the scale is √max(1, fan_out/fan_in)). Everything outside the region is copied unchanged.
  */
 export function muonStepRef(state: MuonState, grads: ArrayLike<number>, region: MuonRegion, h: MuonHyper): MuonState {
   const { offset, rows, cols } = region;
@@ -65,7 +65,7 @@ export function muonStepRef(state: MuonState, grads: ArrayLike<number>, region: 
     u[i] = grads[j] + h.momentum * momentum[j];
   }
   const o = newtonSchulz5Ref(u, rows, cols);
-  const scale = Math.sqrt(Math.max(1, rows / cols));
+  const scale = Math.sqrt(Math.max(1, cols / rows));
   for (let i = 0; i < n; i++) {
     const j = offset + i;
     params[j] = params[j] - h.lr * h.weightDecay * params[j] - h.lr * scale * o[i];

@@ -81,6 +81,22 @@ describe('checkFitsDevice', () => {
     expect(learned.totalBytes - rms.totalBytes).toBeGreaterThanOrEqual(4 * 4 * 32 * 64);
   });
 
+  it('counts QK-norm: pre-norm q and k with their rstd per layer, one backward scratch, the gains in every flat buffer', () => {
+    const train = { batchSize: 4, gradAccum: 1 };
+    // head size 16 ≤ 16: the scratch bound rounds N·NH = 512 rows up to 256 (already a multiple)
+    const c = { nLayer: 2, nEmbd: 64, nHead: 4, nKvHead: 2, contextLength: 32, vocabSize: 64 };
+    const plain = estimateTrainingMemory({ model: resolveModelConfig(c), train });
+    const qk = estimateTrainingMemory({ model: resolveModelConfig({ ...c, qkNorm: true }), train });
+    const N = 4 * 32;
+    const bytes = (e: typeof plain, name: string) => e.buffers.find((b) => b.name === name)?.bytes ?? 0;
+    expect(bytes(plain, 'layer 1 QK-norm activations')).toBe(0);
+    expect(bytes(qk, 'layer 1 QK-norm activations')).toBe(4 * (N * 64 + N * 32 + N * 4 + N * 2));
+    expect(bytes(qk, 'QK-norm gradient scratch')).toBe(4 * 512 * 16);
+    // 4 gains of 16 floats, each its own 64-aligned segment
+    expect(bytes(qk, 'gradients') - bytes(plain, 'gradients')).toBe(4 * 4 * 64);
+    expect(qk.totalBytes - plain.totalBytes).toBeGreaterThan(2 * bytes(qk, 'layer 1 QK-norm activations') + bytes(qk, 'QK-norm gradient scratch'));
+  });
+
   it('counts every expert row of a MoE layer and grows with the batch', () => {
     const moe = resolveModelConfig({ nLayer: 2, nEmbd: 64, nHead: 4, moeEvery: 1, moeExperts: 4, moeTopK: 2 });
     const small = estimateTrainingMemory({ model: moe, train: { batchSize: 4, gradAccum: 1 } });

@@ -78,6 +78,37 @@ describe('model config', () => {
     expect(buildLayout(resolveModelConfig({})).specs.some((s) => s.name === 'wpe' || s.name.endsWith('.bias'))).toBe(false);
   });
 
+  it('QK-norm: off by default; two gains of the head size per block, counted but not in the matmul FLOPs', () => {
+    expect(resolveModelConfig({}).qkNorm).toBe(false);
+    expect(() => resolveModelConfig({ qkNorm: 1 })).toThrow(expect.objectContaining({ name: 'ConfigError', field: 'model.qkNorm' }));
+    const base = { vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 4, nKvHead: 2, mlp: 'gelu', tiedEmbeddings: true } as const;
+    const plain = resolveModelConfig(base);
+    const qk = resolveModelConfig({ ...base, qkNorm: true });
+    // head size 2: q_norm and k_norm of 2 each, in both of the 2 blocks (shared by the heads, whatever nKvHead)
+    expect(countParams(qk).total - countParams(plain).total).toBe(2 * 2 * 2);
+    expect(countParams(qk).activePerToken - countParams(plain).activePerToken).toBe(2 * 2 * 2);
+    expect(countParams(qk).total).toBe(buildLayout(qk).paramCount);
+    expect(flopsPerToken(qk)).toBe(flopsPerToken(plain));
+    const moe = resolveModelConfig({ ...base, qkNorm: true, moeEvery: 1, moeExperts: 3, moeTopK: 1 });
+    expect(countParams(moe).total).toBe(buildLayout(moe).paramCount);
+  });
+
+  it('lays out q_norm and k_norm (ones, no decay) after each block\'s wv, and only with qkNorm', () => {
+    const c = resolveModelConfig({ vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 12, nHead: 2, nKvHead: 1, qkNorm: true });
+    const layout = buildLayout(c);
+    const names = layout.specs.map((s) => s.name);
+    for (const l of [0, 1]) {
+      const at = names.indexOf(`h.${l}.wv`);
+      expect(names.slice(at + 1, at + 3)).toEqual([`h.${l}.q_norm`, `h.${l}.k_norm`]);
+      for (const n of ['q_norm', 'k_norm']) expect(layout.byName.get(`h.${l}.${n}`)).toMatchObject({ shape: [6], init: 'ones', decay: false });
+    }
+    const flat = initialParams(c, layout, 3);
+    const s = layout.byName.get('h.1.k_norm')!;
+    expect([...flat.subarray(s.offset, s.offset + s.length)]).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(s.offset % 64).toBe(0);
+    expect(buildLayout(resolveModelConfig({ ...c, qkNorm: false })).specs.some((sp) => sp.name.endsWith('_norm'))).toBe(false);
+  });
+
   it('counts active parameters of an MoE model', () => {
     const dense = resolveModelConfig({ nLayer: 2, moeEvery: 0 });
     const moe = resolveModelConfig({ nLayer: 2, moeEvery: 1, moeExperts: 4, moeTopK: 1 });

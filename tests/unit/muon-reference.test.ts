@@ -185,7 +185,7 @@ describe('muonStepRef', () => {
       expect(r.momentum[4]).toBeCloseTo(3.95, 14);
       const norm = Math.hypot(4.55, 5.975);
       const f = p5(norm / (norm + NS5_EPS));
-      const scale = rows > cols ? Math.SQRT2 : 1;
+      const scale = cols > rows ? Math.SQRT2 : 1; // √max(1, fan_out/fan_in), W stored (in, out)
       expect(muonScale(rows, cols)).toBeCloseTo(scale, 15);
       expect(r.params[3]).toBeCloseTo(4 - 0.1 * 0.5 * 4 - 0.1 * scale * f * (4.55 / norm), 12);
       expect(r.params[4]).toBeCloseTo(5 - 0.1 * 0.5 * 5 - 0.1 * scale * f * (5.975 / norm), 12);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { newtonSchulzFlops } from '../../src/kernels/muon';
 import { resolveModelConfig } from '../../src/model/config';
 import { buildLayout } from '../../src/model/layout';
-import { isMuonTensor, muonMatrices, optimizerFlopsPerStep } from '../../src/train/param-groups';
+import { isMuonTensor, muonMatrices, muonShapes, optimizerFlopsPerStep } from '../../src/model/param-groups';
 
 describe('Muon parameter groups', () => {
   it('gives Muon the hidden matrices and AdamW embeddings, head, norms and the router', () => {
@@ -26,5 +26,15 @@ describe('Muon parameter groups', () => {
     const want = 4 * newtonSchulzFlops(16, 16) + newtonSchulzFlops(16, 64) + newtonSchulzFlops(64, 16);
     expect(optimizerFlopsPerStep(c, { optimizer: 'muon' })).toBe(want);
     expect(optimizerFlopsPerStep(c, { optimizer: 'adamw' })).toBe(0);
+  });
+
+  it('lists each distinct matrix shape once, with how many matrices have it, in first-seen order', () => {
+    const m = (rows: number, cols: number) => ({ name: '', offset: 0, rows, cols });
+    expect(muonShapes([m(16, 16), m(16, 64), m(16, 16), m(64, 16), m(16, 64), m(16, 16)])).toEqual([
+      { rows: 16, cols: 16, count: 3 },
+      { rows: 16, cols: 64, count: 2 },
+      { rows: 64, cols: 16, count: 1 },
+    ]);
+    expect(muonShapes([])).toEqual([]);
   });
 });

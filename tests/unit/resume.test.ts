@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveModelConfig } from '../../src/model/config';
 import { buildLayout } from '../../src/model/layout';
 import { CheckpointError, type Checkpoint, type ParamTensor } from '../../src/train/checkpoint';
+import { resolveRunConfig } from '../../src/train/config';
 import { trainerStateFromCheckpoint } from '../../src/train/resume';
 
 const layout = buildLayout(resolveModelConfig({ vocabSize: 259, contextLength: 8, nLayer: 1, nEmbd: 8, nHead: 2 }));
@@ -89,5 +90,35 @@ describe('trainerStateFromCheckpoint', () => {
       message: 'checkpoint rng (the data order) is invalid: RNG state: all-zero state is invalid for xoshiro128**',
     });
     expect(refusal((c) => (c.rng = { rng: rng.rng, step: -1 }))).toMatchObject({ code: 'bad-metadata', message: expect.stringMatching(/step a non-negative integer/) });
+  });
+});
+
+describe('checkpoints and model.qkNorm', () => {
+  /** A checkpoint of `model`'s layout (the values do not matter here) with `config` stored as its run config. */
+  const saved = (model: Record<string, unknown>, config: unknown = { model }): Checkpoint => {
+    const l = buildLayout(resolveModelConfig(model));
+    const tensors = () => new Map<string, ParamTensor>(l.specs.map((s) => [s.name, { shape: s.shape.slice(), data: new Float32Array(s.length).fill(1) }]));
+    return { config, step: 1, rng, tokenizer: {}, params: tensors(), optimizer: { m: tensors(), v: tensors() }, createdAt: '2026-01-01T00:00:00Z' };
+  };
+  const base = { vocabSize: 259, contextLength: 8, nLayer: 1, nEmbd: 8, nHead: 2 };
+  /** The layout loadRun checks a checkpoint against: its stored run config, resolved (defaults filled). */
+  const layoutOf = (c: Checkpoint) => buildLayout(resolveRunConfig(c.config).model);
+
+  it('an older checkpoint, saved before the field existed, loads as qkNorm off', () => {
+    const old = saved(base);
+    expect(resolveModelConfig(base).qkNorm).toBe(false);
+    expect(() => trainerStateFromCheckpoint(old, layoutOf(old))).not.toThrow();
+  });
+
+  it('one saved with qkNorm round-trips its gains; without them, or with gains its config lacks, it is refused by name', () => {
+    const qk = saved({ ...base, qkNorm: true });
+    const s = trainerStateFromCheckpoint(qk, layoutOf(qk));
+    const spec = layoutOf(qk).byName.get('h.0.k_norm')!;
+    expect(s.params[spec.offset + spec.length - 1]).toBe(1);
+    qk.params.delete('h.0.q_norm');
+    expect(() => trainerStateFromCheckpoint(qk, layoutOf(qk))).toThrow(expect.objectContaining({ code: 'missing-tensor', message: expect.stringMatching(/^checkpoint has no parameter "h\.0\.q_norm" \[4\]/) }));
+    // gains in a checkpoint whose config says qkNorm is off (an edited config)
+    const edited = saved({ ...base, qkNorm: true }, { model: base });
+    expect(() => trainerStateFromCheckpoint(edited, layoutOf(edited))).toThrow(expect.objectContaining({ code: 'unexpected-tensor', message: expect.stringMatching(/"h\.0\.q_norm", "h\.0\.k_norm" are not in the model/) }));
   });
 });
