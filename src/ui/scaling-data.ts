@@ -4,30 +4,9 @@
  * ticks for a log axis that spans less than a decade; CSV of every point and JSON of the whole study. Pure: no DOM.
  */
 import { lowerEnvelope } from '../scaling/envelope';
+import { findRecipe } from '../scaling/recipes';
 import type { RecipeFitSummary, StudyFits, StudyRun, StudyState } from '../scaling/study';
 import { csvCell } from './sweep-data';
-
-export type RecipeGroup = 'baseline' | 'single' | 'all' | 'leave-one-out';
-
-export interface RecipeInfo {
-  id: string;
-  label: string;
-  group: RecipeGroup;
-  description: string;
-}
-
-// TODO(R): replace with the list in src/scaling/recipes.ts once it lands (same ids; labels and groups from there).
-export const SCALING_RECIPES: readonly RecipeInfo[] = [
-  { id: 'baseline', label: 'baseline (GPT-2)', group: 'baseline', description: 'learned positions, LayerNorm, biases, GELU MLP, AdamW' },
-  { id: 'modern', label: 'modern block', group: 'single', description: 'RoPE, RMSNorm, SwiGLU, no biases, QK-norm, zero-init projections' },
-  { id: 'muon', label: 'Muon', group: 'single', description: 'Muon on the hidden matrices, AdamW on the rest' },
-  { id: 'moe-active', label: 'MoE (equal active)', group: 'single', description: '4 experts, top-1, each the dense width: equal active parameters' },
-  { id: 'moe-total', label: 'MoE (equal total)', group: 'single', description: '4 experts, top-1, each ¼ of the dense width: equal total parameters' },
-  { id: 'spark', label: 'Spark (all)', group: 'all', description: 'modern block + Muon + MoE (equal active)' },
-  { id: 'spark-no-modern', label: 'Spark − modern', group: 'leave-one-out', description: 'Spark with the baseline block' },
-  { id: 'spark-no-muon', label: 'Spark − Muon', group: 'leave-one-out', description: 'Spark with AdamW' },
-  { id: 'spark-no-moe', label: 'Spark − MoE', group: 'leave-one-out', description: 'Spark with a dense MLP' },
-];
 
 const COLORS: Record<string, string> = {
   baseline: '#1b1b22', modern: '#3867d6', muon: '#e55039', 'moe-active': '#20bf6b', 'moe-total': '#0fb9b1',
@@ -35,9 +14,9 @@ const COLORS: Record<string, string> = {
 };
 const SPARE = ['#a55eea', '#2d98da', '#fa8231', '#26de81'];
 
-/** A recipe's label and colour; an id the list does not know keeps its id and gets a spare colour. */
+/** A recipe's label (from recipes.ts) and colour; an id the list does not know keeps its id and gets a spare colour. */
 export function recipeStyle(id: string): { id: string; label: string; color: string } {
-  const info = SCALING_RECIPES.find((r) => r.id === id);
+  const info = findRecipe(id);
   let hash = 0;
   for (const ch of id) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   return { id, label: info?.label ?? id, color: COLORS[id] ?? SPARE[hash % SPARE.length] };

@@ -1,7 +1,8 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { GRID_PRESETS, type PresetName } from '../scaling/grid';
 import type { StudyPlanSummary, StudySpec } from '../scaling/study';
-import { recipeStyle, SCALING_RECIPES } from './scaling-data';
+import { BASELINE_RECIPE, RECIPES } from '../scaling/recipes';
+import { recipeStyle } from './scaling-data';
 import { buildSpec, flopText, planSummaryText, type ScalingForm } from './scaling-rows';
 
 /** What the panel's buttons ask for; the view turns each into an engine command. */
@@ -96,7 +97,7 @@ export class ScalingPanel extends LitElement {
 
   constructor() {
     super();
-    this.form = { recipes: ['baseline', 'modern'], preset: 'classroom', seeds: '1, 2', custom: '' };
+    this.form = { recipes: [BASELINE_RECIPE, 'modern'], preset: 'classroom', seeds: '1, 2', custom: '' };
     this.errors = new Map();
     this.confirming = null;
     this.plan = null;
@@ -146,7 +147,7 @@ export class ScalingPanel extends LitElement {
     const set = new Set(this.form.recipes);
     if (on) set.add(id);
     else set.delete(id);
-    this.edit({ recipes: SCALING_RECIPES.map((r) => r.id).filter((r) => r === 'baseline' || set.has(r)) });
+    this.edit({ recipes: RECIPES.map((r) => r.id).filter((r) => r === BASELINE_RECIPE || set.has(r)) });
   }
 
   private run(): void {
@@ -203,8 +204,8 @@ export class ScalingPanel extends LitElement {
     const off = this.running;
     return html`
       <fieldset ?disabled=${off}><legend>Recipes (the baseline always runs: it is the reference)</legend>
-        <div class="recipes">${SCALING_RECIPES.map((r) => html`<label>
-          <input type="checkbox" data-testid="scaling-recipe-${r.id}" .checked=${r.id === 'baseline' || this.form.recipes.includes(r.id)} ?disabled=${r.id === 'baseline'}
+        <div class="recipes">${RECIPES.map((r) => html`<label>
+          <input type="checkbox" data-testid="scaling-recipe-${r.id}" .checked=${r.id === BASELINE_RECIPE || this.form.recipes.includes(r.id)} ?disabled=${r.id === BASELINE_RECIPE}
             @change=${(e: Event) => this.toggle(r.id, (e.target as HTMLInputElement).checked)} />
           <span class="dot" style="background:${recipeStyle(r.id).color}"></span>
           <span>${r.label}<small>${r.description}</small></span></label>`)}</div>

@@ -8,7 +8,8 @@ import type { GridInput, PresetName } from '../scaling/grid';
 import type { StudyFits, StudyPlanSummary, StudySpec, StudyState } from '../scaling/study';
 import { seedSpec } from '../train/config';
 import { duration, lossText, si } from './format';
-import { recipeStyle, SCALING_RECIPES, type RecipeGroup } from './scaling-data';
+import { BASELINE_RECIPE, RECIPES, type RecipeGroup } from '../scaling/recipes';
+import { recipeStyle } from './scaling-data';
 import { parseList } from './sweep-data';
 
 /** A number with three significant digits; ∞ for an open interval's end. */
@@ -57,8 +58,8 @@ export function multiplierRows(fits: StudyFits | null): { group: Exclude<RecipeG
     error: r.error,
   }));
   const order = (id: string) => {
-    const i = SCALING_RECIPES.findIndex((x) => x.id === id);
-    return i < 0 ? SCALING_RECIPES.length : i;
+    const i = RECIPES.findIndex((x) => x.id === id);
+    return i < 0 ? RECIPES.length : i;
   };
   return GROUP_ORDER.flatMap((g) => {
     const inGroup = rows.filter((r) => r.group === g).sort((a, b) => order(a.recipe) - order(b.recipe));
@@ -175,8 +176,8 @@ export function buildSpec(form: ScalingForm): { spec: StudySpec | null; errors: 
     }
   }
   if (errors.size) return { spec: null, errors };
-  const recipes = ['baseline', ...form.recipes.filter((r) => r !== 'baseline')];
-  return { spec: { recipes, baseline: 'baseline', grid: { ...custom, preset: form.preset, seeds } }, errors };
+  const recipes = [BASELINE_RECIPE, ...form.recipes.filter((r) => r !== BASELINE_RECIPE)];
+  return { spec: { recipes, baseline: BASELINE_RECIPE, grid: { ...custom, preset: form.preset, seeds } }, errors };
 }
 
 /** The form that describes a stored study's spec (a reload shows what the study ran, not the defaults). */

@@ -46,8 +46,7 @@ const doneRuns = async (page: Page) => Number(/(\d+) of \d+ runs done/.exec(awai
 const curveRecipes = (page: Page) =>
   page.evaluate(() => [...new Set(document.querySelector('spark-lab')!.shadowRoot!.querySelector('spark-scaling-view')!.chart.current?.runs.filter((r) => r.x.length > 0).map((r) => r.recipe))].sort());
 
-// enable when the runner lands: until the engine answers 'scaling-*' (helper R's runner), this cannot pass.
-describe.skip('the Scaling section', () => {
+describe('the Scaling section', () => {
   it('runs a tiny 2-recipe study live; a reload offers to resume it; resume keeps finished runs; cancel, export, clear', async () => {
     const context = await browser.newContext({ viewport: { width: 1366, height: 1000 }, acceptDownloads: true });
     const page = await context.newPage();

@@ -181,7 +181,7 @@ describe('scaling UI', () => {
     const table = q<HTMLElement>(view.renderRoot, 'spark-scaling-table')!.shadowRoot!;
     const rows = [...table.querySelectorAll('[data-testid="scaling-multipliers"] tr[data-recipe]')]
       .map((r) => [...r.querySelectorAll('td')].map((td) => [...td.querySelectorAll('span')].map((x) => x.textContent!.trim()).join(' ') || td.textContent!.trim()).join(' | '));
-    expect(rows[0]).toBe('modern block | 2.04× [1.62, 2.71] | 1.97× [1.55, 2.6] | 1.31× [0.88, 1.9] | 2.850');
+    expect(rows[0]).toBe('Modern block | 2.04× [1.62, 2.71] | 1.97× [1.55, 2.6] | 1.31× [0.88, 1.9] | 2.850');
     expect(rows[1]).toBe('Muon | needs ≥ 4 finished sizes (has 2)');
     expect(rows[2]).toMatch(/^Spark \(all\) \| 3.1× \[2.2, ∞\] \|.* \| 2.600 extrapolated$/);
     expect([...table.querySelectorAll('th[scope="rowgroup"]')].map((t) => t.textContent)).toEqual(['One ingredient over the baseline', 'All together', 'Leave one out of the full recipe']);

@@ -2,18 +2,19 @@
 // loss ticks, CSV and JSON exports, the multiplier and fit tables (error rows included), the plan's summary, the
 // progress line and the study spec the form describes.
 import { describe, expect, it } from 'vitest';
+import { RECIPES } from '../../src/scaling/recipes';
 import type { StudyPlanSummary } from '../../src/scaling/study';
 import {
-  fitCurve, lossTicks, pointX, recipeStyle, runCurves, SCALING_RECIPES, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
+  fitCurve, lossTicks, pointX, recipeStyle, runCurves, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
 } from '../../src/ui/scaling-data';
 import { buildSpec, fitRows, flopText, formOf, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
 import { fixtureFits, fixtureStudy } from '../util/scaling-fixtures';
 
 describe('recipes and styles', () => {
-  it('lists the ids the runner defines, each with its own colour, and falls back for an unknown id', () => {
-    expect(SCALING_RECIPES.map((r) => r.id)).toEqual(['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark', 'spark-no-modern', 'spark-no-muon', 'spark-no-moe']);
-    expect(new Set(SCALING_RECIPES.map((r) => recipeStyle(r.id).color)).size).toBe(SCALING_RECIPES.length);
-    expect(recipeStyle('modern').label).toBe('modern block');
+  it('has a colour for every recipe the runner defines, and a fallback for an unknown id', () => {
+    expect(RECIPES.map((r) => r.id)).toEqual(['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark', 'spark-no-modern', 'spark-no-muon', 'spark-no-moe']);
+    expect(new Set(RECIPES.map((r) => recipeStyle(r.id).color)).size).toBe(RECIPES.length);
+    expect(recipeStyle('modern').label).toBe('Modern block');
     expect(recipeStyle('mystery')).toMatchObject({ id: 'mystery', label: 'mystery' });
     expect(recipeStyle('mystery').color).toMatch(/^#[0-9a-f]{6}$/);
   });
@@ -175,7 +176,7 @@ describe('tables', () => {
     expect(groups.map((g) => g.group)).toEqual(['single', 'all', 'leave-one-out']);
     expect(groups[0].rows.map((r) => r.recipe)).toEqual(['modern', 'muon']);
     const modern = groups[0].rows[0];
-    expect(modern).toMatchObject({ label: 'modern block', flops: { value: '2.04×', interval: '[1.62, 2.71]' }, allIn: { value: '1.97×' }, wallClock: { value: '1.31×', interval: '[0.88, 1.9]' }, targetLoss: '2.850', extrapolated: false });
+    expect(modern).toMatchObject({ label: 'Modern block', flops: { value: '2.04×', interval: '[1.62, 2.71]' }, allIn: { value: '1.97×' }, wallClock: { value: '1.31×', interval: '[0.88, 1.9]' }, targetLoss: '2.850', extrapolated: false });
     expect(groups[0].rows[1]).toMatchObject({ recipe: 'muon', error: 'needs ≥ 4 finished sizes (has 2)', flops: { value: '–', interval: '' } });
     expect(groups[1].rows[0]).toMatchObject({ recipe: 'spark', extrapolated: true, flops: { interval: '[2.2, ∞]' } });
     expect(groups[2].rows[0].error).toMatch(/no overlap/);
@@ -205,7 +206,7 @@ describe('plan, progress and resuming', () => {
     const study = fixtureStudy();
     const r = study.runs.find((x) => x.kind === 'grid' && x.recipe === 'modern')!;
     const t = progressText(study, { runId: r.id, step: 12, steps: 40, done: 0.5, etaSeconds: 75 });
-    expect(t.run).toBe(`modern block · size 1 · seed ${r.seed} · lr 0.003 — step 12 of 40`);
+    expect(t.run).toBe(`Modern block · size 1 · seed ${r.seed} · lr 0.003 — step 12 of 40`);
     expect(t.eta).toBe('about 1 min 15 s left');
     expect(progressText(study, { runId: 'gone', step: 1, steps: 2, done: 0, etaSeconds: null })).toEqual({ run: 'gone — step 1 of 2', eta: 'estimating time left…' });
   });
