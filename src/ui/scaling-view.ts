@@ -242,6 +242,11 @@ export class ScalingView extends LitElement {
     this.chart.show(this.study, this.fits);
   }
 
+  /** Stored as running but not running here: the page that ran it was closed or reloaded. */
+  private statusWord(study: StudyState): string {
+    return study.status === 'running' && !this.active ? 'interrupted' : study.status;
+  }
+
   private blockedReason(): string {
     const s = this.engineState;
     if (s === 'starting') return 'The engine is starting…';
@@ -268,7 +273,7 @@ export class ScalingView extends LitElement {
             @spark-scaling-clear=${() => this.request('clear')}></spark-scaling-panel>
           ${f ? html`<div class="failure" role="alert" data-testid="scaling-error"><strong>${f.action}: ${f.name}</strong> — ${f.message}${f.field ? html` (setting: <code>${f.field}</code>)` : nothing}
             <button @click=${() => (this.failure = null)} aria-label="Dismiss the scaling error">Dismiss</button></div>` : nothing}
-          ${study ? html`<p class="status" data-testid="scaling-status">Study ${study.status}${study.phase !== 'done' && study.status === 'running' ? ` (${study.phase === 'lr-search' ? 'learning-rate search' : 'grid'})` : ''}:
+          ${study ? html`<p class="status" data-testid="scaling-status">Study ${this.statusWord(study)}${study.phase !== 'done' && study.status === 'running' ? ` (${study.phase === 'lr-search' ? 'learning-rate search' : 'grid'})` : ''}:
             ${counts.done} of ${counts.total} runs done${counts.failed ? `, ${counts.failed} failed` : ''} · ${study.adapter}${study.error ? ` · ${study.error}` : ''}</p>` : nothing}
           <div class="meaning" data-testid="scaling-meaning">
             <p><strong>What a toy-scale multiplier means.</strong> It says how much less (or more) training compute a recipe needed than the baseline to reach the same validation loss — for these small models, on one corpus, with one tokenizer. It need not hold at larger scale.</p>

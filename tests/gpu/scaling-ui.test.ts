@@ -76,13 +76,14 @@ describe('scaling UI', () => {
     await expect.poll(() => last('scaling-plan')!.spec).toEqual(stored.spec);
     expect(testId(panel(), 'scaling-resume')).not.toBeNull();
     expect(testId(panel(), 'scaling-cancel')).toBeNull(); // it does not run until resumed
-    expect(testId(view.renderRoot, 'scaling-status')!.textContent).toMatch(/of 40 runs done/);
+    expect(testId(view.renderRoot, 'scaling-status')!.textContent!.replace(/\s+/g, ' ')).toMatch(/^Study interrupted \(grid\): 37 of 40 runs done/);
     await frames(3);
     expect(view.chart.drawn.map((d) => d.recipe)).toEqual(['baseline', 'muon']);
     testId<HTMLButtonElement>(panel(), 'scaling-resume')!.click();
     expect(last('scaling-resume')).toBeTruthy();
     await view.updateComplete;
     expect(testId(panel(), 'scaling-cancel')).not.toBeNull();
+    expect(testId(view.renderRoot, 'scaling-status')!.textContent).toMatch(/^Study running \(grid\)/);
   });
 
   it('starts nothing while a study is stored; clears it on a second click; a refused start shows its error', async () => {
