@@ -111,9 +111,10 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   const normRows = roundUp(N, C <= 16 ? 256 : 16);
   const partialWidth = layerNorm ? 2 * C : C;
   add(`${layerNorm ? 'LayerNorm' : 'RMSNorm'} gradient scratch`, 'train.batchSize', normRows * partialWidth, normRows * partialWidth);
-  // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside), RoPE tables,
-  // AdamW's block table, norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and its two stagings.
-  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga) + 2 * hs;
+  // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside, 4 for the bias
+  // gradients' column sums with model.bias; the biases themselves are in P), RoPE tables, AdamW's block table,
+  // norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and its two stagings.
+  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga + (c.bias ? 4 : 0)) + 2 * hs;
   const partials = Math.ceil(P / 1024) + segments;
   const ring = 3 * 16 * (3 + ga + segments);
   add('kernel parameters and small tables', 'model.nLayer', uniformFloats, Math.ceil(P / 64), 3 * partials + 2 * segments, ga * Math.ceil(N / 1024), 4 + segments + 2 + ga, ring);

@@ -9,7 +9,7 @@ import { buildLayout } from '../../src/model/layout';
 import { Model } from '../../src/model/model';
 import { expectClose } from '../util/compare';
 import { run, testGpu } from '../util/gpu';
-import { freshSeed, randint } from '../util/random';
+import { freshSeed, randint, randn } from '../util/random';
 
 const configs: [string, Partial<ModelConfig>][] = [
   ['dense SwiGLU, GQA, tied', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
@@ -18,13 +18,18 @@ const configs: [string, Partial<ModelConfig>][] = [
   // a cache wider than one 64-key workgroup, stepped past position 64
   // GPT-2's shape: the prefill embeds positions 0..4, each step the next (head size 8 as above: no new attention compile)
   ['LayerNorm, learned positions, GELU, tied', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 }],
+  // GPT-2's linear biases (model.bias, drawn nonzero below) on the shape above: the same pipelines, the bias is a flag
+  ['LayerNorm, learned positions, GELU, linear biases', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', bias: true, initScale: 0.5 }],
   ['dense SwiGLU, GQA, context 96', { vocabSize: 259, contextLength: 96, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
 ];
 
 async function paramsFor(cfg: Partial<ModelConfig>, seed: number) {
   const gpu = await testGpu();
   const c = resolveModelConfig(cfg);
-  const flat = initialParams(c, buildLayout(c), seed);
+  const layout = buildLayout(c);
+  const flat = initialParams(c, layout, seed);
+  // biases start at zero, which would hide one the decoder leaves out
+  for (const [i, s] of layout.specs.entries()) if (s.init === 'zeros') flat.set(randn(s.length, seed + i, 0.5), s.offset);
   return { gpu, c, params: gpu.upload(flat, 'params'), flat };
 }
 

@@ -10,7 +10,7 @@ import { freshSeed, randint, randn, rng } from '../util/random';
  * The whole model against the float64 reference (tests/reference/model.ts): logits and loss of the forward,
  * and every parameter tensor's gradient against central finite differences of the reference loss.
  */
-async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, samplesPerTensor = 4): Promise<void> {
+async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, samplesPerTensor = 4, checkAccumulation = false): Promise<void> {
   const gpu = await testGpu();
   const c = resolveModelConfig({ initScale: 0.3, ...cfg });
   const seed = freshSeed();
@@ -64,9 +64,28 @@ async function checkModel(cfg: Partial<ModelConfig>, B: number, T: number, sampl
       fd.push((lp - lm) / (2 * h));
       gpuG.push(grads[s.offset + i]);
     }
+    if (s.name.endsWith('.wk.bias') && c.positions === 'learned') {
+      // exactly zero without RoPE: a key bias adds q·b to every score of a query alike, and softmax ignores a shift
+      expect(Math.max(...fd.map(Math.abs)), `finite differences of ${s.name} (${ctx})`).toBeLessThan(1e-9);
+      expect(Math.max(...gpuG.map(Math.abs)), `gradient of ${s.name}: gpu ${gpuG.map((x) => x.toExponential(3))} should be 0 up to rounding (${ctx})`).toBeLessThan(1e-6);
+      continue;
+    }
     const scale = Math.max(...fd.map(Math.abs), 1e-6);
     const err = Math.max(...fd.map((f, j) => Math.abs(f - gpuG[j]))) / scale;
     expect(err, `gradient of ${s.name}: gpu ${gpuG.map((x) => x.toExponential(3))} vs finite differences ${fd.map((x) => x.toExponential(3))} (${ctx})`).toBeLessThan(2e-3);
+  }
+  if (checkAccumulation) {
+    // a second micro-batch (the same one) without zeroing adds to every gradient: twice the first, tensor by tensor
+    await run(gpu, (pass) => {
+      model.forward(pass);
+      model.lossAndGrad(pass);
+      model.backward(pass);
+    });
+    const twice = await gpu.readFloat32(model.grads);
+    for (const s of layout.specs) {
+      const once = grads.subarray(s.offset, s.offset + s.length).map((g) => 2 * g);
+      expectClose(`${s.name} gradient after two micro-batches`, twice.subarray(s.offset, s.offset + s.length), once, 1e-5, ctx);
+    }
   }
   model.destroy();
 }
@@ -82,6 +101,15 @@ describe('whole model vs float64 reference', () => {
 
   it('GPT-2 shape: LayerNorm with biases, learned positions, dense GELU, tied head', async () => {
     await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned' }, 2, 5);
+  });
+
+  it('GPT-2 shape with linear biases (model.bias), gradients accumulating over two micro-batches', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 6, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'gelu', tiedEmbeddings: true, norm: 'layernorm', positions: 'learned', bias: true }, 2, 5, 4, true);
+  });
+
+  // biases before RoPE, on grouped k and v heads (widths off 4: the scalar column sum), and in an MoE block's attention
+  it('linear biases with RoPE, grouped-query attention, SwiGLU and an MoE block (experts without biases)', async () => {
+    await checkModel({ vocabSize: 9, contextLength: 8, nLayer: 2, nEmbd: 12, nHead: 2, nKvHead: 1, mlp: 'swiglu', mlpHidden: 10, moeEvery: 2, moeExperts: 2, moeTopK: 1, bias: true }, 2, 4);
   });
 
   // Routing is piecewise constant in the router logits: a finite difference of 1e-5 crosses a top-k or capacity
