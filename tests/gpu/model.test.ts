@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
+import { initialParams } from '../../src/model/init';
 import { Model } from '../../src/model/model';
 import { referenceForward, type RefParams } from '../reference/model';
 import { expectClose } from '../util/compare';
@@ -120,5 +121,33 @@ describe('whole model vs float64 reference', () => {
 
   it('MoE top-1 GELU experts with tokens dropped past capacity', async () => {
     await checkModel({ vocabSize: 7, contextLength: 8, nLayer: 1, nEmbd: 8, nHead: 2, mlp: 'gelu', moeEvery: 1, moeExperts: 3, moeTopK: 1, moeCapacityFactor: 0.5, tiedEmbeddings: false }, 1, 8);
+  });
+});
+
+describe('model.zeroInitProjections', () => {
+  // AdamW's first step moves a weight by about lr · sign(g): it moves every zeroed projection whose gradient is nonzero
+  it("starts wo, mlp.wo and the experts' wo at exactly zero, and their first gradients are nonzero", async () => {
+    const gpu = await testGpu();
+    const c = resolveModelConfig({ vocabSize: 9, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, mlp: 'swiglu', moeEvery: 2, moeExperts: 4, moeTopK: 2, zeroInitProjections: true });
+    const [B, T] = [2, 4];
+    const model = new Model(gpu, c, { B, T });
+    const seed = freshSeed();
+    model.setParams(initialParams(c, model.layout, seed));
+    model.setBatch(randint(B * T, seed + 1, c.vocabSize), randint(B * T, seed + 2, c.vocabSize));
+    await run(gpu, (pass) => {
+      model.zeroGrads(pass);
+      model.forward(pass);
+      model.lossAndGrad(pass);
+      model.backward(pass);
+    });
+    const params = await gpu.readFloat32(model.params);
+    const grads = await gpu.readFloat32(model.grads);
+    const of = (flat: Float32Array, name: string) => { const s = model.layout.byName.get(name)!; return flat.subarray(s.offset, s.offset + s.length); };
+    for (const name of ['h.0.wo', 'h.0.mlp.wo', 'h.1.wo', 'h.1.moe.wo']) {
+      expect(of(params, name).every((v) => v === 0), `${name} at init (seed ${seed})`).toBe(true);
+      // activationsᵀ · dY: it does not need the weight to be nonzero
+      expect(of(grads, name).some((v) => v !== 0), `${name} gradient (seed ${seed})`).toBe(true);
+    }
+    model.destroy();
   });
 });
