@@ -2,14 +2,16 @@
  * Experiment (not part of `npm test`): the scaling lab's multiplier table on this machine's adapter. Recipes baseline,
  * modern, muon, moe-active, moe-total and spark, run by the engine's scaling runner (the page's code path) on the
  * largest grid whose estimated time fits the budget (80 minutes by default): the candidates are tried from the
- * 'quick' preset down, each estimated from a short measured warm-up (tokens/s of the baseline and of spark, the
- * slower of the two at every size, at the smallest and largest width), and the experiment refuses to start when
- * none fits. Results go to experiments/out/scaling.json (the study with every run's curve, the fits, the plan) and
+ * 'quick' preset down, each estimated from one short measured warm-up (tokens/s of the baseline and of spark, the
+ * slower of the two at every size, at the smallest and the largest width of all candidates), and the experiment
+ * refuses to start when none fits. Results go to experiments/out/scaling.json (the study with every run's curve, the fits, the plan) and
  * experiments/out/scaling.md (the table); every line it prints starts with `[scaling]`.
  *
  *   npm run experiment -- experiments/scaling.test.ts                      the study (up to the budget)
  *   VITE_SCALING_DRY=1 npm run experiment -- experiments/scaling.test.ts   the plans on the assumed laptop GPU only
  *   VITE_SCALING_BUDGET_MIN=60 ...                                         another budget, in minutes
+ *
+ * The browser may not read /proc/loadavg: pass the load before as VITE_SCALING_LOAD="$(cat /proc/loadavg)".
  */
 import { expect, it } from 'vitest';
 import { commands } from 'vitest/browser';
@@ -35,12 +37,14 @@ const CANDIDATES: { name: string; grid: PresetName | GridInput }[] = [
   { name: 'classroom', grid: 'classroom' },
   { name: 'classroom, budgets 10·N and 20·N', grid: { preset: 'classroom', tokensPerParam: [10, 20] } },
   { name: 'classroom from width 8, budgets 10·N and 20·N', grid: { preset: 'classroom', sizes: { smallest: 8 }, tokensPerParam: [10, 20] } },
+  { name: 'widths 8 to 28 (head size 4), context 16, budgets 10·N and 20·N', grid: { preset: 'classroom', sizes: { smallest: 8, growth: 1.5, headSize: 4, contextLength: 16 }, tokensPerParam: [10, 20] } },
 ];
 
 const log = (line: string) => console.log(`[scaling] ${line}`);
 const hours = (s: number) => `${(s / 60).toFixed(1)} min`;
 
 async function loadAverage(): Promise<string> {
+  if (import.meta.env.VITE_SCALING_LOAD) return String(import.meta.env.VITE_SCALING_LOAD).split(' ').slice(0, 3).join(' ');
   try {
     return (await commands.readFile('/proc/loadavg')).split(' ').slice(0, 3).join(' ');
   } catch {
@@ -61,16 +65,19 @@ async function measure(gpu: Gpu, config: Parameters<typeof createRun>[0]): Promi
   }
 }
 
-/** The slower of the baseline's and spark's measured speed at each size (spark: MoE and Muon, the costliest ingredients). */
-async function warmup(gpu: Gpu, grid: PresetName | GridInput): Promise<Throughput> {
-  const state = newStudyState({ recipes: ['baseline', 'spark'], grid }, { id: 'warmup', adapter: '', now: 0 });
+/**
+ * The slower of the baseline's and spark's measured speed at each size (spark: MoE and Muon, the costliest
+ * ingredients), fitted through the smallest size of the smallest candidate and the largest of the largest, so one
+ * warm-up serves every candidate.
+ */
+async function warmup(gpu: Gpu, smallGrid: PresetName | GridInput, largeGrid: PresetName | GridInput): Promise<Throughput> {
+  const states = [smallGrid, largeGrid].map((grid) => newStudyState({ recipes: ['baseline', 'spark'], grid }, { id: 'warmup', adapter: '', now: 0 }));
   const models: Throughput[] = [];
   for (const recipe of ['baseline', 'spark']) {
-    const grids = state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid');
-    const small = grids.reduce((a, b) => (b.nonEmbedding < a.nonEmbedding ? b : a));
-    const large = grids.reduce((a, b) => (b.nonEmbedding > a.nonEmbedding ? b : a));
+    const pick = (state: StudyState, better: (a: number, b: number) => boolean) =>
+      state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid').reduce((a, b) => (better(b.nonEmbedding, a.nonEmbedding) ? b : a));
     const points = [];
-    for (const r of [small, large]) {
+    for (const [state, r] of [[states[0]!, pick(states[0]!, (x, y) => x < y)], [states[1]!, pick(states[1]!, (x, y) => x > y)]] as const) {
       const config = runConfigOf(state, r).config;
       const short = { ...config, train: { ...config.train, steps: WARMUP_STEPS + 2, evalEvery: 0 } };
       const tokensPerSecond = await measure(gpu, short);
@@ -131,8 +138,8 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
   log(`adapter: ${JSON.stringify(gpu.adapter)}`);
 
   let chosen: { name: string; grid: PresetName | GridInput; plan: StudyPlanSummary } | null = null;
+  const throughput = await warmup(gpu, CANDIDATES[CANDIDATES.length - 1]!.grid, CANDIDATES[0]!.grid);
   for (const c of CANDIDATES) {
-    const throughput = await warmup(gpu, c.grid);
     const plan = planSummary(planRecipes(resolveStudySpec({ recipes: RECIPES, grid: c.grid }), { throughput }), 'measured');
     log(`grid ${c.name}: ${hours(plan.totalSeconds)} estimated (${plan.recipes.map((r) => `${r.recipe} ${hours(r.seconds)}`).join(', ')})`);
     if (plan.totalSeconds <= BUDGET_S) {

@@ -22,7 +22,8 @@
 // row). With COMBINE the RPW row slots of a workgroup are summed in shared memory in slot order and workgroup
 // g writes partial row g; otherwise slot ry of workgroup g owns partial row g * RPW + ry. A partial row is PW
 // vectors: dw (CV), then for LayerNorm db (CV). norm_dweight then sums the P partial rows of each column in a
-// fixed order and writes (or adds to) dweight (and dbias).
+// fixed order and writes (or adds to) dweight (and dbias). Bound to any (P, C) matrix it is a column sum (the
+// wrapper's ColumnSum: a linear's bias gradient).
 
 const TPR: u32 = ${TPR}u;
 const RPW: u32 = ${RPW}u;

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type * as tfNs from '@tensorflow/tfjs-core';
-import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../../src/kernels/norm';
+import { ColumnSum, LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../../src/kernels/norm';
 import { randn } from '../../tests/util/random';
 import type { BenchCase, Suite, Tf } from '../types';
 
@@ -114,6 +114,34 @@ function normCase(N: number, C: number, backward: boolean, quick: boolean): Benc
   };
 }
 
+// A linear's bias gradient, dbias = Σ over rows of dY: reads N·C floats once and writes C (bandwidth bound), N·C
+// adds. Peer: tf.sum over axis 0.
+function columnSumCase(N: number, C: number, quick: boolean): BenchCase {
+  const x = randn(N * C, 1);
+  return {
+    op: 'norm',
+    shape: `column sum (bias gradient) N=${N} C=${C}`,
+    flops: N * C,
+    bytes: 4 * (N * C + C),
+    quick,
+    ours(gpu) {
+      const k = new ColumnSum(gpu, { rows: N, cols: C });
+      const bufs = { x: gpu.upload(x, 'x'), out: gpu.createBuffer(4 * C, 'out') };
+      return {
+        record: (pass) => k.encode(pass, bufs.x, bufs.out),
+        dispose: () => {
+          Object.values(bufs).forEach((b) => gpu.release(b));
+          k.destroy();
+        },
+      };
+    },
+    peer(tf) {
+      const tx = tf.tensor2d(x, [N, C]);
+      return { run: () => tf.sum(tx, 0), dispose: () => tx.dispose() };
+    },
+  };
+}
+
 const suite: Suite = () => [
   normCase(1024, 256, false, true),
   normCase(1024, 256, true, true),
@@ -128,5 +156,7 @@ const suite: Suite = () => [
   layernormCase(1024, 256, true, true),
   layernormCase(8192, 512, false, false),
   layernormCase(8192, 512, true, false),
+  columnSumCase(1024, 256, true),
+  columnSumCase(8192, 2048, false),
 ];
 export default suite;

@@ -1,6 +1,6 @@
 /**
 /**
- * Row and element kernels: RMSNorm and LayerNorm forward + backward, embedding forward + backward (repeated and
+ * Row and element kernels: RMSNorm and LayerNorm forward + backward, the column sum (a linear's bias gradient), embedding forward + backward (repeated and
  * out-of-range token ids; with learned positions), GELU, SwiGLU and RoPE forward + backward, against their float64
  * references. The cases are the GPU tests' (tests/util/cases/): the quick suite picks a few of their shapes, the
  * full suite adds larger ones.
@@ -8,12 +8,15 @@
 import type { RopeShape } from '../../src/kernels/elementwise';
 import { GELU_SIZES, ROPE_SHAPES, SWIGLU_SHAPES, geluCase, ropeCase, swigluCase } from '../../tests/util/cases/elementwise';
 import { EMBEDDING_CASES, POSITION_CASES, embeddingCase, positionEmbeddingCase, type EmbeddingCase, type PositionEmbeddingCase } from '../../tests/util/cases/embed';
-import { LAYERNORM_SHAPES, RMSNORM_SHAPES, layernormCase, rmsnormCase, type LayerNormCase, type RmsNormCase } from '../../tests/util/cases/norm';
+import {
+  COLUMN_SUM_SHAPES, LAYERNORM_SHAPES, RMSNORM_SHAPES, columnSumCase, layernormCase, rmsnormCase, type ColumnSumCase, type LayerNormCase, type RmsNormCase,
+} from '../../tests/util/cases/norm';
 import type { Suite, Task } from '../types';
 import { caseChecks, pick } from './case-checks';
 
 const normName = (c: RmsNormCase): string => `N${c.N}-C${c.C}`;
 const layerNormName = (c: LayerNormCase): string => `${normName(c)}${c.shift ? `-shift${c.shift}` : ''}`;
+const columnSumName = (c: ColumnSumCase): string => `rows${c.rows}-cols${c.cols}${c.accumulate ? '-acc' : ''}`;
 const embedName = ({ shape: s, outOfRange }: EmbeddingCase): string => `N${s.N}-V${s.V}-C${s.C}${outOfRange ? `-bad${outOfRange}` : ''}`;
 const positionsName = ({ shape: s, positions: p, outOfRange }: PositionEmbeddingCase): string =>
   `positions-N${s.N}-V${s.V}-C${s.C}-T${p.T}-L${p.contextLength}${p.offset ? `-off${p.offset}` : ''}${outOfRange ? `-bad${outOfRange}` : ''}`;
@@ -29,6 +32,10 @@ export function pointwiseTasks(suite: Suite): Task[] {
   const layerNorms: LayerNormCase[] = [
     ...pick(LAYERNORM_SHAPES, layerNormName, ['N5-C257', 'N9-C100-shift100']),
     ...(full ? [{ N: 512, C: 1024 }, { N: 7, C: 5000 }] : []),
+  ];
+  const columnSums: ColumnSumCase[] = [
+    ...pick(COLUMN_SUM_SHAPES, columnSumName, ['rows37-cols33', 'rows5-cols35-acc']),
+    ...(full ? [{ rows: 4096, cols: 1376, accumulate: true }] : []), // B·T = 4096 rows of a 4·344-wide MLP
   ];
   const embeds: EmbeddingCase[] = [
     ...pick(EMBEDDING_CASES, embedName, ['N300-V17-C257', 'N1337-V1000-C12-bad9', ...(full ? ['N513-V70000-C4-bad3'] : [])]),
@@ -54,6 +61,11 @@ export function pointwiseTasks(suite: Suite): Task[] {
       id: `layernorm/${layerNormName(c)}`,
       kernels: ['layernorm'],
       run: (ctx) => caseChecks(ctx, `correctness/layernorm/${layerNormName(c)}`, 'layernorm', layernormCase(c)),
+    })),
+    ...columnSums.map((c): Task => ({
+      id: `column-sum/${columnSumName(c)}`,
+      kernels: ['column-sum'],
+      run: (ctx) => caseChecks(ctx, `correctness/column-sum/${columnSumName(c)}`, 'column-sum', columnSumCase(c)),
     })),
     ...embeds.map((c): Task => ({
       id: `embedding/${embedName(c)}`,

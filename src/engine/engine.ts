@@ -30,6 +30,11 @@ export interface EngineOptions {
   store?: CheckpointStore;
   /** Where the scaling study is kept (default: its own IndexedDB database). */
   studyStore?: StudyStore;
+  /**
+   * Tests only: a device to use instead of requesting one, so engines in one test page share its compiled pipelines
+   * (on SwiftShader compiles dominate). Its loss is not watched: no device-loss recovery with it. The page never sets it.
+   */
+  gpu?: Gpu;
 }
 
 /** A training loop to step `target`; `waiting`: it waits for resume (only then is the state 'paused'). */
@@ -64,6 +69,7 @@ export class Engine {
   /** The page's memory budget as its last create or load gave it; a reload after a device loss uses it too. */
   private memoryBudgetBytes: number | undefined;
   private readonly scaling: ScalingRunner;
+  private readonly givenGpu: Gpu | null;
 
   constructor(private readonly emit: Emit, options: EngineOptions = {}) {
     this.store = options.store ?? new CheckpointStore();
@@ -75,6 +81,7 @@ export class Engine {
       memoryBudgetBytes: () => this.memoryBudgetBytes,
       changed: () => this.updateState(),
     }, options.studyStore ?? new StudyStore());
+    this.givenGpu = options.gpu ?? null;
     this.gpuReady = this.acquire();
   }
 
@@ -211,7 +218,8 @@ export class Engine {
     const epoch = this.epoch;
     this.acquiring = true;
     this.updateState();
-    const ready = requestGpu({ onLost: (err) => this.onLost(err, epoch), onError: (err) => this.fail(err) }).then((gpu) => {
+    const requested = this.givenGpu ? Promise.resolve(this.givenGpu) : requestGpu({ onLost: (err) => this.onLost(err, epoch), onError: (err) => this.fail(err) });
+    const ready = requested.then((gpu) => {
       this.gpu = gpu;
       const limits: Record<string, number> = {}; // GPUSupportedLimits' getters do not survive structured cloning
       for (const k in gpu.limits) if (typeof gpu.limits[k as keyof GPUSupportedLimits] === 'number') limits[k] = gpu.limits[k as keyof GPUSupportedLimits] as number;

@@ -386,3 +386,48 @@ export class LayerNormBackward {
     this.passes.destroy();
   }
 }
+
+/**
+ * out (cols) = Σ over rows of x (rows, cols), written or added (accumulate): a linear's bias gradient, the column
+ * sum of dY over the B·T rows. It is the norms' second pass (norm_dweight) run over x as its partial rows, so it
+ * sums in the same fixed order, needs no scratch and shares that pipeline with RMSNorm's backward of width cols.
+ */
+export class ColumnSum {
+  readonly shape: Readonly<{ rows: number; cols: number; accumulate: boolean }>;
+  /** One add per element. */
+  readonly flops: number;
+  private readonly pipeline: GPUComputePipeline;
+  private readonly uniform: GPUBuffer;
+  private readonly grid: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    shape: { rows: number; cols: number; accumulate?: boolean },
+  ) {
+    const k = 'columnSum';
+    assertCount(k, 'rows', shape.rows);
+    assertCount(k, 'cols', shape.cols);
+    check(shape.rows * shape.cols < 2 ** 32, () => `${k}: rows·cols = ${shape.rows * shape.cols} exceeds 32-bit indexing`);
+    const t = tiling(gpu, shape.cols);
+    const grid = ceilDiv(t.cv, 32);
+    check(grid <= gpu.limits.maxComputeWorkgroupsPerDimension, () => `${k}: cols ${shape.cols} needs ${grid} workgroups; this device allows ${gpu.limits.maxComputeWorkgroupsPerDimension}`);
+    this.shape = { rows: shape.rows, cols: shape.cols, accumulate: shape.accumulate ?? false };
+    this.flops = shape.rows * shape.cols;
+    this.grid = grid;
+    this.pipeline = gpu.pipelines.get(normShader, 'norm_dweight', params(t, shape.cols, 'rmsnorm', { DWEIGHT: true, ACCUM_DW: this.shape.accumulate }));
+    this.uniform = gpu.uniform(packUniform([['u32', shape.rows], ['u32', 0], ['u32', 0], ['u32', 0]]), `columnSum ${shape.rows}x${shape.cols}`);
+  }
+
+  encode(pass: GPUComputePassEncoder, x: Binding, out: Binding): void {
+    const { rows, cols } = this.shape;
+    const k = 'columnSum';
+    assertHolds(k, 'x', x, rows * cols);
+    assertHolds(k, 'out', out, cols);
+    assertNoAlias(k, 'out', out, { x });
+    dispatch(this.gpu, pass, this.pipeline, [this.uniform, x, out], [this.grid]);
+  }
+
+  destroy(): void {
+    this.gpu.release(this.uniform);
+  }
+}

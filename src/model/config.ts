@@ -26,9 +26,9 @@ export const modelSchema = {
   norm: { type: 'enum', default: 'rmsnorm', values: ['rmsnorm', 'layernorm'], doc: 'normalisation of every block and the final norm: RMSNorm (a gain) or LayerNorm (a gain and a bias, as GPT-2)' },
   normEps: { type: 'number', default: 1e-5, min: 1e-12, max: 1, doc: 'epsilon of the norms (RMSNorm or LayerNorm)' },
   positions: { type: 'enum', default: 'rope', values: ['rope', 'learned'], doc: 'position information: rotary embeddings in attention, or a learned table of contextLength rows added to the token embedding (as GPT-2)' },
-  bias: { type: 'bool', default: false, doc: 'biases on the attention (q, k, v, output) and dense MLP linears, as GPT-2; experts and the router stay without' },
+  bias: { type: 'bool', default: false, doc: 'biases on the attention (q, k, v, output) and dense MLP (in, out) linears, as GPT-2: zeros at init, no weight decay; MoE experts and the router stay without' },
   qkNorm: { type: 'bool', default: false, doc: "RMSNorm of each head's query and key over the head size (eps normEps; learned gains q_norm and k_norm shared by the layer's heads, not decayed) before RoPE, or before the scores with learned positions" },
-  zeroInitProjections: { type: 'bool', default: false, doc: "the attention and MLP output projections start at zero instead of GPT-2's scaled normal" },
+  zeroInitProjections: { type: 'bool', default: false, doc: "the attention and MLP output projections (wo, mlp.wo, and each expert's moe.wo) start at exactly zero instead of GPT-2's scaled normal" },
   ropeTheta: { type: 'number', default: 10_000, min: 1, max: 1e9, doc: 'RoPE base (unused with learned positions)' },
 } as const satisfies Schema;
 
@@ -84,8 +84,9 @@ export interface ParamCounts {
 /** Parameter counts from the config alone. */
 export function countParams(c: ModelConfig): ParamCounts {
   const { C, hs, kvDim, ffnIn } = modelDims(c);
-  const attn = C * C + 2 * C * kvDim + C * C; // wq, wk, wv, wo
+  const attn = C * C + 2 * C * kvDim + C * C + (c.bias ? C + 2 * kvDim + C : 0); // wq, wk, wv, wo (and their biases)
   const ffn = C * ffnIn + c.mlpHidden * C;
+  const denseFfn = ffn + (c.bias ? ffnIn + C : 0); // experts have no biases
   const normWidth = c.norm === 'layernorm' ? 2 * C : C; // gain, and LayerNorm's bias
   const norms = 2 * normWidth;
   const qkNorm = c.qkNorm ? 2 * hs : 0; // q_norm and k_norm gains
@@ -98,8 +99,8 @@ export function countParams(c: ModelConfig): ParamCounts {
       total += c.moeExperts * ffn + C * c.moeExperts; // experts + router
       active += c.moeTopK * ffn + C * c.moeExperts;
     } else {
-      total += ffn;
-      active += ffn;
+      total += denseFfn;
+      active += denseFfn;
     }
   }
   const wpe = c.positions === 'learned' ? c.contextLength * C : 0;
@@ -112,12 +113,14 @@ export function countParams(c: ModelConfig): ParamCounts {
 
 /**
  * Training FLOPs per token: 6·N_active (forward 2, backward 4 per weight; the embedding lookups, wte's and
- * the learned positions' wpe, are not matmuls, but a tied head is; nor are the QK-norm gains) plus the causal attention
- * term 6·L·T·C (QKᵀ and PV, halved for causality, times 3 for forward and backward).
+ * the learned positions' wpe, are not matmuls, but a tied head is) plus the causal attention term 6·L·T·C (QKᵀ and PV, halved for causality,
+ * times 3 for forward and backward). N is Kaplan et al.'s non-embedding count: norm parameters (QK-norm gains
+ * included) and linear biases count at 6 like weights although they cost about 2 (an add, a column sum): GPT-2's
+ * ~9·C biases per block against ~12·C² weights overcount by about 0.5/C (0.4% at C = 128), and one rule holds for
+ * every recipe.
  */
 export function flopsPerToken(c: ModelConfig): number {
   const p = countParams(c);
-  const qkGains = c.qkNorm ? 2 * headSize(c) * c.nLayer : 0;
-  const matmulParams = p.activePerToken - p.positionEmbedding - (c.tiedEmbeddings ? 0 : p.embedding - p.positionEmbedding) - qkGains;
+  const matmulParams = p.activePerToken - p.positionEmbedding - (c.tiedEmbeddings ? 0 : p.embedding - p.positionEmbedding);
   return 6 * matmulParams + 6 * c.nLayer * c.contextLength * c.nEmbd;
 }

@@ -10,8 +10,10 @@
  * pass share one MoeLayer (same shape, weights passed per layer), as the dense layers share their activations.
  *
  * With learned positions each pass embeds its tokens at their positions (the embedding's offset) and attention
- * applies no RoPE; with LayerNorm each norm also keeps its rows' means. With QK-norm the projections write qPre and kPre,
- * normed per head into q and k before RoPE: the cache holds the normed, rotated keys, as training's attention sees them.
+ * applies no RoPE; with LayerNorm each norm also keeps its rows' means; with model.bias the attention and dense-MLP
+ * linears add their biases (the matmul's epilogue), as the training model does. With QK-norm the projections write
+ * qPre and kPre, normed per head into q and k before RoPE: the cache holds the normed, rotated keys, as training's
+ * attention sees them.
  *
  * Kernels and activations are kept for the step shape (Tn = 1) and for one prefill length at a time: a prefill of
  * another length frees the previous one, so a decoder's memory is estimateBytes(config, S, P) whatever it ran before.
@@ -188,7 +190,7 @@ export class Decoder {
     const buffers: GPUBuffer[] = [];
     const kernels: { destroy(): void }[] = [];
     const k = <K extends { destroy(): void }>(kernel: K): K => (kernels.push(kernel), kernel);
-    const mm = (s: ConstructorParameters<typeof Matmul>[1]) => k(new Matmul(gpu, s));
+    const mm = (s: ConstructorParameters<typeof Matmul>[1]) => k(new Matmul(gpu, { ...s, bias: c.bias }));
     const floats = new Map(stageFloats(c, S, Tn));
     const b = (name: string) => (floats.get(name)! > 0 ? this.buf(buffers, floats.get(name)!, `decoder ${name} Tn=${Tn}`) : null);
     try {
@@ -279,6 +281,7 @@ export class Decoder {
     if (st.embed.positions) st.embed.setPositionOffset(pos);
     st.attention.setVisibleKeys(pos + Tn);
     const P = (n: string) => this.P(n);
+    const Pb = (n: string) => (c.bias ? P(`${n}.bias`) : undefined);
     const norm = (kernel: RmsNormForward | LayerNormForward, x: GPUBuffer, name: string, y: GPUBuffer, mean: GPUBuffer | null, rstd: GPUBuffer) => {
       if (kernel instanceof LayerNormForward) kernel.encode(pass, x, P(name), P(`${name}.bias`), y, mean!, rstd);
       else kernel.encode(pass, x, P(name), y, rstd);
@@ -289,9 +292,9 @@ export class Decoder {
     for (let l = 0; l < c.nLayer; l++) {
       const p = `h.${l}`;
       norm(st.norm, st.x, `${p}.ln1`, st.n, st.mean, st.rstd);
-      st.qProj.encode(pass, st.n, P(`${p}.wq`), st.qPre ?? st.q);
-      st.kProj.encode(pass, st.n, P(`${p}.wk`), st.kPre ?? st.k);
-      st.vProj.encode(pass, st.n, P(`${p}.wv`), st.v);
+      st.qProj.encode(pass, st.n, P(`${p}.wq`), st.qPre ?? st.q, Pb(`${p}.wq`));
+      st.kProj.encode(pass, st.n, P(`${p}.wk`), st.kPre ?? st.k, Pb(`${p}.wk`));
+      st.vProj.encode(pass, st.n, P(`${p}.wv`), st.v, Pb(`${p}.wv`));
       if (st.qkNorm) {
         const gain = qkNormNames(l);
         st.qkNorm.forward(pass, { q: P(gain.q), k: P(gain.k) }, { q: st.qPre!, k: st.kPre! }, { q: st.q, k: st.k }, { q: st.rstdQ!, k: st.rstdK! });
@@ -307,16 +310,16 @@ export class Decoder {
       }
       pass = enc.beginComputePass();
       st.attention.encodeForward(pass, st.q, this.kCache[l], this.vCache[l], st.att, st.lse);
-      st.oProj.encode(pass, st.att, P(`${p}.wo`), st.proj);
+      st.oProj.encode(pass, st.att, P(`${p}.wo`), st.proj, Pb(`${p}.wo`));
       st.add.encode(pass, st.x, st.proj, st.mid);
       norm(st.norm, st.mid, `${p}.ln2`, st.n, st.mean, st.rstd);
       if (isMoeLayer(c, l)) {
         st.moe!.forward(pass, st.n, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, st.proj);
       } else {
-        st.up!.encode(pass, st.n, P(`${p}.mlp.wi`), st.u!);
+        st.up!.encode(pass, st.n, P(`${p}.mlp.wi`), st.u!, Pb(`${p}.mlp.wi`));
         if (st.gelu) st.gelu.encode(pass, st.u!, st.a!);
         else st.swiglu!.encode(pass, st.u!, st.a!);
-        st.down!.encode(pass, st.a!, P(`${p}.mlp.wo`), st.proj);
+        st.down!.encode(pass, st.a!, P(`${p}.mlp.wo`), st.proj, Pb(`${p}.mlp.wo`));
       }
       st.add.encode(pass, st.mid, st.proj, st.x);
     }

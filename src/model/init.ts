@@ -4,8 +4,9 @@ import type { ParamLayout } from './layout';
 
 /**
  * Initial weights on the CPU, from the seed alone: normal(0, initScale) for matrices, scaled by 1/sqrt(2·L)
- * for the projections that write into the residual stream (GPT-2's scheme), ones for norm gains. Padding
- * between tensors stays zero.
+ * for the projections that write into the residual stream (GPT-2's scheme), ones for norm gains, zeros for
+ * biases and, with model.zeroInitProjections, for those projections (layout.ts says which). Padding between
+ * tensors stays zero.
  */
 export function initialParams(c: ModelConfig, layout: ParamLayout, seed: number): Float32Array<ArrayBuffer> {
   const out = new Float32Array(layout.totalLength);

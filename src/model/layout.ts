@@ -47,29 +47,37 @@ export function buildLayout(c: ModelConfig): ParamLayout {
     add(name, [C], 'ones', false);
     if (c.norm === 'layernorm') add(`${name}.bias`, [C], 'zeros', false);
   };
+  // a linear's bias (model.bias) sits right after its weight, as GPT-2's c_attn.bias: zeros, no decay
+  const linear = (name: string, shape: number[], init: ParamInit) => {
+    add(name, shape, init, true);
+    if (c.bias) add(`${name}.bias`, [shape[1]!], 'zeros', false);
+  };
+  // output projections that write into the residual stream: zero with model.zeroInitProjections
+  const outInit: ParamInit = c.zeroInitProjections ? 'zeros' : 'residual';
   add('wte', [c.vocabSize, C], 'normal', true);
   // learned positions (GPT-2's wpe): normal(initScale) and decayed, as wte
   if (c.positions === 'learned') add('wpe', [c.contextLength, C], 'normal', true);
   for (let l = 0; l < c.nLayer; l++) {
     const p = `h.${l}`;
     norm(`${p}.ln1`);
-    add(`${p}.wq`, [C, c.nHead * hs], 'normal', true);
-    add(`${p}.wk`, [C, c.nKvHead * hs], 'normal', true);
-    add(`${p}.wv`, [C, c.nKvHead * hs], 'normal', true);
+    linear(`${p}.wq`, [C, c.nHead * hs], 'normal');
+    linear(`${p}.wk`, [C, c.nKvHead * hs], 'normal');
+    linear(`${p}.wv`, [C, c.nKvHead * hs], 'normal');
     // QK-norm gains (OLMo 2 / Qwen3 naming), one per layer shared by its heads; no decay, as the norms
     if (c.qkNorm) {
       add(`${p}.q_norm`, [hs], 'ones', false);
       add(`${p}.k_norm`, [hs], 'ones', false);
     }
-    add(`${p}.wo`, [c.nHead * hs, C], 'residual', true);
+    linear(`${p}.wo`, [c.nHead * hs, C], outInit);
     norm(`${p}.ln2`);
     if (isMoeLayer(c, l)) {
+      // experts and the router have no biases even with model.bias (the MoE recipe is measured without)
       add(`${p}.moe.router`, [C, c.moeExperts], 'normal', true);
       add(`${p}.moe.wi`, [c.moeExperts, C, ffnIn], 'normal', true);
-      add(`${p}.moe.wo`, [c.moeExperts, c.mlpHidden, C], 'residual', true);
+      add(`${p}.moe.wo`, [c.moeExperts, c.mlpHidden, C], outInit, true);
     } else {
-      add(`${p}.mlp.wi`, [C, ffnIn], 'normal', true);
-      add(`${p}.mlp.wo`, [c.mlpHidden, C], 'residual', true);
+      linear(`${p}.mlp.wi`, [C, ffnIn], 'normal');
+      linear(`${p}.mlp.wo`, [c.mlpHidden, C], outInit);
     }
   }
   norm('lnf');

@@ -119,9 +119,11 @@ export function estimateTrainingMemory(run: TrainingMemoryInput): MemoryEstimate
   // QK-norm's backward: one scratch for q's rows (N·NH of HS) and k's (fewer), bounded as the block norms'; its
   // pre-norm gradients reuse the attention gradient buffers
   if (c.qkNorm) add('QK-norm gradient scratch', 'train.batchSize', roundUp(N * NH, hs <= 16 ? 256 : 16) * hs);
-  // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside), RoPE tables,
-  // AdamW's block table, norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and its two stagings.
-  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga + (c.qkNorm ? 6 : 0)) + 2 * hs; // + QK-norm's 2 forward, 2 × 2 backward
+  // Small ones, bounded: ≤ 64-byte uniforms (≤ 32 per block, 64 + 2 per micro-batch outside, 4 for the bias
+  // gradients' column sums with model.bias, 6 for QK-norm's 2 forward and 2 × 2 backward; the biases themselves are
+  // in P), RoPE tables, AdamW's block table, norm and loss partials (chunks of ≥ 1024 floats), the metrics ring and
+  // its two stagings.
+  const uniformFloats = 16 * (32 * c.nLayer + 64 + 2 * ga + (c.bias ? 4 : 0) + (c.qkNorm ? 6 : 0)) + 2 * hs;
   const partials = Math.ceil(P / 1024) + segments;
   const ring = 3 * 16 * (3 + ga + segments);
   add('kernel parameters and small tables', 'model.nLayer', uniformFloats, Math.ceil(P / 64), 3 * partials + 2 * segments, ga * Math.ceil(N / 1024), 4 + segments + 2 + ga, ring);

@@ -10,6 +10,8 @@
  *   logits = norm(x) · wteᵀ (tied) or · lm_head                  (B·T, V)
  *
  * norm is RMSNorm (gain) or LayerNorm (gain and bias, which also keeps each row's mean), as the config says.
+ * With model.bias every attention and dense-MLP linear adds its bias (the matmul's epilogue); a bias's gradient is
+ * the column sum of its output's gradient over the B·T rows, added into the flat gradients as the weights' are.
  *
  * Activation policy: every activation the backward needs is kept (no recomputation); at toy sizes memory is
  * cheap and the step is faster. Attention keeps only y and the log-sum-exp per row (O(T) memory). QK-norm keeps the
@@ -25,7 +27,7 @@ import { EmbeddingBackward, EmbeddingForward, PositionEmbeddingBackward } from '
 import { CrossEntropyForward, FusedCrossEntropy } from '../kernels/loss';
 import { Matmul } from '../kernels/matmul';
 import { MoeLayer } from './moe-layer';
-import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../kernels/norm';
+import { ColumnSum, LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward } from '../kernels/norm';
 import { isMoeLayer, modelDims, type ModelConfig } from './config';
 import { buildLayout, type ParamLayout } from './layout';
 import { QkNorm, qkNormNames } from './qk-norm';
@@ -90,6 +92,8 @@ export class Model {
     attention: Attention; ropeQ: Rope | null; ropeK: Rope | null; qkNorm: QkNorm | null; add: Add;
     gelu: GeluForward | null; geluBack: GeluBackward | null; swiglu: SwigluForward | null; swigluBack: SwigluBackward | null;
     head: Matmul; dHeadIn: Matmul; dHeadW: Matmul; loss: FusedCrossEntropy; evalLoss: CrossEntropyForward; zeroGrads: Fill;
+    // model.bias: the biases' gradients, by output width (q; k and v; C for wo and mlp.wo; the MLP's input projection)
+    dbQ: ColumnSum | null; dbKv: ColumnSum | null; dbC: ColumnSum | null; dbF: ColumnSum | null;
   };
   // final norm and scratch
   private readonly xOut: GPUBuffer;
@@ -163,10 +167,11 @@ export class Model {
           : null,
       });
       const mm = (s: ConstructorParameters<typeof Matmul>[1]) => new Matmul(gpu, s);
+      const bias = c.bias;
       this.lk.push({
-        qProj: mm({ M: N, N: qDim, K: C }), kProj: mm({ M: N, N: kvDim, K: C }), vProj: mm({ M: N, N: kvDim, K: C }),
-        oProj: mm({ M: N, N: C, K: qDim }),
-        up: moe ? null : mm({ M: N, N: ffnIn, K: C }), down: moe ? null : mm({ M: N, N: C, K: H }),
+        qProj: mm({ M: N, N: qDim, K: C, bias }), kProj: mm({ M: N, N: kvDim, K: C, bias }), vProj: mm({ M: N, N: kvDim, K: C, bias }),
+        oProj: mm({ M: N, N: C, K: qDim, bias }),
+        up: moe ? null : mm({ M: N, N: ffnIn, K: C, bias }), down: moe ? null : mm({ M: N, N: C, K: H, bias }),
         dAtt: mm({ M: N, N: qDim, K: C, transB: true }),
         dWo: mm({ M: qDim, N: C, K: N, transA: true, accumulate: true }),
         dLnQ: mm({ M: N, N: C, K: qDim, transB: true }),
@@ -224,12 +229,21 @@ export class Model {
       loss: new FusedCrossEntropy(gpu, { rows: N, vocab: V, targets: 'hard', gradScale, dlogits: 'inPlace' }),
       evalLoss: new CrossEntropyForward(gpu, { rows: N, vocab: V, targets: 'hard' }),
       zeroGrads: new Fill(gpu, this.layout.totalLength, 0),
+      dbQ: c.bias ? new ColumnSum(gpu, { rows: N, cols: qDim, accumulate: true }) : null,
+      dbKv: c.bias ? new ColumnSum(gpu, { rows: N, cols: kvDim, accumulate: true }) : null,
+      dbC: c.bias ? new ColumnSum(gpu, { rows: N, cols: C, accumulate: true }) : null,
+      dbF: c.bias && anyDense ? new ColumnSum(gpu, { rows: N, cols: ffnIn, accumulate: true }) : null,
     };
   }
 
   /** A parameter tensor as a binding into the flat buffer. */
   param(name: string): Binding {
     return this.range(this.params, name);
+  }
+
+  /** The bias of linear `name` (model.bias), or undefined for a model without biases: the matmul's fifth binding. */
+  private bias(name: string): Binding | undefined {
+    return this.config.bias ? this.param(`${name}.bias`) : undefined;
   }
 
   /** A parameter's gradient as a binding into the flat gradient buffer. */
@@ -263,6 +277,7 @@ export class Model {
   forward(pass: GPUComputePassEncoder): void {
     const { k, acts, lk } = this;
     const P = (n: string) => this.param(n);
+    const Pb = (n: string) => this.bias(n);
     k.embed.encode(pass, this.tokens, P('wte'), acts[0].xIn, k.embed.positions ? P('wpe') : undefined);
     for (let l = 0; l < acts.length; l++) {
       const a = acts[l];
@@ -270,23 +285,23 @@ export class Model {
       const p = `h.${l}`;
       const xNext = l + 1 < acts.length ? acts[l + 1].xIn : this.xOut;
       this.normForward(pass, a.xIn, `${p}.ln1`, a.n1, a.mean1, a.rstd1);
-      m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.qPre ?? a.q);
-      m.kProj.encode(pass, a.n1, P(`${p}.wk`), a.kPre ?? a.k);
-      m.vProj.encode(pass, a.n1, P(`${p}.wv`), a.v);
+      m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.qPre ?? a.q, Pb(`${p}.wq`));
+      m.kProj.encode(pass, a.n1, P(`${p}.wk`), a.kPre ?? a.k, Pb(`${p}.wk`));
+      m.vProj.encode(pass, a.n1, P(`${p}.wv`), a.v, Pb(`${p}.wv`));
       k.qkNorm?.forward(pass, this.qkGains(l, P), { q: a.qPre!, k: a.kPre! }, { q: a.q, k: a.k }, { q: a.rstdQ!, k: a.rstdK! });
       k.ropeQ?.encodeForward(pass, a.q);
       k.ropeK?.encodeForward(pass, a.k);
       k.attention.encodeForward(pass, a.q, a.k, a.v, a.att, a.lse);
-      m.oProj.encode(pass, a.att, P(`${p}.wo`), this.proj);
+      m.oProj.encode(pass, a.att, P(`${p}.wo`), this.proj, Pb(`${p}.wo`));
       k.add.encode(pass, a.xIn, this.proj, a.xMid);
       this.normForward(pass, a.xMid, `${p}.ln2`, a.n2, a.mean2, a.rstd2);
       if (a.moe) {
         a.moe.forward(pass, a.n2, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, this.proj);
       } else {
-        m.up!.encode(pass, a.n2, P(`${p}.mlp.wi`), a.u!);
+        m.up!.encode(pass, a.n2, P(`${p}.mlp.wi`), a.u!, Pb(`${p}.mlp.wi`));
         if (k.gelu) k.gelu.encode(pass, a.u!, a.a!);
         else k.swiglu!.encode(pass, a.u!, a.a!);
-        m.down!.encode(pass, a.a!, P(`${p}.mlp.wo`), this.proj);
+        m.down!.encode(pass, a.a!, P(`${p}.mlp.wo`), this.proj, Pb(`${p}.mlp.wo`));
       }
       k.add.encode(pass, a.xMid, this.proj, xNext);
     }
@@ -326,8 +341,10 @@ export class Model {
       } else {
         m.dA!.encode(pass, this.dres, P(`${p}.mlp.wo`), this.da!);
         m.dWdown!.encode(pass, a.a!, this.dres, G(`${p}.mlp.wo`));
+        k.dbC?.encode(pass, this.dres, G(`${p}.mlp.wo.bias`));
         if (k.geluBack) k.geluBack.encode(pass, a.u!, this.da!, this.du!);
         else k.swigluBack!.encode(pass, a.u!, this.da!, this.du!);
+        k.dbF?.encode(pass, this.du!, G(`${p}.mlp.wi.bias`));
         m.dLnUp!.encode(pass, this.du!, P(`${p}.mlp.wi`), this.dln);
         m.dWup!.encode(pass, a.n2, this.du!, G(`${p}.mlp.wi`));
       }
@@ -335,6 +352,7 @@ export class Model {
       // attention
       m.dAtt.encode(pass, this.dres, P(`${p}.wo`), this.datt);
       m.dWo.encode(pass, a.att, this.dres, G(`${p}.wo`));
+      k.dbC?.encode(pass, this.dres, G(`${p}.wo.bias`));
       k.attention.encodeBackward(pass, a.q, a.k, a.v, a.att, a.lse, this.datt, this.dq, this.dk, this.dv, this.attScratch);
       k.ropeQ?.encodeBackward(pass, this.dq);
       k.ropeK?.encodeBackward(pass, this.dk);
@@ -342,6 +360,11 @@ export class Model {
       const dq = k.qkNorm ? this.datt : this.dq;
       const dk = k.qkNorm ? this.dq : this.dk;
       k.qkNorm?.backward(pass, this.qkGains(l, P), { q: a.qPre!, k: a.kPre! }, { q: a.rstdQ!, k: a.rstdK! }, { q: this.dq, k: this.dk }, { q: dq, k: dk }, this.qkGains(l, G));
+      // the biases are added before RoPE and QK-norm, so their gradients are the column sums of the un-rotated,
+      // pre-norm dq, dk
+      k.dbQ?.encode(pass, dq, G(`${p}.wq.bias`));
+      k.dbKv?.encode(pass, dk, G(`${p}.wk.bias`));
+      k.dbKv?.encode(pass, this.dv, G(`${p}.wv.bias`));
       m.dLnQ.encode(pass, dq, P(`${p}.wq`), this.dln);
       m.dLnK.encode(pass, dk, P(`${p}.wk`), this.dln);
       m.dLnV.encode(pass, this.dv, P(`${p}.wv`), this.dln);

@@ -20,6 +20,8 @@ const configs: [string, Partial<ModelConfig>][] = [
   ['LayerNorm, learned positions, GELU, tied', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', initScale: 0.5 }],
   // QK-norm before RoPE: the cache must hold the normed, rotated keys (shapes as the first: shared pipelines)
   ['QK-norm, RoPE, GQA', { vocabSize: 259, contextLength: 24, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', qkNorm: true, initScale: 0.5 }],
+  // GPT-2's linear biases (model.bias, drawn nonzero below) on the shape above: the same pipelines, the bias is a flag
+  ['LayerNorm, learned positions, GELU, linear biases', { vocabSize: 259, contextLength: 20, nLayer: 2, nEmbd: 16, nHead: 2, mlp: 'gelu', norm: 'layernorm', positions: 'learned', bias: true, initScale: 0.5 }],
   ['dense SwiGLU, GQA, context 96', { vocabSize: 259, contextLength: 96, nLayer: 2, nEmbd: 32, nHead: 4, nKvHead: 2, mlp: 'swiglu', initScale: 0.5 }],
 ];
 
@@ -30,6 +32,8 @@ async function paramsFor(cfg: Partial<ModelConfig>, seed: number) {
   const flat = initialParams(c, layout, seed);
   // QK-norm gains start at ones: perturb them, so a gain bound to the wrong tensor or layer shows
   for (const s of layout.specs) if (s.name.endsWith('_norm')) flat.set(randn(s.length, seed + s.offset, 0.3).map((x) => 1 + x), s.offset);
+  // biases start at zero, which would hide one the decoder leaves out
+  for (const [i, s] of layout.specs.entries()) if (s.init === 'zeros') flat.set(randn(s.length, seed + i, 0.5), s.offset);
   return { gpu, c, params: gpu.upload(flat, 'params'), flat };
 }
 

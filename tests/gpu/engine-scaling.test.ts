@@ -10,6 +10,7 @@ import { StudyStore } from '../../src/engine/scaling-store';
 import type { Gpu } from '../../src/gpu/device';
 import type { StudyState } from '../../src/scaling/study';
 import { runConfigOf } from '../../src/scaling/study-plan';
+import { testGpu } from '../util/gpu';
 
 const GRID = {
   sizes: { smallest: 8, growth: 2, headSize: 8, maxAspect: 64, contextLength: 16 },
@@ -22,7 +23,7 @@ type Ev<T extends EngineEvent['type']> = Extract<EngineEvent, { type: T }>;
 const dbName = `spark-lab-scaling-test-${Date.now()}`;
 
 /** An engine, its events, and waits on them. */
-function harness() {
+function harness(device: Gpu) {
   const events: EngineEvent[] = [];
   let waiters: (() => void)[] = [];
   const onEvent: ((e: EngineEvent) => void)[] = [];
@@ -30,7 +31,7 @@ function harness() {
     events.push(e);
     for (const f of onEvent) f(e);
     for (const w of waiters.slice()) w();
-  }, { studyStore: new StudyStore({ dbName }) });
+  }, { studyStore: new StudyStore({ dbName }), gpu: device }); // the shared test device: its pipelines are compiled once
   const gpu = () => (engine as unknown as { gpu: Gpu | null }).gpu!;
   const waitFor = <T extends EngineEvent['type']>(type: T, pred: (e: Ev<T>) => boolean = () => true, from = 0): Promise<Ev<T>> =>
     new Promise((resolve, reject) => {
@@ -64,7 +65,8 @@ afterAll(async () => {
 
 describe('engine: scaling study', () => {
   it('queues runs one at a time, records curves, frees each run, saves, resumes in a fresh engine and cancels', async () => {
-    const a = harness();
+    const device = await testGpu();
+    const a = harness(device);
     await a.waitFor('ready');
     const before = a.gpu().allocatedBytes;
     const leaks: string[] = [];
@@ -114,7 +116,7 @@ describe('engine: scaling study', () => {
     expect(cancelled.runs.filter((r) => r.status === 'cancelled').length).toBe(cancelled.runs.length - finished.length);
 
     // a fresh engine (a reload) loads the stored study and resumes it: finished runs stay as they were
-    const b = harness();
+    const b = harness(device);
     b.engine.handle({ type: 'scaling-load', requestId: 1 });
     const loaded = (await b.waitFor('scaling-study', (e) => e.requestId === 1)).study!;
     expect(loaded.runs.map((r) => r.status)).toEqual(cancelled.runs.map((r) => r.status));

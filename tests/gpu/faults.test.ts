@@ -104,7 +104,10 @@ describe('a config the device cannot hold', () => {
   // bounds from above (about 1% here): below 1 means a buffer it misses, above 1.1 one it invents or counts twice.
   it('the estimate of training memory is never below what a run allocates, and at most 10% above', async () => {
     const gpu = await testGpu();
-    const cases = [['dense', false, {}, {}], ['MoE', true, {}, {}], ['GPT-2 shape', false, GPT2, {}], ['MoE with Muon', true, {}, { optimizer: 'muon' }], ['QK-norm', false, { qkNorm: true }, {}]] as const;
+    const cases = [
+      ['dense', false, {}, {}], ['MoE', true, {}, {}], ['GPT-2 shape', false, GPT2, {}], ['MoE with Muon', true, {}, { optimizer: 'muon' }],
+      ['QK-norm', false, { qkNorm: true }, {}], ['GPT-2 shape with linear biases', false, { ...GPT2, bias: true }, {}],
+    ] as const;
     for (const [name, moe, model, optim] of cases) {
       const before = gpu.allocatedBytes;
       const run = await createRun(config(moe, model, optim), { gpu, text: TEXT });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../src/kernels/norm';
+import { ColumnSum, LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../src/kernels/norm';
 import { layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../reference/norm';
-import { LAYERNORM_SHAPES, LAYERNORM_TILINGS, RMSNORM_SHAPES, RMSNORM_TILINGS, layernormCase, rmsnormCase } from '../util/cases/norm';
+import { COLUMN_SUM_SHAPES, LAYERNORM_SHAPES, LAYERNORM_TILINGS, RMSNORM_SHAPES, RMSNORM_TILINGS, columnSumCase, layernormCase, rmsnormCase } from '../util/cases/norm';
 import { expectClose, finiteDifference } from '../util/compare';
 import { poisoned, run, testGpu } from '../util/gpu';
 import { testKernel } from '../util/kernel-test';
@@ -238,5 +238,27 @@ describe('rmsnorm at QK-norm shapes (rows of one head)', () => {
     fwd.destroy();
     bwd.destroy();
     bufs.forEach((b) => gpu.release(b));
+  });
+});
+
+describe('columnSum (a linear\'s bias gradient)', () => {
+  it.each(COLUMN_SUM_SHAPES)('%o matches the reference', async (s) => {
+    await testKernel(await testGpu(), columnSumCase(s));
+  });
+
+  it('rejects mis-sized and aliased buffers and bad shapes with a message', async () => {
+    const gpu = await testGpu();
+    const k = new ColumnSum(gpu, { rows: 4, cols: 8 });
+    const x = gpu.createBuffer(4 * 32, 'x');
+    const pass = null as unknown as GPUComputePassEncoder;
+    const short = gpu.createBuffer(4 * 7, 'out');
+    const xShort = gpu.createBuffer(4 * 31, 'x short');
+    const out = gpu.createBuffer(4 * 8, 'out');
+    expect(() => k.encode(pass, x, short)).toThrow(/columnSum: out \('out'\) holds 7 floats, needs 8/);
+    expect(() => k.encode(pass, xShort, out)).toThrow(/x \('x short'\) holds 31 floats, needs 32/);
+    expect(() => k.encode(pass, x, { buffer: x, offset: 0, size: 32 })).toThrow(/out must not share a buffer with x/);
+    expect(() => new ColumnSum(gpu, { rows: 0, cols: 8 })).toThrow(/rows must be an integer >= 1/);
+    k.destroy();
+    [x, short, xShort, out].forEach((b) => gpu.release(b));
   });
 });

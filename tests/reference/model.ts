@@ -2,7 +2,8 @@
  * The whole model in float64, forward only, written independently of the kernels from the math:
  * embedding (+ learned positions) → L × [x += attn(norm(x)); x += mlp_or_moe(norm(x))] → norm → head → cross-entropy,
  * norm being RMSNorm or LayerNorm (gain and bias), attention rotating q and k by RoPE unless positions are learned,
- * and with qkNorm each head's q and k RMS-normed over its HS channels (gains q_norm, k_norm) before RoPE.
+ * the attention and dense-MLP linears adding their biases with model.bias (before RoPE; experts have none), and with
+ * qkNorm each head's q and k RMS-normed over its HS channels (gains q_norm, k_norm) before RoPE (after the biases).
  * Used to check the GPU model's logits and loss (as llm.c's test_gpt2 checks against golden tensors) and,
  * by finite differences, its gradients.
  */
@@ -194,14 +195,23 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
   }
   const norm = (h: Float64Array, name: string) =>
     c.norm === 'layernorm' ? layernorm(h, N, C, P(name), P(`${name}.bias`), c.normEps) : rmsnorm(h, N, C, P(name), c.normEps);
+  // a linear of the block: x · W, plus its bias with model.bias
+  const dense = (h: Float64Array, inDim: number, name: string, outDim: number) => {
+    const y = linear(h, N, inDim, P(name), outDim);
+    if (c.bias) {
+      const b = P(`${name}.bias`);
+      for (let i = 0; i < y.length; i++) y[i] += b[i % outDim];
+    }
+    return y;
+  };
   let auxLoss = 0;
   const ffnIn = c.mlp === 'swiglu' ? 2 * c.mlpHidden : c.mlpHidden;
   for (let l = 0; l < c.nLayer; l++) {
     const p = `h.${l}`;
     const h1 = norm(x, `${p}.ln1`);
-    let q = linear(h1, N, C, P(`${p}.wq`), c.nHead * hs);
-    let k = linear(h1, N, C, P(`${p}.wk`), c.nKvHead * hs);
-    const v = linear(h1, N, C, P(`${p}.wv`), c.nKvHead * hs);
+    let q = dense(h1, C, `${p}.wq`, c.nHead * hs);
+    let k = dense(h1, C, `${p}.wk`, c.nKvHead * hs);
+    const v = dense(h1, C, `${p}.wv`, c.nKvHead * hs);
     if (c.qkNorm) {
       // (N, H·HS) as (N·H, HS): one row per head
       q = rmsnorm(q, N * c.nHead, hs, P(`${p}.q_norm`), c.normEps);
@@ -212,7 +222,7 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
       rope(k, B, T, c.nKvHead, hs, c.ropeTheta);
     }
     const att = attention(q, k, v, B, T, c.nHead, c.nKvHead, hs);
-    const ao = linear(att, N, c.nHead * hs, P(`${p}.wo`), C);
+    const ao = dense(att, c.nHead * hs, `${p}.wo`, C);
     x = x.map((xv, i) => xv + ao[i]);
     const h2 = norm(x, `${p}.ln2`);
     if (isMoeLayer(c, l)) {
@@ -233,9 +243,9 @@ export function referenceForward(c: ModelConfig, params: RefParams, tokens: Arra
           for (let j = 0; j < C; j++) x[n * C + j] += g * o[j];
         }
     } else {
-      const u = linear(h2, N, C, P(`${p}.mlp.wi`), ffnIn);
+      const u = dense(h2, C, `${p}.mlp.wi`, ffnIn);
       const a = activate(u, N, c.mlpHidden, c.mlp);
-      const o = linear(a, N, c.mlpHidden, P(`${p}.mlp.wo`), C);
+      const o = dense(a, c.mlpHidden, `${p}.mlp.wo`, C);
       x = x.map((xv, i) => xv + o[i]);
     }
   }

@@ -126,3 +126,10 @@ export function layernormBackwardRef(
   }
   return { dx, dgain, dbias };
 }
+
+/** out[j] = Σ_rows x[r, j] (+ out0[j] when given): ColumnSum, a linear's bias gradient. */
+export function columnSumRef(x: ArrayLike<number>, rows: number, cols: number, out0?: ArrayLike<number>): Float64Array {
+  const out = Float64Array.from({ length: cols }, (_, j) => out0?.[j] ?? 0);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[j] += x[r * cols + j];
+  return out;
+}

@@ -78,7 +78,7 @@ describe('model config', () => {
     expect(buildLayout(resolveModelConfig({})).specs.some((s) => s.name === 'wpe' || s.name.endsWith('.bias'))).toBe(false);
   });
 
-  it('QK-norm: off by default; two gains of the head size per block, counted but not in the matmul FLOPs', () => {
+  it('QK-norm: off by default; two gains of the head size per block, counted, and in the FLOPs at 6 per parameter as every non-embedding parameter', () => {
     expect(resolveModelConfig({}).qkNorm).toBe(false);
     expect(() => resolveModelConfig({ qkNorm: 1 })).toThrow(expect.objectContaining({ name: 'ConfigError', field: 'model.qkNorm' }));
     const base = { vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 4, nKvHead: 2, mlp: 'gelu', tiedEmbeddings: true } as const;
@@ -88,7 +88,7 @@ describe('model config', () => {
     expect(countParams(qk).total - countParams(plain).total).toBe(2 * 2 * 2);
     expect(countParams(qk).activePerToken - countParams(plain).activePerToken).toBe(2 * 2 * 2);
     expect(countParams(qk).total).toBe(buildLayout(qk).paramCount);
-    expect(flopsPerToken(qk)).toBe(flopsPerToken(plain));
+    expect(flopsPerToken(qk) - flopsPerToken(plain)).toBe(6 * 2 * 2 * 2);
     const moe = resolveModelConfig({ ...base, qkNorm: true, moeEvery: 1, moeExperts: 3, moeTopK: 1 });
     expect(countParams(moe).total).toBe(buildLayout(moe).paramCount);
   });
@@ -107,6 +107,67 @@ describe('model config', () => {
     expect([...flat.subarray(s.offset, s.offset + s.length)]).toEqual([1, 1, 1, 1, 1, 1]);
     expect(s.offset % 64).toBe(0);
     expect(buildLayout(resolveModelConfig({ ...c, qkNorm: false })).specs.some((sp) => sp.name.endsWith('_norm'))).toBe(false);
+  });
+
+  it('counts linear biases by hand (attention and dense MLP only), with FLOPs as 6 per parameter', () => {
+    const base = { vocabSize: 10, contextLength: 8, nLayer: 1, nEmbd: 4, nHead: 2, nKvHead: 1, mlp: 'gelu', tiedEmbeddings: true } as const;
+    const plain = resolveModelConfig(base);
+    const biased = resolveModelConfig({ ...base, bias: true });
+    // q 4, k 2, v 2 (one kv head of 2), o 4; mlp wi 16, wo 4
+    const biases = 4 + 2 + 2 + 4 + 16 + 4;
+    expect(countParams(biased).total - countParams(plain).total).toBe(biases);
+    expect(countParams(biased).activePerToken - countParams(plain).activePerToken).toBe(biases);
+    expect(flopsPerToken(biased) - flopsPerToken(plain)).toBe(6 * biases);
+    expect(countParams(biased).total).toBe(buildLayout(biased).paramCount);
+    // experts and the router stay without: an MoE block adds only the attention's biases
+    const moe = { ...base, nLayer: 2, moeEvery: 2, moeExperts: 3, moeTopK: 1 } as const;
+    const moeBiased = resolveModelConfig({ ...moe, bias: true });
+    expect(countParams(moeBiased).total - countParams(resolveModelConfig(moe)).total).toBe(2 * 12 + 20);
+    expect(countParams(moeBiased).total).toBe(buildLayout(moeBiased).paramCount);
+    expect(resolveModelConfig({}).bias).toBe(false);
+    expect(() => resolveModelConfig({ bias: 'yes' })).toThrow(expect.objectContaining({ field: 'model.bias' }));
+  });
+
+  it('lays out each linear bias right after its weight (zeros, no decay); none on experts or the router', () => {
+    const c = resolveModelConfig({ vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, nKvHead: 1, mlp: 'swiglu', mlpHidden: 6, bias: true, moeEvery: 2, moeExperts: 2, moeTopK: 1 });
+    const layout = buildLayout(c);
+    const names = layout.specs.map((s) => s.name);
+    expect(names.slice(0, 11)).toEqual([
+      'wte', 'h.0.ln1', 'h.0.wq', 'h.0.wq.bias', 'h.0.wk', 'h.0.wk.bias', 'h.0.wv', 'h.0.wv.bias', 'h.0.wo', 'h.0.wo.bias', 'h.0.ln2',
+    ]);
+    expect(names.slice(11, 15)).toEqual(['h.0.mlp.wi', 'h.0.mlp.wi.bias', 'h.0.mlp.wo', 'h.0.mlp.wo.bias']);
+    expect(names.filter((n) => n.startsWith('h.1.moe'))).toEqual(['h.1.moe.router', 'h.1.moe.wi', 'h.1.moe.wo']);
+    const shapes = Object.fromEntries(layout.specs.map((s) => [s.name, s.shape]));
+    expect(shapes).toMatchObject({ 'h.0.wq.bias': [8], 'h.0.wk.bias': [4], 'h.0.wv.bias': [4], 'h.0.wo.bias': [8], 'h.0.mlp.wi.bias': [12], 'h.0.mlp.wo.bias': [8], 'h.1.wo.bias': [8] });
+    const flat = initialParams(c, layout, 3);
+    for (const s of layout.specs.filter((s) => s.name.endsWith('.bias'))) {
+      expect(s).toMatchObject({ init: 'zeros', decay: false });
+      expect(s.offset % 64).toBe(0);
+      expect(flat.subarray(s.offset, s.offset + s.length).every((v) => v === 0)).toBe(true);
+    }
+    // the weights before them keep their place in order and are still drawn
+    const wq = layout.byName.get('h.0.wq')!;
+    expect(layout.byName.get('h.0.wq.bias')!.offset).toBe(wq.offset + Math.ceil(wq.length / 64) * 64);
+    expect(flat.subarray(wq.offset, wq.offset + wq.length).some((v) => v !== 0)).toBe(true);
+  });
+
+  it('zeroInitProjections starts wo, mlp.wo and the experts\' wo at exactly zero, and nothing else', () => {
+    const base = { vocabSize: 10, contextLength: 8, nLayer: 2, nEmbd: 8, nHead: 2, moeEvery: 2, moeExperts: 2, moeTopK: 1 } as const;
+    const c = resolveModelConfig({ ...base, zeroInitProjections: true });
+    const layout = buildLayout(c);
+    const flat = initialParams(c, layout, 5);
+    const at = (name: string) => { const s = layout.byName.get(name)!; return flat.subarray(s.offset, s.offset + s.length); };
+    const zeroed = ['h.0.wo', 'h.0.mlp.wo', 'h.1.wo', 'h.1.moe.wo'];
+    for (const name of zeroed) {
+      expect(layout.byName.get(name)).toMatchObject({ init: 'zeros', decay: true });
+      expect(at(name).every((v) => v === 0)).toBe(true);
+    }
+    for (const s of layout.specs.filter((s) => !zeroed.includes(s.name) && s.init !== 'ones')) {
+      expect(at(s.name).some((v) => v !== 0), s.name).toBe(true);
+    }
+    // off by default: the residual init (GPT-2's scaled normal)
+    const plain = buildLayout(resolveModelConfig(base));
+    for (const name of zeroed) expect(plain.byName.get(name)!.init).toBe('residual');
   });
 
   it('counts active parameters of an MoE model', () => {

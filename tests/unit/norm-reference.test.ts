@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../reference/norm';
+import { columnSumRef, layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../reference/norm';
 import { finiteDifference } from '../util/compare';
 import { randn } from '../util/random';
 
@@ -89,5 +89,13 @@ describe('layernormRef', () => {
     for (const [i, g] of finiteDifference(loss, x, x.keys())) expect(g).toBeCloseTo(dx[i], 6);
     for (const [i, g] of finiteDifference(loss, gain, gain.keys())) expect(g).toBeCloseTo(dgain[i], 6);
     for (const [i, g] of finiteDifference(loss, bias, bias.keys())) expect(g).toBeCloseTo(dbias[i], 6);
+  });
+});
+
+describe('columnSumRef', () => {
+  it('sums a (3, 2) matrix by hand, and adds to given contents', () => {
+    const x = [1, 2, 3, 4, 5, 6.5];
+    expect([...columnSumRef(x, 3, 2)]).toEqual([9, 12.5]);
+    expect([...columnSumRef(x, 3, 2, [10, -1])]).toEqual([19, 11.5]);
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { pick } from '../../regress/checks/case-checks';
 import { suiteTasks } from '../../regress/suite';
 
-const SHARED = /^(matmul|rmsnorm|layernorm|embedding|gelu|swiglu|rope|cross-entropy)\//;
+const SHARED = /^(matmul|rmsnorm|layernorm|column-sum|embedding|gelu|swiglu|rope|cross-entropy)\//;
 
 describe('regression suites', () => {
   it.each(['quick', 'full'] as const)('%s: builds, with unique task ids', (suite) => {
@@ -22,6 +22,8 @@ describe('regression suites', () => {
       'rmsnorm/N5-C257',
       'layernorm/N5-C257',
       'layernorm/N9-C100-shift100',
+      'column-sum/rows37-cols33',
+      'column-sum/rows5-cols35-acc',
       'embedding/N300-V17-C257',
       'embedding/N1337-V1000-C12-bad9',
       'embedding/positions-N6-V20-C16-T3-L10-off4-bad2',

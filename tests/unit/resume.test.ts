@@ -56,6 +56,22 @@ describe('trainerStateFromCheckpoint', () => {
     expect(refusal((c) => (c.optimizer!.v.get('h.0.wo')!.shape = [64])).message).toMatch(/^checkpoint AdamW second moment "h\.0\.wo" has shape \[64\]; .* needs \[8, 8\]$/);
   });
 
+  it('matches linear biases by name: a config with model.bias needs them, one without (older checkpoints) refuses them', () => {
+    const base = { vocabSize: 259, contextLength: 8, nLayer: 1, nEmbd: 8, nHead: 2 };
+    const biased = buildLayout(resolveModelConfig({ ...base, bias: true }));
+    const tensors = (l: typeof biased) => new Map<string, ParamTensor>(l.specs.map((s) => [s.name, { shape: s.shape.slice(), data: new Float32Array(s.length).fill(0.25) }]));
+    const saved = (l: typeof biased): Checkpoint => ({ ...checkpoint(), params: tensors(l), optimizer: { m: tensors(l), v: tensors(l) } });
+    const s = trainerStateFromCheckpoint(saved(biased), biased);
+    const b = biased.byName.get('h.0.mlp.wi.bias')!;
+    expect(s.params[b.offset + b.length - 1]).toBe(0.25);
+    // a config saved before model.bias existed resolves to false: the unbiased layout, which its tensors fill
+    expect(() => trainerStateFromCheckpoint(saved(layout), buildLayout(resolveModelConfig(base)))).not.toThrow();
+    const missing = saved(biased);
+    missing.params.delete('h.0.wq.bias');
+    expect(() => trainerStateFromCheckpoint(missing, biased)).toThrow(expect.objectContaining({ code: 'missing-tensor', message: expect.stringContaining('"h.0.wq.bias" [8]') }));
+    expect(() => trainerStateFromCheckpoint(saved(biased), layout)).toThrow(expect.objectContaining({ code: 'unexpected-tensor', message: expect.stringContaining('"h.0.wq.bias"') }));
+  });
+
   it('names tensors the model does not have', () => {
     const e = refusal((c) => {
       c.params.set('h.1.wq', { shape: [8, 8], data: new Float32Array(64) });

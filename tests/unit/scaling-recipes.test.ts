@@ -74,16 +74,19 @@ describe('recipes', () => {
     }
   });
 
-  it('moe-active matches the baseline\'s active parameters and moe-total its total parameters, both ± the router', () => {
+  it('moe-active matches the baseline\'s active parameters and moe-total its total parameters, both ± the router and the dense MLP\'s biases', () => {
     for (const preset of PRESETS) {
       const base = ladder('baseline', preset);
       const active = ladder('moe-active', preset);
       const total = ladder('moe-total', preset);
       base.forEach((b, i) => {
         const router = b.model.nLayer * b.model.nEmbd * 4;
+        // the baseline's dense MLP has GPT-2's biases (wi: H, wo: C); experts have none (model.bias's doc)
+        expect(b.model.bias).toBe(true);
+        const mlpBiases = b.model.nLayer * (b.model.mlpHidden + b.model.nEmbd);
         const bp = countParams(b.model);
-        expect(countParams(active[i]!.model).activePerToken).toBe(bp.activePerToken + router);
-        expect(countParams(total[i]!.model).total).toBe(bp.total + router);
+        expect(countParams(active[i]!.model).activePerToken).toBe(bp.activePerToken + router - mlpBiases);
+        expect(countParams(total[i]!.model).total).toBe(bp.total + router - mlpBiases);
         expect(active[i]!.model.mlpHidden).toBe(b.model.mlpHidden);
         expect(total[i]!.model.mlpHidden).toBe(b.model.mlpHidden / 4);
       });
@@ -125,9 +128,11 @@ describe('recipes', () => {
       expect(row.lrSearchFlops).toBeCloseTo(plan.totals.lrSearchFlops + searchOptimizer, -3);
       expect(row.allInFlops).toBeCloseTo(row.trainFlops + row.evalFlops + row.lrSearchFlops + row.optimizerFlops, -3);
     }
-    // an MoE at top-1 with dense-width experts trains at the baseline's FLOPs per token plus the router's
+    // an MoE at top-1 with dense-width experts trains at the baseline's FLOPs per token plus the router's, less the
+    // dense MLP's biases (experts have none)
     const b = plans.get('baseline')!.runs[0]!;
     const a = plans.get('moe-active')!.runs[0]!;
-    expect(a.trainFlops / a.tokens - b.trainFlops / b.tokens).toBe(6 * b.config.model.nLayer * b.config.model.nEmbd * 4);
+    const bm = b.config.model;
+    expect(a.trainFlops / a.tokens - b.trainFlops / b.tokens).toBe(6 * bm.nLayer * (bm.nEmbd * 4 - (bm.mlpHidden + bm.nEmbd)));
   });
 });

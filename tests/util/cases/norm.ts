@@ -1,6 +1,6 @@
-/** RMSNorm and LayerNorm cases shared by tests/gpu/norm.test.ts and regress/checks/pointwise.ts. */
-import { LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../../src/kernels/norm';
-import { layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../../reference/norm';
+/** RMSNorm, LayerNorm and column-sum cases shared by tests/gpu/norm.test.ts and regress/checks/pointwise.ts. */
+import { ColumnSum, LayerNormBackward, LayerNormForward, RmsNormBackward, RmsNormForward, type RmsNormTiling } from '../../../src/kernels/norm';
+import { columnSumRef, layernormBackwardRef, layernormRef, rmsnormBackwardRef, rmsnormRef } from '../../reference/norm';
 import type { CaseBuilder } from '../kernel-test';
 import { randn } from '../random';
 
@@ -126,6 +126,40 @@ export function layernormCase({ N, C, eps, groups, tiling, shift = 0 }: LayerNor
         fwd.destroy();
         bwd.destroy();
       },
+    };
+  };
+}
+
+export interface ColumnSumCase {
+  rows: number;
+  cols: number;
+  accumulate?: boolean;
+}
+
+// One element; cols off 4 (scalar path) and off the 32-column workgroup; rows fewer than, and not a multiple of, the
+// 8 lanes per column; more columns than one workgroup covers (vec4: 33 vectors); accumulating into given contents.
+export const COLUMN_SUM_SHAPES: readonly ColumnSumCase[] = [
+  { rows: 1, cols: 1 },
+  { rows: 3, cols: 7 },
+  { rows: 37, cols: 33 },
+  { rows: 50, cols: 132 },
+  { rows: 9, cols: 64, accumulate: true },
+  { rows: 5, cols: 35, accumulate: true },
+];
+
+/** out (cols) = Σ over rows of x, written (poisoned first) or added to random contents. */
+export function columnSumCase({ rows, cols, accumulate = false }: ColumnSumCase): CaseBuilder {
+  return (gpu, seed) => {
+    const x = randn(rows * cols, seed);
+    const out0 = randn(cols, seed + 1);
+    const k = new ColumnSum(gpu, { rows, cols, accumulate });
+    return {
+      name: `columnSum ${JSON.stringify({ rows, cols, accumulate })}`,
+      inputs: { x },
+      outputs: { out: accumulate ? out0 : cols },
+      encode: (p, b) => k.encode(p, b.x, b.out),
+      reference: () => ({ out: columnSumRef(x, rows, cols, accumulate ? out0 : undefined) }),
+      destroy: () => k.destroy(),
     };
   };
 }
