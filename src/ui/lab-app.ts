@@ -1,6 +1,6 @@
 import { LitElement, html, nothing } from 'lit';
 import { EngineRequestError, type ClientBuildOptions, type EngineClient } from '../engine/client';
-import type { EngineEvent, EngineState, RunInfo } from '../engine/protocol';
+import type { EngineCommand, EngineEvent, EngineState, RunInfo } from '../engine/protocol';
 import type { CreateProgress } from '../engine/run';
 import type { SweepConfig } from '../eval/sweep';
 import type { StoredRun } from '../train/storage';
@@ -18,6 +18,7 @@ import type { MoeView } from './moe-view';
 import type { Notice } from './notice-list';
 import { runSize } from './presets';
 import type { SampleView } from './sample-view';
+import type { ScalingView } from './scaling-view';
 import type { SweepView } from './sweep-view';
 import type { ThroughputProgress } from './throughput-panel';
 import type { DecodedConfig, PartialRunConfig } from './url-config';
@@ -32,14 +33,15 @@ import './moe-view';
 import './notice-list';
 import './run-controls';
 import './sample-view';
+import './scaling-view';
 import './sweep-view';
 import './throughput-panel';
 
 /**
- * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling, test-time sweeps
- * and checkpoints, wired to the engine worker through EngineClient (the only thing here that talks to the engine;
- * the views below only render what it reports and send events up). When the worker dies it says so and offers
- * a new one; the autosaves in IndexedDB outlive it.
+ * @summary The Spark Lab page: config, controls, loss chart, throughput, expert load, sampling, test-time sweeps,
+ * scaling studies and checkpoints, wired to the engine worker through EngineClient (the only thing here that talks
+ * to the engine; the views below only render what it reports and send events up). When the worker dies it says so
+ * and offers a new one; the autosaves in IndexedDB outlive it.
  */
 export class LabApp extends LitElement {
   static override properties = {
@@ -111,6 +113,7 @@ export class LabApp extends LitElement {
   private get moe() { return this.$<MoeView>('spark-moe-view'); }
   private get sampler() { return this.$<SampleView>('spark-sample-view'); }
   private get sweeps() { return this.$<SweepView>('spark-sweep-view'); }
+  private get scaling() { return this.$<ScalingView>('spark-scaling-view'); }
   private get checkpoints() { return this.$<CheckpointPanel>('spark-checkpoint-panel'); }
   private get confirm() { return this.$<ConfirmRun>('spark-confirm-run'); }
 
@@ -159,6 +162,7 @@ export class LabApp extends LitElement {
 
   // ---- engine events ----
   private onEngine(e: EngineEvent): void {
+    this.scaling?.receive(e); // the scaling section takes its own answers and events
     switch (e.type) {
       case 'ready':
         void this.refreshAutosaves(true);
@@ -384,6 +388,8 @@ export class LabApp extends LitElement {
       </div>
       <section class="card sweep" aria-labelledby="h-sweep"><h2 id="h-sweep">Test-time scaling</h2>
         <spark-sweep-view ?has-run=${!!run && idle} @spark-sweep-request=${(e: CustomEvent<{ config: SweepConfig }>) => this.sweep(e.detail.config)}></spark-sweep-view></section>
+      <section class="card sweep" aria-labelledby="h-scaling"><h2 id="h-scaling">Scaling</h2>
+        <spark-scaling-view engine-state=${s} @spark-scaling-command=${(e: CustomEvent<EngineCommand>) => this.client?.send(e.detail)}></spark-scaling-view></section>
     `;
   }
 }

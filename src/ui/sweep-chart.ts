@@ -13,7 +13,7 @@ const formatX = (view: SweepView, v: number): string =>
  * Tick values of a log axis: powers of the base (for base 10 also 2× and 5×, or only every other power when
  * they crowd), so ticks fall on round numbers whatever the padded range.
  */
-function logSplits(base: 2 | 10, min: number, max: number, maxTicks: number): number[] {
+export function logSplits(base: 2 | 10, min: number, max: number, maxTicks: number): number[] {
   const lo = Math.floor(Math.log(min) / Math.log(base)) - 1;
   const hi = Math.ceil(Math.log(max) / Math.log(base)) + 1;
   const within = (mults: number[], every = 1) => {

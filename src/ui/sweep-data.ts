@@ -105,7 +105,8 @@ export function countsOf(table: ViewTable): Partial<Record<Strategy, number>> {
   return Object.fromEntries(table.series.map((s) => [s.strategy, s.y.filter((v) => v !== null).length]));
 }
 
-const csvCell = (v: string | number | undefined): string =>
+/** One CSV cell: numbers as written (non-finite empty), text quoted when it holds a comma, quote or newline. */
+export const csvCell = (v: string | number | undefined): string =>
   v === undefined ? '' : typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 
 export const POINT_CSV_HEADER = 'strategy,n,budget,accuracy,low,high,correct,total,tokens,ms';
