@@ -16,7 +16,7 @@ import { studyFits, type StudyFitCache } from '../scaling/study-fits';
 import {
   applyLrSearch, cancelStudy, newStudyState, nextRun, planRecipes, planSummary, resolveStudySpec, resumeStudy, runConfigOf, settlePhase,
 } from '../scaling/study-plan';
-import { fitThroughput, type Throughput } from '../scaling/throughput';
+import { fitThroughput, flopRateThroughput, type Throughput } from '../scaling/throughput';
 import { EngineStateError } from './errors';
 import type { Emit } from './protocol';
 import { createRun, tokenizeCorpus, type Run, type TokenizedCorpus } from './run';
@@ -58,7 +58,7 @@ export class ScalingRunner {
     return this.active;
   }
 
-  /** The estimate for a spec: measured throughput on this adapter once two sizes have run, else the assumed GPU's. */
+  /** The estimate for a spec: throughput measured on this adapter once a run has finished, else the assumed GPU's. */
   plan(requestId: number, input: unknown): void {
     const spec = resolveStudySpec(input);
     const throughput = this.state ? this.measuredThroughput(this.state) : null;
@@ -256,28 +256,34 @@ export class ScalingRunner {
     this.host.emit({ type: 'scaling-progress', runId: r.id, step, steps: r.steps, done: total > 0 ? 1 - left / total : 0, etaSeconds: total > 0 ? left : null });
   }
 
-  /** Per run, seconds under this adapter's measured throughput (once two sizes have run), else the plan's estimate. */
+  /** Per run, seconds under this adapter's measured throughput (once a run has finished), else the plan's estimate. */
   private refreshEstimates(state: StudyState): void {
     const spec = resolveStudySpec(state.spec);
     const plans = planRecipes(spec, { throughput: this.measuredThroughput(state) ?? undefined, tunedLr: state.tunedLr });
     this.estimates = new Map([...plans.values()].flatMap((p) => [...p.lrSearch, ...p.runs].map((x) => [x.id, x.seconds] as const)));
   }
 
-  /** A throughput model from the study's finished runs at its smallest and largest measured FLOPs per token, or null. */
+  /**
+   * A throughput model from the study's finished runs: fitted through its smallest and largest measured FLOPs per
+   * token (a fixed per-token cost plus a FLOP rate); with one size measured so far, or a fit the two refuse, the FLOP
+   * rate of the largest measured run (small models are overhead-bound, so this errs long for larger ones); null
+   * before any run has finished (the assumed GPU's rate is all there is).
+   */
   private measuredThroughput(state: StudyState): Throughput | null {
     const measured = state.runs.flatMap((r) => {
       const last = r.curve[r.curve.length - 1];
       return r.status === 'done' && last && last.seconds > 0 ? [{ r, fpt: r.trainFlops / r.tokens, tokensPerSecond: (last.step * (r.tokens / r.steps)) / last.seconds }] : [];
     });
-    if (measured.length < 2) return null;
+    if (measured.length === 0) return null;
     measured.sort((a, b) => a.fpt - b.fpt);
     const [a, b] = [measured[0]!, measured[measured.length - 1]!];
-    if (a.fpt === b.fpt) return null;
+    const rate = flopRateThroughput(b.fpt * b.tokensPerSecond);
+    if (a.fpt === b.fpt) return rate;
     try {
       const model = (x: typeof a) => ({ model: runConfigOf(state, x.r).config.model, tokensPerSecond: x.tokensPerSecond });
       return fitThroughput(model(a), model(b));
     } catch (e) {
-      if (e instanceof ConfigError) return null; // e.g. the larger measured as fast as the smaller: keep the plan's estimate
+      if (e instanceof ConfigError) return rate; // e.g. the larger measured as fast as the smaller
       throw e;
     }
   }

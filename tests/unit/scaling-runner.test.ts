@@ -10,6 +10,7 @@ import type { Gpu } from '../../src/gpu/device';
 import { ConfigError } from '../../src/model/validate';
 import type { StudyState } from '../../src/scaling/study';
 import { newStudyState } from '../../src/scaling/study-plan';
+import { LAPTOP_FLOPS_PER_SECOND } from '../../src/scaling/throughput';
 
 const SPEC = { recipes: ['baseline', 'modern'], grid: 'classroom' };
 
@@ -59,6 +60,25 @@ describe('scaling runner', () => {
     expect(plan).toMatchObject({ type: 'scaling-plan', requestId: 7, plan: { timeBasis: 'assumed' } });
     expect(plan.plan.recipes.map((r) => r.recipe)).toEqual(['baseline', 'modern']);
     expect((await rejection(() => t.runner.plan(8, { recipes: ['x'], grid: 'quick' }), ConfigError)).field).toBe('study.recipes[0]');
+  });
+
+  it('estimates with the FLOP rate measured on this adapter once one run has finished', async () => {
+    const stored = newStudyState(SPEC, { id: 's', adapter: 'a', now: 1 });
+    const r = stored.runs[0]!;
+    const flopsPerSecond = 2e8; // what this "adapter" trained at: 1/250 of the assumed laptop GPU's rate
+    const seconds = r.trainFlops / flopsPerSecond;
+    r.status = 'done';
+    r.curve = [{ step: r.steps, flops: r.trainFlops, loss: 3, seconds }];
+    const before = setup();
+    before.runner.plan(1, SPEC);
+    const assumed = (before.events[0] as Extract<EngineEvent, { type: 'scaling-plan' }>).plan;
+    const t = setup({ stored });
+    await t.runner.load(2);
+    t.runner.plan(3, SPEC);
+    const measured = (t.events.find((e) => e.type === 'scaling-plan') as Extract<EngineEvent, { type: 'scaling-plan' }>).plan;
+    expect(measured.timeBasis).toBe('measured');
+    // both are pure FLOP-rate models: every run's time scales by the ratio of the rates
+    expect(measured.totalSeconds / assumed.totalSeconds).toBeCloseTo(LAPTOP_FLOPS_PER_SECOND / flopsPerSecond, 6);
   });
 
   it('refuses to start while the page trains, or over a stored study, and then changes nothing', async () => {
