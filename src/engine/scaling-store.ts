@@ -4,7 +4,7 @@
  * ('quota' when the storage is full, 'storage' otherwise). A StudyState is small (curves of a few points per run).
  */
 import { CheckpointError } from '../train/checkpoint';
-import { finished, request, storageError } from '../train/storage';
+import { finished, IdbConnection, request, storageError } from '../train/storage';
 import type { StudyState } from '../scaling/study';
 
 export const DEFAULT_STUDY_DB_NAME = 'spark-lab-scaling';
@@ -25,43 +25,26 @@ function isStudy(v: unknown): v is StudyState {
 }
 
 export class StudyStore {
-  private db: Promise<IDBDatabase> | null = null;
+  private readonly conn: IdbConnection;
   readonly dbName: string;
-  private readonly factory: IDBFactory | undefined;
 
   constructor(opts: StudyStoreOptions = {}) {
-    this.factory = opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     this.dbName = opts.dbName ?? DEFAULT_STUDY_DB_NAME;
+    this.conn = new IdbConnection(
+      opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB, this.dbName, DB_VERSION, 'the scaling study store',
+      'IndexedDB is not available here, so the scaling study cannot be kept across reloads (private browsing or an old browser?)',
+      (db) => {
+        if (!db.objectStoreNames.contains(STUDIES)) db.createObjectStore(STUDIES);
+      },
+    );
   }
 
   private open(): Promise<IDBDatabase> {
-    if (this.db) return this.db;
-    const factory = this.factory;
-    if (!factory) return Promise.reject(new CheckpointError('storage', 'IndexedDB is not available here, so the scaling study cannot be kept across reloads (private browsing or an old browser?)'));
-    const opened = new Promise<IDBDatabase>((resolve, reject) => {
-      const r = factory.open(this.dbName, DB_VERSION);
-      r.onupgradeneeded = () => {
-        if (!r.result.objectStoreNames.contains(STUDIES)) r.result.createObjectStore(STUDIES);
-      };
-      r.onsuccess = () => {
-        const db = r.result;
-        db.onversionchange = () => this.close();
-        resolve(db);
-      };
-      r.onerror = () => reject(storageError('opening the scaling study store', r.error));
-      r.onblocked = () => reject(new CheckpointError('storage', 'opening the scaling study store is blocked by another Spark Lab tab; close it and retry'));
-    });
-    this.db = opened;
-    opened.catch(() => {
-      if (this.db === opened) this.db = null;
-    });
-    return opened;
+    return this.conn.open();
   }
 
   close(): void {
-    const db = this.db;
-    this.db = null;
-    db?.then((d) => d.close(), () => undefined);
+    this.conn.close();
   }
 
   /** Replaces the stored study (one write: a failed save leaves the previous one whole). */

@@ -83,34 +83,37 @@ let blobCounter = 0;
 const newBlobKey = (id: string) => `${Date.now()}:${(blobCounter++).toString(36)}${Math.random().toString(36).slice(2, 8)}:${id}`;
 const blobKeyTime = (key: string) => Number(key.slice(0, key.indexOf(':')));
 
-export class CheckpointStore {
+/**
+ * One IndexedDB database, opened on first use and kept open: `what` names it in errors ("the checkpoint store"),
+ * `upgrade` creates its object stores. Another tab's upgrade or deletion closes it (the next call reopens); a failed
+ * open is forgotten, so the next call retries.
+ */
+export class IdbConnection {
   private db: Promise<IDBDatabase> | null = null;
-  private readonly factory: IDBFactory | undefined;
-  readonly dbName: string;
 
-  constructor(private readonly opts: CheckpointStoreOptions = {}) {
-    this.factory = opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-    this.dbName = opts.dbName ?? DEFAULT_DB_NAME;
-  }
+  constructor(
+    private readonly factory: IDBFactory | undefined,
+    readonly dbName: string,
+    private readonly version: number,
+    private readonly what: string,
+    private readonly unavailable: string,
+    private readonly upgrade: (db: IDBDatabase) => void,
+  ) {}
 
-  private open(): Promise<IDBDatabase> {
+  open(): Promise<IDBDatabase> {
     if (this.db) return this.db;
     const factory = this.factory;
-    if (!factory) return Promise.reject(new CheckpointError('storage', 'IndexedDB is not available here, so runs cannot be autosaved (private browsing or an old browser?)'));
+    if (!factory) return Promise.reject(new CheckpointError('storage', this.unavailable));
     const opened = new Promise<IDBDatabase>((resolve, reject) => {
-      const r = factory.open(this.dbName, DB_VERSION);
-      r.onupgradeneeded = () => {
-        const db = r.result;
-        if (!db.objectStoreNames.contains(RUNS)) db.createObjectStore(RUNS, { keyPath: 'id' });
-        if (!db.objectStoreNames.contains(BLOBS)) db.createObjectStore(BLOBS);
-      };
+      const r = factory.open(this.dbName, this.version);
+      r.onupgradeneeded = () => this.upgrade(r.result);
       r.onsuccess = () => {
         const db = r.result;
         db.onversionchange = () => this.close(); // another tab upgrades or deletes the database
         resolve(db);
       };
-      r.onerror = () => reject(storageError('opening the checkpoint store', r.error));
-      r.onblocked = () => reject(new CheckpointError('storage', 'opening the checkpoint store is blocked by another Spark Lab tab; close it and retry'));
+      r.onerror = () => reject(storageError(`opening ${this.what}`, r.error));
+      r.onblocked = () => reject(new CheckpointError('storage', `opening ${this.what} is blocked by another Spark Lab tab; close it and retry`));
     });
     this.db = opened;
     opened.catch(() => {
@@ -124,6 +127,32 @@ export class CheckpointStore {
     const db = this.db;
     this.db = null;
     db?.then((d) => d.close(), () => undefined);
+  }
+}
+
+export class CheckpointStore {
+  private readonly conn: IdbConnection;
+  readonly dbName: string;
+
+  constructor(private readonly opts: CheckpointStoreOptions = {}) {
+    this.dbName = opts.dbName ?? DEFAULT_DB_NAME;
+    this.conn = new IdbConnection(
+      opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB, this.dbName, DB_VERSION, 'the checkpoint store',
+      'IndexedDB is not available here, so runs cannot be autosaved (private browsing or an old browser?)',
+      (db) => {
+        if (!db.objectStoreNames.contains(RUNS)) db.createObjectStore(RUNS, { keyPath: 'id' });
+        if (!db.objectStoreNames.contains(BLOBS)) db.createObjectStore(BLOBS);
+      },
+    );
+  }
+
+  private open(): Promise<IDBDatabase> {
+    return this.conn.open();
+  }
+
+  /** Closes the connection; the next call reopens it. */
+  close(): void {
+    this.conn.close();
   }
 
   /** Every saved run, newest first, without reading any checkpoint bytes. */
