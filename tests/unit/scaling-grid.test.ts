@@ -8,16 +8,9 @@ import { resolveRunConfig, settleVocabSize } from '../../src/train/config';
 import { evalSteps, GRID_PRESETS, logGrid, planGrid, type GridInput, type GridPlan, type PresetName, type Recipe } from '../../src/scaling/grid';
 import { interpolateLr, nonEmbeddingParams, pickLr, sizeLadder } from '../../src/scaling/grid-sizes';
 import { fitThroughput, flopRateThroughput, LAPTOP_FLOPS_PER_SECOND } from '../../src/scaling/throughput';
+import { refusal as refusalOf } from '../util/scaling-synthetic';
 
-function refusal(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
+const refusal = (f: () => unknown): ConfigError => refusalOf(f, ConfigError);
 
 const PRESETS = Object.keys(GRID_PRESETS) as PresetName[];
 const close = (a: number, b: number, rel = 1e-12): boolean => Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b));

@@ -9,20 +9,13 @@ import { GRID_PRESETS, planGrid, type PresetName } from '../../src/scaling/grid'
 import { sizeLadder } from '../../src/scaling/grid-sizes';
 import { findRecipe, plannerRecipe, RECIPES, type Ingredient } from '../../src/scaling/recipes';
 import { planRecipes, planSummary, plannedOptimizerFlops, resolveStudySpec } from '../../src/scaling/study-plan';
+import { refusal as refusalOf } from '../util/scaling-synthetic';
 
 const PRESETS = Object.keys(GRID_PRESETS) as PresetName[];
 const recipe = (id: string) => plannerRecipe(findRecipe(id)!);
 const ladder = (id: string, preset: PresetName = 'quick') => sizeLadder(GRID_PRESETS[preset].grid.sizes, recipe(id).model, 'grid.sizes', recipe(id).mlpWidth);
 
-function refusal(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
+const refusal = (f: () => unknown): ConfigError => refusalOf(f, ConfigError);
 
 /** The fields each ingredient may change (model fields, and 'optim.*'). */
 const INGREDIENT_FIELDS: Record<Ingredient, string[]> = {

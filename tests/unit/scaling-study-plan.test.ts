@@ -8,16 +8,9 @@ import {
   applyLrSearch, cancelStudy, newStudyState, nextRun, planRecipes, planSummary, resolveStudySpec, resumeStudy, runConfigOf, settlePhase,
 } from '../../src/scaling/study-plan';
 import { flopRateThroughput } from '../../src/scaling/throughput';
+import { refusal as refusalOf } from '../util/scaling-synthetic';
 
-function refusal(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, got none');
-}
+const refusal = (f: () => unknown): ConfigError => refusalOf(f, ConfigError);
 
 const study = (recipes = ['baseline', 'modern', 'muon']): StudyState => newStudyState({ recipes, grid: 'classroom' }, { id: 's', adapter: 'test', now: 1 });
 

@@ -82,12 +82,13 @@ export function trainingCurves(p: PlantedND, o: { sizes: number; seeds: number[]
 }
 
 /** The ScalingFitError a call throws (the test fails if it throws none, or throws something else). */
-export function refusal(f: () => unknown): ScalingFitError {
+/** The error `f` throws, checked to be a `type` (by default the fitter's ScalingFitError); fails when it throws none. */
+export function refusal<E extends Error = ScalingFitError>(f: () => unknown, type: new (...args: never[]) => E = ScalingFitError as unknown as new (...args: never[]) => E): E {
   try {
     f();
   } catch (e) {
-    expect(e).toBeInstanceOf(ScalingFitError);
-    return e as ScalingFitError;
+    expect(e).toBeInstanceOf(type);
+    return e as E;
   }
-  throw new Error('expected a ScalingFitError, got none');
+  throw new Error(`expected a ${type.name}, got none`);
 }
