@@ -1,15 +1,20 @@
 /**
- * Experiment (not part of `npm test`): the scaling lab's multiplier table on this machine's adapter. Recipes baseline,
- * modern, muon, moe-active, moe-total and spark, run by the engine's scaling runner (the page's code path) on the
- * largest grid whose estimated time fits the budget (80 minutes by default): the candidates are tried from the
- * 'quick' preset down, each estimated from one short measured warm-up (tokens/s of the baseline and of spark, the
- * slower of the two at every size, at the smallest and the largest width of all candidates), and the experiment
- * refuses to start when none fits. Results go to experiments/out/scaling.json (the study with every run's curve, the fits, the plan) and
- * experiments/out/scaling.md (the table); every line it prints starts with `[scaling]`.
+ * Experiment (not part of `npm test`): the scaling lab's multiplier table on this machine's adapter, run by the
+ * engine's scaling runner (the page's code path) on the largest candidate (grid × recipes) whose estimated time fits
+ * the budget (60 minutes by default). The estimate comes from a short measured warm-up of every recipe at the
+ * candidate's batch size, at the smallest and the largest width (each recipe at its own speed, fitThroughput through the two) plus each run's
+ * measured set-up (build, first steps and their compiles) times the number of runs; the experiment refuses to start
+ * when no candidate fits. Results go to experiments/out/scaling.json (the study with every run's curve, the fits,
+ * the plan) and experiments/out/scaling.md (the table); every line it prints starts with `[scaling]`.
+ *
+ * The candidates are toy-sized for a CPU adapter (SwiftShader: ~0.1–0.3 s per step whatever the width): widths 8 to
+ * 28 (1 or 2 layers), context 16, batch 16 or 32, and a compute-optimal point stated lower than Chinchilla's 20 tokens per parameter
+ * (10 or 5: grid.optimalTokensPerParam, written into the table), which makes every size's longest run pass that
+ * lowered point, not Chinchilla's. On a GPU the page's presets are the study to run.
  *
  *   npm run experiment -- experiments/scaling.test.ts                      the study (up to the budget)
  *   VITE_SCALING_DRY=1 npm run experiment -- experiments/scaling.test.ts   the plans on the assumed laptop GPU only
- *   VITE_SCALING_BUDGET_MIN=60 ...                                         another budget, in minutes
+ *   VITE_SCALING_BUDGET_MIN=90 ...                                         another budget, in minutes
  *
  * The browser may not read /proc/loadavg: pass the load before as VITE_SCALING_LOAD="$(cat /proc/loadavg)".
  */
@@ -20,24 +25,29 @@ import type { EngineEvent } from '../src/engine/protocol';
 import { createRun } from '../src/engine/run';
 import { StudyStore } from '../src/engine/scaling-store';
 import type { Gpu } from '../src/gpu/device';
-import type { GridInput, PresetName } from '../src/scaling/grid';
+import type { GridInput } from '../src/scaling/grid';
 import type { Multiplier } from '../src/scaling/multiplier';
 import type { StudyFits, StudyPlanSummary, StudyState } from '../src/scaling/study';
 import { planRecipes, planSummary, resolveStudySpec, runConfigOf, newStudyState } from '../src/scaling/study-plan';
 import { fitThroughput, type Throughput } from '../src/scaling/throughput';
 
-const RECIPES = ['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark'];
 const DRY = import.meta.env.VITE_SCALING_DRY === '1';
-const BUDGET_S = 60 * Number(import.meta.env.VITE_SCALING_BUDGET_MIN ?? 80);
+const BUDGET_S = 60 * Number(import.meta.env.VITE_SCALING_BUDGET_MIN ?? 60);
 const WARMUP_STEPS = 8;
 
-/** Largest first; the first whose estimate fits the budget runs. */
-const CANDIDATES: { name: string; grid: PresetName | GridInput }[] = [
-  { name: 'quick', grid: 'quick' },
-  { name: 'classroom', grid: 'classroom' },
-  { name: 'classroom, budgets 10·N and 20·N', grid: { preset: 'classroom', tokensPerParam: [10, 20] } },
-  { name: 'classroom from width 8, budgets 10·N and 20·N', grid: { preset: 'classroom', sizes: { smallest: 8 }, tokensPerParam: [10, 20] } },
-  { name: 'widths 8 to 28 (head size 4), context 16, budgets 10·N and 20·N', grid: { preset: 'classroom', sizes: { smallest: 8, growth: 1.5, headSize: 4, contextLength: 16 }, tokensPerParam: [10, 20] } },
+const ALL = ['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark'];
+const SIZES = { smallest: 8, growth: 1.5, headSize: 4, maxAspect: 16, contextLength: 16 };
+const toy = (optimal: number, batchSize = 16): GridInput => ({ preset: 'classroom', sizes: SIZES, batchSize, optimalTokensPerParam: optimal, tokensPerParam: [optimal / 2, optimal] });
+const FIVE = ALL.filter((r) => r !== 'moe-total');
+const FOUR = ['baseline', 'modern', 'muon', 'spark'];
+
+/** Most informative first (recipes, then tokens, then steps); the first whose estimate fits the budget runs. */
+const CANDIDATES: { name: string; recipes: string[]; grid: GridInput }[] = [
+  { name: 'all six recipes, budgets 5·N and 10·N, batch 16', recipes: ALL, grid: toy(10) },
+  { name: 'all six recipes, budgets 2.5·N and 5·N, batch 16', recipes: ALL, grid: toy(5) },
+  { name: 'all six recipes, budgets 2.5·N and 5·N, batch 32', recipes: ALL, grid: toy(5, 32) },
+  { name: `${FIVE.join(', ')}, budgets 2.5·N and 5·N, batch 32`, recipes: FIVE, grid: toy(5, 32) },
+  { name: `${FOUR.join(', ')}, budgets 2.5·N and 5·N, batch 32`, recipes: FOUR, grid: toy(5, 32) },
 ];
 
 const log = (line: string) => console.log(`[scaling] ${line}`);
@@ -52,46 +62,59 @@ async function loadAverage(): Promise<string> {
   }
 }
 
-/** Tokens/s of one run config after a compile warm-up, training only. */
-async function measure(gpu: Gpu, config: Parameters<typeof createRun>[0]): Promise<number> {
+/** Tokens/s of one run config after a compile warm-up (training only), and the set-up: build plus the first steps. */
+async function measure(gpu: Gpu, config: Parameters<typeof createRun>[0]): Promise<{ tokensPerSecond: number; setupSeconds: number }> {
+  const t0 = performance.now();
   const run = await createRun(config, { gpu });
   try {
     for await (const _ of run.train({ steps: 2 })) void _; // compiles, first readbacks
     const t = performance.now();
     for await (const _ of run.train({ steps: WARMUP_STEPS })) void _;
-    return (WARMUP_STEPS * run.trainer.tokensPerStep) / ((performance.now() - t) / 1000);
+    const stepSeconds = (performance.now() - t) / 1000 / WARMUP_STEPS;
+    return { tokensPerSecond: run.trainer.tokensPerStep / stepSeconds, setupSeconds: Math.max(0, (t - t0) / 1000 - 2 * stepSeconds) };
   } finally {
     run.destroy();
   }
 }
 
 /**
- * The slower of the baseline's and spark's measured speed at each size (spark: MoE and Muon, the costliest
- * ingredients), fitted through the smallest size of the smallest candidate and the largest of the largest, so one
- * warm-up serves every candidate.
+ * Each recipe's speed at the smallest and the largest size of the grid (every candidate has the same sizes),
+ * fitted per recipe; the set-up a run costs besides its steps, the mean over the measurements after the first
+ * (the first also compiles what every later run shares).
  */
-async function warmup(gpu: Gpu, smallGrid: PresetName | GridInput, largeGrid: PresetName | GridInput): Promise<Throughput> {
-  const states = [smallGrid, largeGrid].map((grid) => newStudyState({ recipes: ['baseline', 'spark'], grid }, { id: 'warmup', adapter: '', now: 0 }));
-  const models: Throughput[] = [];
-  for (const recipe of ['baseline', 'spark']) {
-    const pick = (state: StudyState, better: (a: number, b: number) => boolean) =>
-      state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid').reduce((a, b) => (better(b.nonEmbedding, a.nonEmbedding) ? b : a));
+async function warmup(gpu: Gpu, recipes: string[], grid: GridInput): Promise<{ throughput: Map<string, Throughput>; setupSeconds: number }> {
+  const state = newStudyState({ recipes, grid }, { id: 'warmup', adapter: '', now: 0 });
+  const throughput = new Map<string, Throughput>();
+  const setups: number[] = [];
+  for (const recipe of recipes) {
+    const runs = state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid');
+    const sizes = [Math.min(...runs.map((r) => r.nonEmbedding)), Math.max(...runs.map((r) => r.nonEmbedding))];
     const points = [];
-    for (const [state, r] of [[states[0]!, pick(states[0]!, (x, y) => x < y)], [states[1]!, pick(states[1]!, (x, y) => x > y)]] as const) {
-      const config = runConfigOf(state, r).config;
+    for (const n of sizes) {
+      const config = runConfigOf(state, runs.find((r) => r.nonEmbedding === n)!).config;
       const short = { ...config, train: { ...config.train, steps: WARMUP_STEPS + 2, evalEvery: 0 } };
-      const tokensPerSecond = await measure(gpu, short);
-      log(`warm-up ${recipe} width ${config.model.nEmbd}: ${tokensPerSecond.toFixed(0)} tokens/s`);
-      points.push({ model: config.model, tokensPerSecond });
+      const m = await measure(gpu, short);
+      log(`warm-up ${recipe} width ${config.model.nEmbd}: ${m.tokensPerSecond.toFixed(0)} tokens/s, set-up ${m.setupSeconds.toFixed(1)} s`);
+      setups.push(m.setupSeconds);
+      points.push({ model: config.model, tokensPerSecond: m.tokensPerSecond });
     }
-    models.push(fitThroughput(points[0]!, points[1]!));
+    throughput.set(recipe, fitThroughput(points[0]!, points[1]!));
   }
-  return (m) => Math.min(...models.map((t) => t(m)));
+  const later = setups.slice(1);
+  return { throughput, setupSeconds: later.reduce((s, x) => s + x, 0) / later.length };
+}
+
+/** A candidate's plan with each recipe at its own measured speed, and its estimated seconds with every run's set-up. */
+function estimate(c: (typeof CANDIDATES)[number], measured: { throughput: Map<string, Throughput>; setupSeconds: number }) {
+  const parts = c.recipes.map((id) => planSummary(planRecipes(resolveStudySpec({ recipes: [id], grid: c.grid }), { throughput: measured.throughput.get(id)! }), 'measured'));
+  const plan: StudyPlanSummary = { recipes: parts.flatMap((p) => p.recipes), totalSeconds: parts.reduce((s, p) => s + p.totalSeconds, 0), timeBasis: 'measured' };
+  const runs = plan.recipes.reduce((s, r) => s + r.runs + r.lrSearchRuns, 0);
+  return { plan, runs, seconds: plan.totalSeconds + runs * measured.setupSeconds };
 }
 
 const fmt = (m: Multiplier | undefined) => (m ? `${m.multiplier.toFixed(2)} [${m.interval[0].toFixed(2)}, ${m.interval[1].toFixed(2)}]${m.extrapolated ? ' (extrapolated)' : ''}` : '—');
 
-function markdown(study: StudyState, fits: StudyFits, plan: StudyPlanSummary, grid: string, load: string, seconds: number): string {
+function markdown(study: StudyState, fits: StudyFits, plan: { seconds: number }, grid: string, load: string, seconds: number): string {
   const rows = fits.multipliers.map((r) => {
     const target = r.flops?.targetLoss.toFixed(3) ?? '—';
     return `| ${r.recipe} | ${r.group} | ${fmt(r.flops)} | ${fmt(r.allIn)} | ${fmt(r.wallClock)} | ${target} | ${r.error ?? ''} |`;
@@ -102,7 +125,7 @@ function markdown(study: StudyState, fits: StudyFits, plan: StudyPlanSummary, gr
   const done = study.runs.filter((r) => r.status === 'done').length;
   return [
     '# Scaling lab: iso-loss compute multipliers', '',
-    `Adapter: ${study.adapter}. Load average before: ${load}. Grid: ${grid}. ${done} of ${study.runs.length} runs done in ${hours(seconds)} (planned ${hours(plan.totalSeconds)}).`,
+    `Adapter: ${study.adapter}. Load average before: ${load}. Grid: ${grid}. ${done} of ${study.runs.length} runs done in ${hours(seconds)} (estimated ${hours(plan.seconds)}). Compute-optimal point taken as ${(typeof study.spec.grid === 'object' && study.spec.grid.optimalTokensPerParam) || 20} tokens per non-embedding parameter (lowered from Chinchilla's 20 to fit the adapter).`,
     'Multiplier = C_baseline(L*) / C_recipe(L*) (above 1: the recipe needs less); 95% bootstrap intervals over whole runs; L* the lowest loss both reached.',
     'All-in adds each run\'s optimizer FLOPs (Muon\'s Newton–Schulz) so far; the learning-rate search and evaluations are in the plan\'s totals only.', '',
     '| recipe | group | training FLOPs | all-in FLOPs | wall-clock | L* (nats) | note |', '| --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
@@ -115,7 +138,7 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
   log(`load average before: ${load}`);
   if (DRY) {
     for (const c of CANDIDATES) {
-      const plan = planSummary(planRecipes(resolveStudySpec({ recipes: RECIPES, grid: c.grid })), 'assumed');
+      const plan = planSummary(planRecipes(resolveStudySpec({ recipes: c.recipes, grid: c.grid })), 'assumed');
       const runs = plan.recipes.reduce((s, r) => s + r.runs + r.lrSearchRuns, 0);
       const flops = plan.recipes.reduce((s, r) => s + r.allInFlops, 0);
       log(`dry plan ${c.name}: ${runs} runs, ${flops.toExponential(2)} FLOPs all-in, ${hours(plan.totalSeconds)} on the assumed laptop GPU`);
@@ -137,13 +160,19 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
   const gpu = (engine as unknown as { gpu: Gpu }).gpu;
   log(`adapter: ${JSON.stringify(gpu.adapter)}`);
 
-  let chosen: { name: string; grid: PresetName | GridInput; plan: StudyPlanSummary } | null = null;
-  const throughput = await warmup(gpu, CANDIDATES[CANDIDATES.length - 1]!.grid, CANDIDATES[0]!.grid);
+  let chosen: ((typeof CANDIDATES)[number] & { seconds: number }) | null = null;
+  const byBatch = new Map<number, Awaited<ReturnType<typeof warmup>>>(); // tokens/s depends on the batch: measured per batch
   for (const c of CANDIDATES) {
-    const plan = planSummary(planRecipes(resolveStudySpec({ recipes: RECIPES, grid: c.grid }), { throughput }), 'measured');
-    log(`grid ${c.name}: ${hours(plan.totalSeconds)} estimated (${plan.recipes.map((r) => `${r.recipe} ${hours(r.seconds)}`).join(', ')})`);
-    if (plan.totalSeconds <= BUDGET_S) {
-      chosen = { ...c, plan };
+    const batch = c.grid.batchSize!;
+    if (!byBatch.has(batch)) {
+      byBatch.set(batch, await warmup(gpu, ALL, c.grid));
+      log(`batch ${batch}: set-up per run ${byBatch.get(batch)!.setupSeconds.toFixed(1)} s`);
+    }
+    const measured = byBatch.get(batch)!;
+    const e = estimate(c, measured);
+    log(`grid ${c.name}: ${e.runs} runs, ${hours(e.seconds)} estimated (${e.plan.recipes.map((r) => `${r.recipe} ${hours(r.seconds)}`).join(', ')}; set-up ${hours(e.runs * measured.setupSeconds)})`);
+    if (e.seconds <= BUDGET_S) {
+      chosen = { ...c, seconds: e.seconds };
       break;
     }
   }
@@ -152,7 +181,7 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
 
   const t0 = performance.now();
   let lastLog = 0;
-  engine.handle({ type: 'scaling-start', requestId: 1, spec: { recipes: RECIPES, grid: chosen.grid } });
+  engine.handle({ type: 'scaling-start', requestId: 1, spec: { recipes: chosen.recipes, grid: chosen.grid } });
   const final = () => events.filter((e): e is Extract<EngineEvent, { type: 'scaling-study' }> => e.type === 'scaling-study').at(-1);
   await until(() => {
     const p = events.at(-1);
@@ -168,7 +197,7 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
   const study = last.study!;
   const fits = last.fits!;
   for (const r of fits.multipliers) log(`${r.recipe} (${r.group}): flops ${fmt(r.flops)}, all-in ${fmt(r.allIn)}, wall-clock ${fmt(r.wallClock)}${r.error ? `; ${r.error}` : ''}`);
-  const md = markdown(study, fits, chosen.plan, chosen.name, load, seconds);
+  const md = markdown(study, fits, chosen, chosen.name, load, seconds);
   await commands.writeFile('experiments/out/scaling.md', md);
   await commands.writeFile('experiments/out/scaling.json', JSON.stringify({ adapter: gpu.adapter, loadBefore: load, grid: chosen, seconds, study, fits }, null, 1));
   log(`wrote experiments/out/scaling.md and scaling.json (${hours(seconds)})`);
