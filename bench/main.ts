@@ -13,6 +13,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { requestGpu, type Gpu } from '../src/gpu/device';
 import { medianPassTimes, passWork, type PassTiming, type TimedWork } from '../src/gpu/timing';
+import { profileRun } from './profile';
 import type { BenchCase, BenchRow, PeerRunner, Suite } from './types';
 
 const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: true });
@@ -20,6 +21,8 @@ const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: tr
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
 const only = (params.get('only') ?? '').split(',').filter(Boolean);
+/** `--profile X`: profile a run's steps instead of timing the suites (bench/profile.ts). */
+const profileSpec = params.get('profile');
 const targetMs = quick ? 150 : 400;
 /** Timed samples per side (DESIGN.md: median of at least 7). */
 const samples = quick ? 7 : 9;
@@ -105,6 +108,15 @@ async function main(): Promise<void> {
     throw new Error('the TF.js WebGPU backend no longer has submitQueue / ensureCommandEncoderReady / queue: the peer cannot be timed to GPU completion');
   }
   const adapter = { vendor: gpu.adapter.vendor, architecture: gpu.adapter.architecture, description: gpu.adapter.description };
+  const report = (window as unknown as { __benchReport?: (json: string) => void }).__benchReport;
+  if (profileSpec !== null) {
+    log(`adapter: ${JSON.stringify(adapter)}  profiling ${profileSpec}`);
+    const profile = await profileRun(gpu, profileSpec, log);
+    const result = { adapter, browser: navigator.userAgent, profile };
+    if (report) report(JSON.stringify(result));
+    else log(JSON.stringify(result, null, 1));
+    return;
+  }
   log(`adapter: ${JSON.stringify(adapter)}  tfjs backend: ${tf.getBackend()}  quick: ${quick}`);
   const rows: (BenchRow & { error?: string })[] = [];
   for (const [path, mod] of Object.entries(suites).sort(([x], [y]) => x.localeCompare(y))) {
@@ -130,7 +142,6 @@ async function main(): Promise<void> {
     order: 'alternating: each round one sample of ours, then one of the peer',
   };
   const result = { adapter, browser: navigator.userAgent, method, rows };
-  const report = (window as unknown as { __benchReport?: (json: string) => void }).__benchReport;
   if (report) report(JSON.stringify(result));
   else log(JSON.stringify(result, null, 1));
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // npm run bench -- [--quick] [--json FILE] [--only op1,op2] [--adapter default|swiftshader] [--max-load L] [--allow-load]
-// Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios.
+//                   [--profile PRESET|CONFIG_JSON]
+// Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios;
+// with --profile, where one training step's GPU time goes instead (bench/profile.ts): by op family, phase and layer,
+// and kernel.
 //
 // Host load: figures taken while other work runs are not results (SwiftShader uses every core, and a GPU run
 // still needs a free core for its JavaScript). The 1-minute load average before the run is compared with
@@ -22,6 +25,7 @@ const opt = (name) => {
 const quick = argv.includes('--quick');
 const jsonFile = opt('--json');
 const only = opt('--only');
+const profile = opt('--profile');
 const adapter = chooseAdapter(opt('--adapter'));
 const allowLoad = argv.includes('--allow-load');
 const maxLoad = Number(opt('--max-load') ?? 0.5);
@@ -64,6 +68,7 @@ page.on('pageerror', (e) => console.error(`[page exception] ${e.message}`));
 const q = new URLSearchParams();
 if (quick) q.set('quick', '');
 if (only) q.set('only', only);
+if (profile) q.set('profile', profile);
 try {
   await page.goto(`http://127.0.0.1:${port}/bench/index.html?${q}`);
   result = await done;
@@ -85,6 +90,20 @@ if (result) {
   if (underLoad) console.log(banner);
   console.log(`adapter: ${a.vendor} / ${a.architecture} / ${a.description || '(no description)'}  (${adapter})`);
   console.log(`host: ${cpuCount} CPUs; load average (1 / 5 / 15 min): ${loadLine('before', loadBefore)}, ${loadLine('after', loadAfter)}`);
+  if (result.profile) {
+    const p = result.profile;
+    const ms = (v) => (v === null ? '-' : v.toFixed(2));
+    console.log(`profile of ${p.spec}: ${p.dispatches} dispatches per step, timing by ${p.timing}; medians over ${p.profiles.length} profiled steps`);
+    console.log(`step: GPU ${ms(p.gpuMs)} ms (sum of dispatches), profiled wall ${ms(p.wallMs)} ms, plain step ${ms(p.plainStepMs)} ms, JavaScript encode ${ms(p.encodeMs)} ms; ` +
+      `${(p.flops / 1e6).toFixed(2)} MFLOP, ${(p.bytesBound / 1e6).toFixed(2)} MB bound`);
+    for (const [title, rows, n] of [['op family', p.byFamily, 30], ['phase and layer', p.byScope, 40], ['kernel', p.byEntry, 25]]) {
+      console.log(`\nby ${title}\tdispatches\tGPU ms\tshare\tMB bound`);
+      for (const r of rows.slice(0, n)) console.log([r.key, r.dispatches, ms(r.ms), r.share === null ? '-' : `${(100 * r.share).toFixed(1)}%`, (r.bytesBound / 1e6).toFixed(2)].join('\t'));
+    }
+    if (underLoad) console.log(banner);
+    if (jsonFile) writeFileSync(jsonFile, JSON.stringify(result, null, 2));
+    process.exit(process.exitCode ?? 0);
+  }
   console.log(`method: ${result.method.clock}; median of ${result.method.samples} samples per side, ${result.method.order}`);
   console.log(['op', 'shape', 'ours ms', 'peer ms', 'ratio', 'ours GFLOP/s', 'peer GFLOP/s', 'ours GB/s'].join('\t'));
   for (const r of result.rows) {

@@ -13,6 +13,7 @@ import type { BuildOptions, EngineCommand, EngineError, EngineEvent, RunInfo, Sa
 import type { CreateProgress } from './run';
 import type { StoredRun } from '../train/storage';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
+import type { StepProfile } from '../lib/step-profile';
 
 /** What a client talks to: a Worker, or anything with the same methods (tests use a MessageChannel port or a fake). */
 export interface EnginePort {
@@ -155,6 +156,11 @@ export class EngineClient {
       if (e.type === 'sweep') onEvent(e.event);
     })) as Extract<EngineEvent, { type: 'sweep-done' }>;
     return { config: done.config, ms: done.ms };
+  }
+
+  /** A profile of the run's next training step (see src/gpu/profile.ts); refused when the run is not training. */
+  profile(): Promise<StepProfile> {
+    return this.request({ type: 'profile' }).then((e) => (e as Extract<EngineEvent, { type: 'profile' }>).profile);
   }
 
   save(): Promise<{ bytes: Uint8Array; fileName: string }> {

@@ -132,6 +132,11 @@ export class Engine {
       }
       case 'sample':
         return this.sample(cmd.requestId, cmd.prompt, cmd.options);
+      case 'profile': {
+        const run = this.requireRun();
+        if (this.loop?.run !== run) throw new EngineStateError('profile: train the run first (the profile is of its next training step)');
+        return this.emit({ type: 'profile', requestId: cmd.requestId, profile: await run.trainer.requestProfile() });
+      }
       case 'sweep':
         return this.sweep(cmd.requestId, cmd.config);
       case 'save':
@@ -362,6 +367,7 @@ export class Engine {
       await (gen as AsyncGenerator | null)?.return(undefined);
       if (this.loop !== L) return; // replaced or disposed: that command saved and freed the run
       this.loop = null;
+      run.trainer.cancelProfiles(new EngineStateError('profile: training stopped before the next step'));
       if (failure) this.fail(failure);
       else {
         await this.autosave(run);

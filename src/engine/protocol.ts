@@ -5,6 +5,7 @@
  * answer (or an `error` event) repeats.
  */
 import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { StepProfile } from '../lib/step-profile';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
 import type { CreateProgress } from './run';
 import type { RunConfig } from '../train/config';
@@ -91,6 +92,8 @@ export type EngineCommand =
   /** Stop training (keeps the run and its weights; Train continues from here). */
   | { type: 'stop' }
   | { type: 'sample'; requestId: number; prompt: string; options: SampleOptions }
+  /** Profiles the next step of the training run (while it trains or, paused, once it resumes): answered by 'profile'. */
+  | { type: 'profile'; requestId: number }
   /** A test-time scaling sweep (src/eval/sweep-config.ts validates `config`); streams 'sweep' events, then 'sweep-done'. */
   | { type: 'sweep'; requestId: number; config: unknown }
   /** Checkpoint bytes of the current run, for a download. */
@@ -140,6 +143,7 @@ export type EngineEvent =
   | (Omit<EvalResult, 'kind'> & { type: 'eval' })
   /** Training reached config.train.steps. */
   | { type: 'done'; step: number }
+  | { type: 'profile'; requestId: number; profile: StepProfile }
   | { type: 'sample-chunk'; requestId: number; text: string }
   | { type: 'sample-done'; requestId: number; tokens: number; tokensPerSecond: number }
   | { type: 'sweep'; requestId: number; event: SweepEvent }

@@ -1,5 +1,6 @@
 import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
+import { noteBindGroupBytes } from '../gpu/profile';
 
 /**
  * Shared plumbing for kernel wrappers: bind groups (cached per pipeline and buffer set, so a training
@@ -49,6 +50,7 @@ export function bindGroup(gpu: Gpu, pipelineOrStandIn: GPUComputePipeline, buffe
     entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
     label: pipeline.label,
   });
+  noteBindGroupBytes(bg, buffers.reduce((s, b) => s + b.size, 0)); // a range's size or the whole buffer's
   bindGroupCache.set(key, bg);
   if (bindGroupCache.size > MAX_CACHED_BIND_GROUPS) {
     const oldest = bindGroupCache.keys().next().value as string;

@@ -283,6 +283,7 @@ export class Model {
       const a = acts[l];
       const m = lk[l];
       const p = `h.${l}`;
+      pass.pushDebugGroup(p); // scopes for the step profiler (and GPU debuggers)
       const xNext = l + 1 < acts.length ? acts[l + 1].xIn : this.xOut;
       this.normForward(pass, a.xIn, `${p}.ln1`, a.n1, a.mean1, a.rstd1);
       m.qProj.encode(pass, a.n1, P(`${p}.wq`), a.qPre ?? a.q, Pb(`${p}.wq`));
@@ -304,6 +305,7 @@ export class Model {
         m.down!.encode(pass, a.a!, P(`${p}.mlp.wo`), this.proj, Pb(`${p}.mlp.wo`));
       }
       k.add.encode(pass, a.xMid, this.proj, xNext);
+      pass.popDebugGroup();
     }
     this.normForward(pass, this.xOut, 'lnf', this.nf, this.meanf, this.rstdf);
     k.head.encode(pass, this.nf, this.config.tiedEmbeddings ? P('wte') : P('lm_head'), this.logits);
@@ -334,6 +336,7 @@ export class Model {
       const a = acts[l];
       const m = lk[l];
       const p = `h.${l}`;
+      pass.pushDebugGroup(p);
       // MLP or MoE: dres is d(out of the block) = d(mlp out) = d(xMid) so far
       if (a.moe) {
         a.moe.backward(pass, a.n2, { wr: P(`${p}.moe.router`), w1: P(`${p}.moe.wi`), w2: P(`${p}.moe.wo`) }, this.dres, this.dln,
@@ -372,6 +375,7 @@ export class Model {
       m.dWk.encode(pass, a.n1, dk, G(`${p}.wk`));
       m.dWv.encode(pass, a.n1, this.dv, G(`${p}.wv`));
       this.normBackward(pass, k.normBack, a.xIn, `${p}.ln1`, a.mean1, a.rstd1);
+      pass.popDebugGroup();
     }
     k.embedBack.encode(pass, this.tokens, this.dres, G('wte'));
     k.posBack?.encode(pass, this.dres, G('wpe'));

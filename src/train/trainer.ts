@@ -15,6 +15,8 @@ import { Model } from '../model/model';
 import { isMuonTensor, muonMatrices } from '../model/param-groups';
 import type { RunConfig } from './config';
 import { MetricsRing } from './metrics-ring';
+import { PassProfiler } from '../gpu/profile';
+import { summarise, type StepProfile } from '../lib/step-profile';
 import { MuonGroup } from './muon';
 import type { TrainerState } from './resume';
 import { learningRate } from './schedule';
@@ -94,6 +96,10 @@ export class Trainer {
   setupMs: number;
   private firstTrainStart: number | null = null;
   private gradientFault: { tensor: string; value: number } | null = null;
+  /** Callers waiting for a profile of the next step train() takes (requestProfile). */
+  private profileWaiters: { resolve: (p: StepProfile) => void; reject: (e: unknown) => void }[] = [];
+  /** JavaScript time the last step spent preparing its batch and recording its commands (ms). */
+  lastEncodeMs = 0;
   private trainMs = 0;
   private firstStepMs: number | null = null;
   private readonly pendingLr = new Map<number, number>();
@@ -187,11 +193,21 @@ export class Trainer {
   /** Forward, loss and backward of the micro-batch already uploaded; the first micro-batch zeroes the gradients. */
   encodeMicroBatch(pass: GPUComputePassEncoder, micro: number): void {
     const { model } = this;
-    if (micro === 0) model.zeroGrads(pass);
+    if (micro === 0) {
+      pass.pushDebugGroup('zero grads');
+      model.zeroGrads(pass);
+      pass.popDebugGroup();
+    }
+    pass.pushDebugGroup('forward'); // scopes for the step profiler (src/gpu/profile.ts) and GPU debuggers
     model.forward(pass);
+    pass.popDebugGroup();
+    pass.pushDebugGroup('loss');
     model.lossAndGrad(pass);
     this.lossReduce[micro].encode(pass, model.losses, this.lossSums);
+    pass.popDebugGroup();
+    pass.pushDebugGroup('backward');
     model.backward(pass);
+    pass.popDebugGroup();
   }
 
   /**
@@ -199,9 +215,15 @@ export class Trainer {
    * global norm; no clipping: its orthogonalised update's size does not follow the gradient's).
    */
   encodeOptimizer(pass: GPUComputePassEncoder): void {
+    pass.pushDebugGroup('optimizer');
     this.norms.encode(pass, this.model.grads, this.segNormSq, this.normSq);
     this.adamw.encode(pass, this.model.params, this.model.grads, this.m, this.v, this.normSq, this.status);
-    this.muon?.encode(pass, this.model.params, this.model.grads, this.m, this.normSq);
+    if (this.muon) {
+      pass.pushDebugGroup('muon');
+      this.muon.encode(pass, this.model.params, this.model.grads, this.m, this.normSq);
+      pass.popDebugGroup();
+    }
+    pass.popDebugGroup();
   }
 
   /**
@@ -215,9 +237,14 @@ export class Trainer {
     return { lr: optim.muonLrScale * lr, momentum: optim.muonMomentum, weightDecay };
   }
 
-  /** Records and submits one optimisation step. Returns without waiting for the GPU. */
-  private submitStep(onStats: (rows: StepStats[]) => void): Promise<void> | null {
+  /**
+   * Records and submits one optimisation step. Returns without waiting for the GPU. With a profiler, every
+   * dispatch runs in its own timed pass (the same work in the same order) and the timestamps are resolved.
+   */
+  private submitStep(onStats: (rows: StepStats[]) => void, profiler?: PassProfiler): Promise<void> | null {
     const { gpu, model, config } = this;
+    const t0 = performance.now();
+    const begin = (enc: GPUCommandEncoder) => (profiler ? profiler.pass(enc) : enc.beginComputePass());
     const { optim, train } = config;
     const s = this.step;
     const lr = learningRate(
@@ -229,7 +256,7 @@ export class Trainer {
       const batch = this.batcher.next();
       model.setBatch(batch.inputs as Uint32Array<ArrayBuffer>, batch.targets as Uint32Array<ArrayBuffer>);
       const enc = gpu.device.createCommandEncoder({ label: `step ${s} micro ${micro}` });
-      const pass = enc.beginComputePass();
+      const pass = begin(enc);
       this.encodeMicroBatch(pass, micro);
       pass.end();
       gpu.queue.submit([enc.finish()]);
@@ -247,9 +274,10 @@ export class Trainer {
       this.muonLr = lr;
     }
     const enc = gpu.device.createCommandEncoder({ label: `step ${s} optimiser` });
-    const pass = enc.beginComputePass();
+    const pass = begin(enc);
     this.encodeOptimizer(pass);
     pass.end();
+    profiler?.resolve(enc);
     this.ring.record(
       enc,
       [
@@ -261,6 +289,7 @@ export class Trainer {
       s,
     );
     gpu.queue.submit([enc.finish()]);
+    this.lastEncodeMs = performance.now() - t0;
     this.step++;
     if (this.ring.full || s === 0 || this.step >= train.steps) {
       return this.ring.flush((first, rows) => onStats(rows.map((r, i) => this.decode(first + i, r))));
@@ -294,11 +323,16 @@ export class Trainer {
     const startStep = this.step;
     this.firstTrainStart ??= t0;
     while (this.step < end) {
-      const flushed = this.submitStep((rows) => {
+      const onStats = (rows: StepStats[]) => {
         queue.push(...rows);
         if (this.firstStepMs === null) this.firstStepMs = this.setupMs + (performance.now() - (this.firstTrainStart ?? t0));
-      });
-      if (flushed) await flushed;
+      };
+      if (this.profileWaiters.length) {
+        await this.profiledStep(onStats);
+      } else {
+        const flushed = this.submitStep(onStats);
+        if (flushed) await flushed;
+      }
       const evalEvery = this.config.train.evalEvery;
       if (queue.length) yield this.progress(queue.splice(0), t0, startStep);
       if (evalEvery > 0 && (this.step % evalEvery === 0 || this.step === end)) yield { kind: 'eval', step: this.step, valLoss: await this.evaluate() };
@@ -307,6 +341,41 @@ export class Trainer {
     await this.ring.drain();
     this.trainMs += performance.now() - t0;
     if (queue.length) yield this.progress(queue.splice(0), t0, startStep);
+  }
+
+  /**
+   * A profile of the next step train() takes (see src/gpu/profile.ts): the step is a real one (it trains the
+   * model as any other) whose dispatches each run in their own timed pass. Resolves once that step is done.
+   */
+  requestProfile(): Promise<StepProfile> {
+    return new Promise((resolve, reject) => this.profileWaiters.push({ resolve, reject }));
+  }
+
+  /** Fails the pending profile requests (the run stopped or was destroyed before its next step). */
+  cancelProfiles(reason: unknown): void {
+    for (const w of this.profileWaiters.splice(0)) w.reject(reason);
+  }
+
+  /** One step under a PassProfiler, after the GPU has finished what came before, so its wall time is its own. */
+  private async profiledStep(onStats: (rows: StepStats[]) => void): Promise<void> {
+    const waiters = this.profileWaiters.splice(0);
+    const profiler = new PassProfiler(this.gpu);
+    try {
+      await this.gpu.queue.onSubmittedWorkDone();
+      const step = this.step;
+      const t0 = performance.now();
+      const flushed = this.submitStep(onStats, profiler);
+      const records = await profiler.read();
+      const wallMs = performance.now() - t0;
+      if (flushed) await flushed;
+      const profile = summarise(records, { step, wallMs, encodeMs: this.lastEncodeMs, flops: this.tokensPerStep * this.flopsPerToken });
+      for (const w of waiters) w.resolve(profile);
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      throw e;
+    } finally {
+      profiler.destroy();
+    }
   }
 
   private progress(steps: StepStats[], t0: number, startStep: number): Progress {
@@ -385,6 +454,7 @@ export class Trainer {
   }
 
   destroy(): void {
+    this.cancelProfiles(new Error('the run was destroyed before its next step'));
     this.model.destroy();
     for (const b of [this.m, this.v, this.normSq, this.segNormSq, this.status, this.lossSums]) this.gpu.release(b);
     for (const r of this.lossReduce) r.destroy();

@@ -21,6 +21,8 @@ export interface SparkEventDetails {
   'spark-resume': Record<string, never>;
   'spark-stop': Record<string, never>;
   'spark-sample': { prompt: string; options: SampleOptions };
+  /** Profile the run's next training step. */
+  'spark-profile': Record<string, never>;
   'spark-save': Record<string, never>;
   /** A checkpoint file the user chose, not read yet: the engine checks its size and header first. */
   'spark-load-file': { file: File };

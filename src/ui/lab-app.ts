@@ -16,13 +16,14 @@ import type { LossChart } from './loss-chart';
 import type { MemoryBudget } from './memory-budget';
 import type { MoeView } from './moe-view';
 import type { Notice } from './notice-list';
+import type { ProfileView } from './profile-view';
 import { runSize } from './presets';
 import type { SampleView } from './sample-view';
 import type { ScalingView } from './scaling-view';
 import type { SweepView } from './sweep-view';
 import type { ThroughputProgress } from './throughput-panel';
 import type { DecodedConfig, PartialRunConfig } from './url-config';
-import { sampleInto, sweepInto } from './view-jobs';
+import { profileInto, sampleInto, sweepInto } from './view-jobs';
 import './checkpoint-panel';
 import './config-panel';
 import './confirm-run';
@@ -31,6 +32,7 @@ import './loss-chart';
 import './memory-budget';
 import './moe-view';
 import './notice-list';
+import './profile-view';
 import './run-controls';
 import './sample-view';
 import './scaling-view';
@@ -381,6 +383,9 @@ export class LabApp extends LitElement {
           <section class="card" aria-labelledby="h-loss"><h2 id="h-loss">Loss</h2><spark-loss-chart></spark-loss-chart></section>
           <section class="card" aria-labelledby="h-speed"><h2 id="h-speed">Throughput</h2>
             <spark-throughput-panel .run=${run} .progress=${this.progress} step=${step} ?training=${s === 'training'}></spark-throughput-panel></section>
+          <section class="card" aria-labelledby="h-profile"><h2 id="h-profile">Step profile</h2>
+            <spark-profile-view ?can-profile=${s === 'training' || s === 'paused'}
+              @spark-profile=${(e: Event) => this.client && profileInto(this.client, e.target as ProfileView)}></spark-profile-view></section>
           <section class="card" aria-labelledby="h-moe" ?hidden=${!moe}><h2 id="h-moe">Expert load</h2><spark-moe-view></spark-moe-view></section>
           <section class="card" aria-labelledby="h-sample"><h2 id="h-sample">Sample</h2>
             <spark-sample-view ?disabled=${!canSample} @spark-sample=${(e: Detail<'spark-sample'>) => this.client && sampleInto(this.client, this.sampler, e.detail)}></spark-sample-view></section>

@@ -6,6 +6,7 @@ import type { EngineClient } from '../engine/client';
 import type { SweepConfig } from '../eval/sweep';
 import { describeError } from './error-text';
 import type { SparkEventDetails } from './events';
+import type { ProfileView } from './profile-view';
 import type { SampleView } from './sample-view';
 import type { SweepView } from './sweep-view';
 
@@ -31,5 +32,14 @@ export async function sampleInto(client: Pick<EngineClient, 'sample'>, view: Sam
     view.finish(r.tokens, r.tokensPerSecond);
   } catch (e) {
     view.fail(describeError(e));
+  }
+}
+
+/** Profiles the run's next step for a ProfileView; its failure (no run training, the run stopped) is shown there. */
+export async function profileInto(client: Pick<EngineClient, 'profile'>, view: ProfileView): Promise<void> {
+  try {
+    view.show({ profile: await client.profile() });
+  } catch (e) {
+    view.show({ error: describeError(e) });
   }
 }

@@ -185,6 +185,11 @@ describe('the lab page', () => {
     await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
     await page.getByTestId('train').click();
     await expect.poll(() => engineState(page), { timeout: 120_000 }).toBe('training');
+    // While it trains, a profile of its next step: the experts' kernels show as their own family.
+    await page.getByTestId('profile-step').click();
+    await expect.poll(() => page.getByTestId('profile-summary').textContent(), { timeout: 300_000, interval: 1000 }).toMatch(/Step \d+: \d+ dispatches/);
+    const families = await page.getByTestId('profile-bars').locator('li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.key));
+    expect(families).toEqual(expect.arrayContaining(['matmul', 'attention', 'moe', 'adamw']));
     // SwiftShader compiles the MoE pipelines on the first step: allow minutes.
     await expect.poll(() => engineState(page), { timeout: 300_000, interval: 1000 }).toBe('idle');
     await page.waitForTimeout(500);

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { createRun } from '../../src/engine/run';
+import { Add } from '../../src/kernels/elementwise';
+import { PassProfiler } from '../../src/gpu/profile';
+import type { StepProfile } from '../../src/lib/step-profile';
+import type { Gpu } from '../../src/gpu/device';
+import { testGpu, testGpuWithoutFeatures } from '../util/gpu';
+
+const PERIODIC = 'abcdefghij'.repeat(600);
+const tiny = (model: Record<string, unknown> = {}) => ({
+  data: { validationFraction: 0.1 },
+  model: { contextLength: 16, nLayer: 2, nEmbd: 16, nHead: 2, ...model },
+  optim: { lr: 1e-2, warmupSteps: 1 },
+  train: { batchSize: 4, steps: 4, evalEvery: 0, evalBatches: 1, autosaveEvery: 0 },
+  seed: 3,
+});
+
+type Run = Awaited<ReturnType<typeof createRun>>;
+
+/** Trains every step; requests a profile of step `profiled` (null: none) and returns it with the final weights. */
+async function trainProfiling(run: Run, profiled: number | null): Promise<{ profile: StepProfile | null; params: Float32Array }> {
+  let profile: Promise<StepProfile> | null = null;
+  if (profiled === 0) profile = run.trainer.requestProfile();
+  for await (const p of run.train({ steps: 4 })) {
+    if (p.kind === 'progress' && profiled !== null && !profile && p.step >= profiled) profile = run.trainer.requestProfile();
+  }
+  return { profile: profile ? await profile : null, params: (await run.trainer.readState()).params };
+}
+
+describe('the step profiler', () => {
+  it('a profiled step trains exactly as a plain one (same weights after it, bitwise), and its times add up', async () => {
+    const gpu = await testGpu();
+    const plain = await createRun(tiny(), { gpu, text: PERIODIC });
+    const profiled = await createRun(tiny(), { gpu, text: PERIODIC });
+    const a = await trainProfiling(plain, null);
+    const b = await trainProfiling(profiled, 0);
+    expect(b.params).toEqual(a.params);
+    const p = b.profile!;
+    console.log(`profile: ${p.dispatches} dispatches, GPU ${p.gpuMs?.toFixed(1)} ms, wall ${p.wallMs.toFixed(1)} ms, encode ${p.encodeMs.toFixed(1)} ms; ` +
+      p.byFamily.slice(0, 5).map((r) => `${r.key} ${(100 * r.share!).toFixed(0)}%`).join(', '));
+    expect(p.step).toBe(0);
+    expect(p.flops).toBe(profiled.trainer.tokensPerStep * profiled.trainer.flopsPerToken);
+    expect(p.dispatches).toBeGreaterThan(20);
+    expect(p.encodeMs).toBeGreaterThan(0);
+    if (gpu.features.timestampQuery) {
+      expect(p.timing).toBe('timestamp-query');
+      expect(p.gpuMs!).toBeGreaterThan(0);
+      expect(p.gpuMs!).toBeLessThanOrEqual(p.wallMs * 1.05 + 1); // the passes ran inside the step's wall time
+      for (const rows of [p.byFamily, p.byEntry, p.byScope]) {
+        expect(rows.reduce((s, r) => s + r.dispatches, 0)).toBe(p.dispatches);
+        expect(rows.reduce((s, r) => s + r.ms!, 0)).toBeCloseTo(p.gpuMs!, 6);
+        expect(rows.reduce((s, r) => s + r.share!, 0)).toBeCloseTo(1, 9);
+        for (let i = 1; i < rows.length; i++) expect(rows[i - 1]!.ms!).toBeGreaterThanOrEqual(rows[i]!.ms!);
+      }
+    }
+    const scopes = p.byScope.map((r) => r.key);
+    for (const s of ['forward', 'forward/h.0', 'forward/h.1', 'loss', 'backward', 'backward/h.0', 'backward/h.1', 'optimizer']) expect(scopes).toContain(s);
+    expect(scopes).not.toContain('optimizer/muon'); // AdamW only
+    const families = p.byFamily.map((r) => r.key);
+    for (const f of ['matmul', 'attention', 'adamw']) expect(families).toContain(f);
+    expect(families).not.toContain('unlabelled');
+    // each layer does the same work: the same dispatches in its forward scope
+    const count = (k: string) => p.byScope.find((r) => r.key === k)!.dispatches;
+    expect(count('forward/h.0')).toBe(count('forward/h.1'));
+    expect(p.bytesBound).toBeGreaterThan(4 * profiled.trainer.paramCount); // the optimizer alone binds the weights
+    plain.destroy();
+    profiled.destroy();
+  });
+
+  it('profiles a later step and a Muon step (its own scope), and a device without timestamps counts without times', async () => {
+    const gpu = await testGpu();
+    const muon = await createRun({ ...tiny(), optim: { lr: 1e-2, warmupSteps: 1, optimizer: 'muon' } }, { gpu, text: PERIODIC });
+    const m = (await trainProfiling(muon, 1)).profile!;
+    expect(m.step).toBe(1); // requested after the first progress (step 0), so the next step
+    expect(m.byScope.map((r) => r.key)).toContain('optimizer/muon');
+    expect(m.byFamily.map((r) => r.key)).toContain('muon');
+    muon.destroy();
+
+    const bare = await testGpuWithoutFeatures();
+    expect(bare.features.timestampQuery).toBe(false);
+    const timed = await createRun(tiny(), { gpu, text: PERIODIC });
+    const untimed = await createRun(tiny(), { gpu: bare, text: PERIODIC });
+    const t = (await trainProfiling(timed, 0)).profile!;
+    const u = (await trainProfiling(untimed, 0)).profile!;
+    expect(u.timing).toBe('none');
+    expect(u.gpuMs).toBeNull();
+    expect(u.byFamily.every((r) => r.ms === null && r.share === null)).toBe(true);
+    expect(u.wallMs).toBeGreaterThan(0);
+    // the same step has the same dispatches on either device (a subgroup variant may differ in name, not in count)
+    expect(u.dispatches).toBe(t.dispatches);
+    expect(u.byScope.map((r) => [r.key, r.dispatches]).sort()).toEqual(t.byScope.map((r) => [r.key, r.dispatches]).sort());
+    timed.destroy();
+    untimed.destroy();
+  });
+
+  it('times more dispatches than one query set holds, refuses past its capacity, and a stopped run fails its request', async () => {
+    const gpu: Gpu = await testGpu();
+    const n = 64;
+    const add = new Add(gpu, n);
+    const x = gpu.upload(new Float32Array(n).fill(1), 'x');
+    const y = gpu.upload(new Float32Array(n).fill(2), 'y');
+    const out = gpu.createBuffer(4 * n, 'out');
+    const count = PassProfiler.PER_SET + 5;
+    const profiler = new PassProfiler(gpu);
+    const enc = gpu.device.createCommandEncoder();
+    const pass = profiler.pass(enc, 'outer');
+    pass.pushDebugGroup('inner');
+    for (let i = 0; i < count; i++) add.encode(pass, x, y, out);
+    pass.popDebugGroup();
+    pass.end();
+    profiler.resolve(enc);
+    gpu.queue.submit([enc.finish()]);
+    const records = await profiler.read();
+    expect(records.length).toBe(count);
+    expect(records.every((r) => r.family === 'elementwise' && r.scope === 'outer/inner' && r.workgroups! >= 1 && r.bytesBound >= 3 * 4 * n)).toBe(true);
+    if (gpu.features.timestampQuery) expect(records.every((r) => r.ms !== null && r.ms >= 0)).toBe(true);
+    expect(Array.from(await gpu.readFloat32(out))).toEqual(new Array(n).fill(3));
+    profiler.destroy();
+
+    const small = new PassProfiler(gpu, 2);
+    const e2 = gpu.device.createCommandEncoder();
+    const p2 = small.pass(e2);
+    add.encode(p2, x, y, out);
+    add.encode(p2, x, y, out);
+    expect(() => add.encode(p2, x, y, out)).toThrow(/more than 2 dispatches/);
+    expect(() => p2.popDebugGroup()).toThrow(/without a matching push/);
+    small.destroy();
+    add.destroy();
+    for (const b of [x, y, out]) gpu.release(b);
+
+    const run = await createRun(tiny(), { gpu, text: PERIODIC });
+    const pending = run.trainer.requestProfile();
+    run.destroy();
+    await expect(pending).rejects.toThrow(/destroyed before its next step/);
+  });
+});
