@@ -71,7 +71,8 @@ async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: str
   let peerTiming: PassTiming | null = null;
   try {
     peer = c.peer ? await c.peer(tf) : null;
-    const sides = [passWork(gpu, (pass) => ours.record(pass)), ...(peer ? [peerWork(peer)] : [])];
+    if (!ours.work && !ours.record) throw new Error(`${c.op} ${c.shape}: its runner has neither record nor work`);
+    const sides = [ours.work ?? passWork(gpu, (pass) => ours.record!(pass)), ...(peer ? [peerWork(peer)] : [])];
     [ourTiming, peerTiming = null] = await medianPassTimes(sides, { targetMs, samples });
   } finally {
     ours.dispose();
@@ -92,6 +93,7 @@ async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: str
     ours_repeats: ourTiming.repeats,
     peer_repeats: peerTiming?.repeats ?? null,
   };
+  if (c.tokens) row.ours_tokens_per_s = (1000 * c.tokens) / oursMs;
   if (c.bytes) {
     row.ours_gbps = gbps(oursMs);
     row.peer_gbps = peerMs === null ? null : gbps(peerMs);

@@ -3,7 +3,8 @@
  * Builds the run (a preset of the lab page, e.g. tiny-dense, or a config as the page's link would carry it), trains
  * WARM_STEPS steps (compiles, first readbacks), then profiles PROFILED_STEPS real steps one by one through the
  * engine's step profiler (src/gpu/profile.ts) and reports each row's median over them, with the plain steps'
- * median wall time beside the profiled ones (the timed passes cost a little each).
+ * median wall time beside the profiled ones (the timed passes cost a little each), and the cold start: the page
+ * has compiled nothing before, so createRun and the first step are what a user waits for on a first visit.
  */
 import { createRun } from '../src/engine/run';
 import type { Gpu } from '../src/gpu/device';
@@ -26,6 +27,10 @@ export interface ProfileReport {
   encodeMs: number;
   /** Median wall time of an unprofiled step (ms): train() over PLAIN_STEPS, per step. */
   plainStepMs: number;
+  /** Cold start on this page (no pipeline compiled before): createRun (corpus, tokenizer, model, compiles) and the
+   *  time from createRun's call to the first step's loss read back (the trainer's firstStepMs plus the data set-up). */
+  createMs: number;
+  firstStepMs: number;
   flops: number;
   bytesBound: number;
   byFamily: ProfileRow[];
@@ -59,13 +64,19 @@ export async function profileRun(gpu: Gpu, spec: string, log: (line: string) => 
   }
   const base = config as { train?: Record<string, unknown> };
   const steps = WARM_STEPS + PLAIN_STEPS + PROFILED_STEPS;
+  const t0 = performance.now();
   const run = await createRun({ ...base, train: { ...base.train, steps, evalEvery: 0, autosaveEvery: 0 } }, { gpu });
+  const createMs = performance.now() - t0;
   try {
-    for await (const _ of run.train({ steps: WARM_STEPS })) void _;
-    const t0 = performance.now();
+    let firstStepMs = NaN;
+    for await (const p of run.train({ steps: WARM_STEPS })) {
+      if (p.kind === 'progress' && Number.isNaN(firstStepMs)) firstStepMs = performance.now() - t0;
+    }
+    log(`cold start: createRun ${createMs.toFixed(0)} ms, first step's loss read back at ${firstStepMs.toFixed(0)} ms`);
+    const t1 = performance.now();
     for await (const _ of run.train({ steps: PLAIN_STEPS })) void _;
     await gpu.queue.onSubmittedWorkDone();
-    const plainStepMs = (performance.now() - t0) / PLAIN_STEPS;
+    const plainStepMs = (performance.now() - t1) / PLAIN_STEPS;
     const profiles: StepProfile[] = [];
     for (let i = 0; i < PROFILED_STEPS; i++) {
       const p = run.trainer.requestProfile();
@@ -76,7 +87,7 @@ export async function profileRun(gpu: Gpu, spec: string, log: (line: string) => 
     const m = (f: (p: StepProfile) => number) => median(profiles.map(f));
     return {
       spec, config: run.config, timing: profiles[0]!.timing, dispatches: profiles[0]!.dispatches,
-      gpuMs: profiles[0]!.gpuMs === null ? null : m((p) => p.gpuMs!), wallMs: m((p) => p.wallMs), encodeMs: m((p) => p.encodeMs), plainStepMs,
+      gpuMs: profiles[0]!.gpuMs === null ? null : m((p) => p.gpuMs!), wallMs: m((p) => p.wallMs), encodeMs: m((p) => p.encodeMs), plainStepMs, createMs, firstStepMs,
       flops: profiles[0]!.flops, bytesBound: profiles[0]!.bytesBound,
       byFamily: medianRows(profiles.map((p) => p.byFamily)), byScope: medianRows(profiles.map((p) => p.byScope)), byEntry: medianRows(profiles.map((p) => p.byEntry)),
       profiles,

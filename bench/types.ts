@@ -1,12 +1,18 @@
 import type * as tfNs from '@tensorflow/tfjs-core';
 import type { Gpu } from '../src/gpu/device';
+import type { TimedWork } from '../src/gpu/timing';
 
 /** The TensorFlow.js namespace (tfjs-core with the webgpu backend registered and active). */
 export type Tf = typeof tfNs;
 
-/** Our side of a benchmark case: buffers are made once; `record` encodes one iteration into a pass. */
+/**
+ * Our side of a benchmark case: buffers are made once; `record` encodes one iteration into a pass, or, for work that
+ * submits its own command buffers (the KV-cache decoder), `work` does `repeats` iterations and resolves when the
+ * GPU has finished them (the same clock: JavaScript included, nothing read back).
+ */
 export interface OursRunner {
-  record(pass: GPUComputePassEncoder): void;
+  record?(pass: GPUComputePassEncoder): void;
+  work?: TimedWork;
   /** Destroy buffers made for the case. */
   dispose(): void;
 }
@@ -32,6 +38,8 @@ export interface BenchCase {
   flops: number;
   /** Minimal bytes moved per iteration (reported as GB/s when flops is 0). */
   bytes?: number;
+  /** Tokens produced per iteration (decoding), reported as tokens/s. */
+  tokens?: number;
   /** Included in --quick runs (keep these small: SwiftShader does ~1 GFLOP/s). */
   quick: boolean;
   ours(gpu: Gpu): OursRunner | Promise<OursRunner>;
@@ -52,6 +60,8 @@ export interface BenchRow {
   peer_gflops: number | null;
   ours_gbps?: number;
   peer_gbps?: number | null;
+  /** Tokens per second (cases that produce tokens: decoding). */
+  ours_tokens_per_s?: number;
   /** Each timed sample's per-iteration time (ms), in the order taken (the medians above come from these). */
   ours_samples_ms?: number[];
   peer_samples_ms?: number[] | null;

@@ -94,6 +94,7 @@ if (result) {
     const p = result.profile;
     const ms = (v) => (v === null ? '-' : v.toFixed(2));
     console.log(`profile of ${p.spec}: ${p.dispatches} dispatches per step, timing by ${p.timing}; medians over ${p.profiles.length} profiled steps`);
+    console.log(`cold start: createRun ${ms(p.createMs)} ms, first step's loss read back ${ms(p.firstStepMs)} ms after it began`);
     console.log(`step: GPU ${ms(p.gpuMs)} ms (sum of dispatches), profiled wall ${ms(p.wallMs)} ms, plain step ${ms(p.plainStepMs)} ms, JavaScript encode ${ms(p.encodeMs)} ms; ` +
       `${(p.flops / 1e6).toFixed(2)} MFLOP, ${(p.bytesBound / 1e6).toFixed(2)} MB bound`);
     for (const [title, rows, n] of [['op family', p.byFamily, 30], ['phase and layer', p.byScope, 40], ['kernel', p.byEntry, 25]]) {
@@ -105,9 +106,9 @@ if (result) {
     process.exit(process.exitCode ?? 0);
   }
   console.log(`method: ${result.method.clock}; median of ${result.method.samples} samples per side, ${result.method.order}`);
-  console.log(['op', 'shape', 'ours ms', 'peer ms', 'ratio', 'ours GFLOP/s', 'peer GFLOP/s', 'ours GB/s'].join('\t'));
+  console.log(['op', 'shape', 'ours ms', 'peer ms', 'ratio', 'ours GFLOP/s', 'peer GFLOP/s', 'ours GB/s', 'ours tokens/s'].join('\t'));
   for (const r of result.rows) {
-    console.log([r.op, r.shape, fmt(r.ours_ms, 3), fmt(r.peer_ms, 3), fmt(r.ratio), fmt(r.ours_gflops), fmt(r.peer_gflops), fmt(r.ours_gbps)].join('\t') + (r.error ? `\tERROR ${r.error}` : ''));
+    console.log([r.op, r.shape, fmt(r.ours_ms, 3), fmt(r.peer_ms, 3), fmt(r.ratio), fmt(r.ours_gflops), fmt(r.peer_gflops), fmt(r.ours_gbps), fmt(r.ours_tokens_per_s, 1)].join('\t') + (r.error ? `\tERROR ${r.error}` : ''));
   }
   if (underLoad) console.log(banner);
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(result, null, 2));
