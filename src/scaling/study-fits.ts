@@ -1,6 +1,6 @@
 /**
- * A study's fits (pure): per recipe the envelope and L(C) fit of its finished grid runs, and the multiplier table
- * against the baseline on three axes. Every failure is a row's `error` (too few runs yet, no overlap, an unstable
+ * A study's fits (pure): per recipe the envelope and L(C) fit of its finished grid runs, L(N, D) on their final
+ * losses, and the multiplier table against the baseline on three axes. Every failure is a row's `error` (too few runs yet, no overlap, an unstable
  * bootstrap), never a throw: the page shows the table as it fills in.
  *
  * Axes, per validation point of a run:
@@ -11,7 +11,7 @@
  *   wall-clock training seconds so far on this adapter, evaluations excluded.
  */
 import type { Run } from './envelope';
-import { ScalingFitError } from './fit';
+import { fitND, ScalingFitError } from './fit';
 import { fitRecipe, isoLossMultiplier, type Multiplier, type RecipeFit } from './multiplier';
 import { findRecipe } from './recipes';
 import type { MultiplierRow, RecipeFitSummary, StudyFits, StudyPoint, StudyRun, StudyState } from './study';
@@ -26,7 +26,7 @@ export interface StudyFitOptions {
 type Axis = 'flops' | 'allIn' | 'wallClock';
 
 /** Fits kept between calls (the engine refits after every run; only the recipe whose runs changed is refitted). */
-export type StudyFitCache = Map<string, { key: string; fits: Record<Axis, RecipeFit | string> }>;
+export type StudyFitCache = Map<string, { key: string; fits: Record<Axis, RecipeFit | string>; nd: Pick<RecipeFitSummary, 'nd' | 'ndError'> }>;
 const AXES: readonly Axis[] = ['flops', 'allIn', 'wallClock'];
 const AXIS_NAMES: Record<Axis, string> = { flops: 'training FLOPs', allIn: 'all-in FLOPs', wallClock: 'wall-clock' };
 
@@ -56,10 +56,26 @@ function fitAxis(runs: readonly StudyRun[], total: number, axis: Axis, o: Requir
   }
 }
 
-function summary(recipe: string, fit: RecipeFit | string): RecipeFitSummary {
-  if (typeof fit === 'string') return { recipe, envelope: [], error: fit };
+/** L(N, D) on the final losses of the runs that trained to their last step (a diverged run has no final loss). */
+function fitSizeTokens(done: readonly StudyRun[]): Pick<RecipeFitSummary, 'nd' | 'ndError'> {
+  const points = done.flatMap((r) => {
+    const last = r.curve[r.curve.length - 1];
+    return last && last.step === r.steps && Number.isFinite(last.loss) && last.loss > 0 ? [{ params: r.nonEmbedding, tokens: r.tokens, loss: last.loss }] : [];
+  });
+  try {
+    const { E, A, alpha, B, beta } = fitND(points).params;
+    return { nd: { E, A, alpha, B, beta, runs: points.length } };
+  } catch (e) {
+    if (!(e instanceof ScalingFitError)) throw e;
+    return { ndError: e.message };
+  }
+}
+
+function summary(recipe: string, fit: RecipeFit | string, nd: Pick<RecipeFitSummary, 'nd' | 'ndError'>): RecipeFitSummary {
+  if (typeof fit === 'string') return { recipe, envelope: [], error: fit, ...nd };
   const p = fit.fit.params;
   return {
+    ...nd,
     recipe,
     envelope: fit.envelope.map(({ flops, loss }) => ({ flops, loss })),
     fit: { E: p.E, A: p.A, alpha: p.alpha, intervals: fit.intervals },
@@ -73,16 +89,19 @@ export function studyFits(state: StudyState, options: StudyFitOptions = {}, cach
   const o = { resamples: options.resamples ?? 200, seed: options.seed ?? 0 };
   const baseline = state.spec.baseline ?? 'baseline';
   const fits = new Map<string, Record<Axis, RecipeFit | string>>();
+  const nds = new Map<string, Pick<RecipeFitSummary, 'nd' | 'ndError'>>();
   for (const recipe of state.spec.recipes) {
     const grid = state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid');
     const done = grid.filter((r) => r.status === 'done');
     const key = `${o.resamples}/${o.seed}/${grid.length}/${done.map((r) => `${r.id}:${r.curve.length}`).join(',')}`;
     const cached = cache?.get(recipe);
     const fit = cached?.key === key ? cached.fits : (Object.fromEntries(AXES.map((a) => [a, fitAxis(done, grid.length, a, o)])) as Record<Axis, RecipeFit | string>);
-    cache?.set(recipe, { key, fits: fit });
+    const nd = cached?.key === key ? cached.nd : fitSizeTokens(done);
+    cache?.set(recipe, { key, fits: fit, nd });
     fits.set(recipe, fit);
+    nds.set(recipe, nd);
   }
-  const recipes = state.spec.recipes.map((id) => summary(id, fits.get(id)!.flops));
+  const recipes = state.spec.recipes.map((id) => summary(id, fits.get(id)!.flops, nds.get(id)!));
   const base = fits.get(baseline);
   const multipliers: MultiplierRow[] = state.spec.recipes.map((id) => {
     const group = id === baseline ? 'baseline' : (findRecipe(id)?.group ?? 'single');

@@ -88,6 +88,13 @@ export interface RecipeFitSummary {
   flopsRange?: Interval;
   /** Why there is no fit (too few finished runs, a fit the points cannot determine). */
   error?: string;
+  /**
+   * L(N, D) = E + A/N^α + B/D^β on the final validation losses of the recipe's finished grid runs (N non-embedding
+   * parameters, D training tokens): a point estimate, no intervals; `runs` the runs it was fitted to.
+   */
+  nd?: { E: number; A: number; alpha: number; B: number; beta: number; runs: number };
+  /** Why there is no L(N, D) fit yet. */
+  ndError?: string;
 }
 
 /** One row of the multiplier table: a recipe against the baseline. */

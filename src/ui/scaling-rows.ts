@@ -75,6 +75,8 @@ export interface FitTableRow {
   alpha: MeasureCell;
   /** Envelope points the fit used. */
   points: number;
+  /** L(N, D) as a line, or why there is none. */
+  nd: string;
   error?: string;
 }
 
@@ -90,9 +92,15 @@ export function fitRows(fits: StudyFits | null): FitTableRow[] {
       A: cell(f?.A, f?.intervals.A),
       alpha: cell(f?.alpha, f?.intervals.alpha),
       points: r.envelope.length,
+      nd: r.nd ? ndText(r.nd) : `no fit: ${r.ndError ?? 'no finished runs yet'}`,
       ...(f ? {} : { error: r.error ?? 'no fit yet' }),
     };
   });
+}
+
+/** L(N, D) as one line: "2.1 + 3.20k/N^0.41 + 95/D^0.28 (16 runs)". */
+export function ndText(nd: NonNullable<StudyFits['recipes'][number]['nd']>): string {
+  return `${num(nd.E)} + ${si(nd.A)}/N^${nd.alpha.toFixed(2)} + ${si(nd.B)}/D^${nd.beta.toFixed(2)} (${nd.runs} runs)`;
 }
 
 /** FLOPs with a spaced SI prefix: 8.4e12 → "8.40 TFLOP". */

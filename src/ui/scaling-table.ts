@@ -64,11 +64,11 @@ export class ScalingTable extends LitElement {
         </table>` : html`<p class="none" data-testid="scaling-no-multipliers">No multipliers yet: they need the baseline and a recipe with at least 4 finished sizes each.</p>`}
         ${fits.length ? html`<table part="fits" data-testid="scaling-fits">
           <caption>Fitted L(C) = E + A·C<sup>−α</sup> per recipe (training FLOPs; 95% intervals)</caption>
-          <thead><tr><th scope="col">recipe</th><th scope="col">E (nats)</th><th scope="col">A</th><th scope="col">α</th><th scope="col">envelope points</th></tr></thead>
+          <thead><tr><th scope="col">recipe</th><th scope="col">E (nats)</th><th scope="col">A</th><th scope="col">α</th><th scope="col">envelope points</th><th scope="col">L(N, D) = E + A/N<sup>α</sup> + B/D<sup>β</sup> (final losses)</th></tr></thead>
           <tbody>${fits.map((f) => html`<tr data-recipe=${f.recipe}>
             <td>${f.label}</td>
             ${f.error ? html`<td class="why" colspan="3" data-testid="scaling-fit-error">${f.error}</td>` : html`${this.cell(f.E)}${this.cell(f.A)}${this.cell(f.alpha)}`}
-            <td>${f.points}</td></tr>`)}</tbody>
+            <td>${f.points}</td><td class=${f.nd.startsWith('no fit') ? 'why' : ''} data-testid="scaling-nd">${f.nd}</td></tr>`)}</tbody>
         </table>` : nothing}
       </div>
     `;

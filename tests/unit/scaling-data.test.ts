@@ -190,6 +190,11 @@ describe('tables', () => {
     expect(rows[0].points).toBe(fits.recipes[0].envelope.length);
     expect(rows[0].error).toBeUndefined();
     expect(rows[2]).toMatchObject({ error: 'needs ≥ 4 finished sizes (has 2)', E: { value: '–' } });
+    // L(N, D): one line, or why there is none
+    const nd = fitRows({ ...fits, recipes: [{ ...fits.recipes[0], nd: { E: 2.1, A: 3200, alpha: 0.412, B: 95, beta: 0.281, runs: 16 } }] });
+    expect(nd[0].nd).toBe('2.1 + 3.20k/N^0.41 + 95/D^0.28 (16 runs)');
+    const none = fitRows({ ...fits, recipes: [{ ...fits.recipes[0], ndError: 'needs 3 or more token budgets' }] });
+    expect(none[0].nd).toBe('no fit: needs 3 or more token budgets');
   });
 });
 

@@ -105,6 +105,39 @@ describe('study fits', () => {
 
     const empty: StudyState = { ...state([{ id: 'baseline', k: 1 }]), runs: [] };
     expect(studyFits(empty).recipes[0]!.error).toMatch(/0 of 0 grid runs/);
+    // L(N, D) needs 3 or more token budgets: these runs all have one token count
+    expect(fits.recipes[0]!.nd).toBeUndefined();
+    expect(fits.recipes[0]!.ndError).toMatch(/3 or more token budgets, got 20 runs, 10 sizes, 1 token budgets/);
+  });
+
+  it('fits L(N, D) to the final losses of a sizes × budgets grid (a planted law recovered), skipping unfinished runs', () => {
+    const law = { E: 1.8, A: 400, alpha: 0.5, B: 300, beta: 0.4 };
+    const z = randn(64, 5);
+    let n = 0;
+    const grid: StudyRun[] = [];
+    for (const N of [1e3, 3e3, 1e4, 3e4]) {
+      for (const k of [5, 10, 20]) {
+        for (const seed of [1, 2]) {
+          const D = k * N;
+          const loss = (law.E + law.A / N ** law.alpha + law.B / D ** law.beta) * Math.exp(0.001 * z[n++]!);
+          grid.push({
+            id: `baseline/N${N}/k${k}/seed${seed}`, recipe: 'baseline', kind: 'grid', size: N, nonEmbedding: N, tokensPerParam: k, tokens: D, steps: 10, seed, lr: 1e-3,
+            evalSteps: [5, 10], trainFlops: 6 * N * D, evalFlops: 0, seconds: 0, status: 'done',
+            curve: [{ step: 5, flops: 3 * N * D, loss: loss + 0.5, seconds: 1 }, { step: 10, flops: 6 * N * D, loss, seconds: 2 }], optimizerFlops: 0, wallSeconds: 2,
+          });
+        }
+      }
+    }
+    // a diverged run (stopped before its last step) has no final loss: left out, not fitted as if it were one
+    grid.push({ ...grid[0]!, id: 'baseline/diverged', curve: [{ ...grid[0]!.curve[0]!, loss: 99 }] });
+    const s: StudyState = { ...state([{ id: 'baseline', k: 1 }]), runs: grid };
+    const r = studyFits(s, { resamples: 10 }).recipes[0]!;
+    expect(r.ndError).toBeUndefined();
+    expect(r.nd!.runs).toBe(24);
+    expect(r.nd!.E).toBeGreaterThan(1.7);
+    expect(r.nd!.E).toBeLessThan(1.9);
+    expect(Math.abs(r.nd!.alpha - law.alpha)).toBeLessThan(0.1);
+    expect(Math.abs(r.nd!.beta - law.beta)).toBeLessThan(0.1);
   });
 
   it('keeps a diverged run\'s finite points and ignores the search\'s runs', () => {
