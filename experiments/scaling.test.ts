@@ -8,7 +8,7 @@
  * the plan) and experiments/out/scaling.md (the table); every line it prints starts with `[scaling]`.
  *
  * The candidates are toy-sized for a CPU adapter (SwiftShader: ~0.1–0.3 s per step whatever the width): widths 8 to
- * 28 (one layer each: depth ⌈C/32⌉), context 16, batch 32, and a compute-optimal point stated lower than Chinchilla's 20 tokens per parameter
+ * 28 (one layer each: depth ⌈C/32⌉), context 16, batch 32, 2 validation batches per point, and a compute-optimal point stated lower than Chinchilla's 20 tokens per parameter
  * (5 or 2.5: grid.optimalTokensPerParam, written into the table), which makes every size's longest run pass that
  * lowered point, not Chinchilla's. On a GPU the page's presets are the study to run.
  *
@@ -37,7 +37,7 @@ const WARMUP_STEPS = 8;
 
 const ALL = ['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark'];
 const SIZES = { smallest: 8, growth: 1.5, headSize: 4, maxAspect: 32, contextLength: 16 };
-const toy = (optimal: number): GridInput => ({ preset: 'classroom', sizes: SIZES, batchSize: 32, optimalTokensPerParam: optimal, tokensPerParam: [optimal / 2, optimal] });
+const toy = (optimal: number): GridInput => ({ preset: 'classroom', sizes: SIZES, batchSize: 32, evalBatches: 2, optimalTokensPerParam: optimal, tokensPerParam: [optimal / 2, optimal] });
 const FOUR = ['baseline', 'modern', 'muon', 'spark'];
 
 /** Most informative first (recipes, then tokens); the first whose estimate fits the budget runs. */
@@ -189,8 +189,10 @@ it('measures the multiplier table of the scaling recipes on this adapter', async
       log(`${(100 * p.done).toFixed(0)}% done, about ${hours(p.etaSeconds ?? NaN)} left`);
     }
     const s = final()?.study;
-    return (!!s && s.status !== 'running') || events.some((e) => e.type === 'error' && e.requestId === 1);
+    return (!!s && s.status !== 'running') || events.some((e) => e.type === 'error' && (e.requestId === 1 || /^scaling study:/.test(e.error.message)));
   });
+  const failure = events.find((e): e is Extract<EngineEvent, { type: 'error' }> => e.type === 'error' && /^scaling study:/.test(e.error.message));
+  if (failure) log(`the study stopped: ${failure.error.message}`);
   const last = final()!;
   const seconds = (performance.now() - t0) / 1000;
   const study = last.study!;

@@ -13,6 +13,7 @@ import type { Gpu } from '../gpu/device';
 import { ConfigError } from '../model/validate';
 import type { StudyFits, StudyRun, StudyState } from '../scaling/study';
 import { studyFits, type StudyFitCache } from '../scaling/study-fits';
+import { BASELINE_RECIPE, findRecipe } from '../scaling/recipes';
 import {
   applyLrSearch, cancelStudy, newStudyState, nextRun, planRecipes, planSummary, resolveStudySpec, resumeStudy, runConfigOf, settlePhase,
 } from '../scaling/study-plan';
@@ -149,8 +150,18 @@ export class ScalingRunner {
     this.fitCache.clear();
   }
 
+  /**
+   * The study's fits. studyFits turns every fit failure into a row's message; should one still throw (a defect),
+   * the study goes on: the rows say the fit failed and why, instead of the study stopping with its runs unsaved.
+   */
   private fits(state: StudyState): StudyFits {
-    return studyFits(state, {}, this.fitCache);
+    try {
+      return studyFits(state, {}, this.fitCache);
+    } catch (e) {
+      this.fitCache.clear();
+      const error = `the fit failed (${e instanceof Error ? e.name : 'Error'}: ${message(e)}); the runs are kept`;
+      return { recipes: state.spec.recipes.map((recipe) => ({ recipe, envelope: [], error })), multipliers: state.spec.recipes.map((recipe) => ({ recipe, group: recipe === (state.spec.baseline ?? BASELINE_RECIPE) ? 'baseline' as const : (findRecipe(recipe)?.group ?? 'single'), error })) };
+    }
   }
 
   private emitStudy(requestId?: number): void {

@@ -256,7 +256,7 @@ function powerLawInits(losses: readonly number[]): number[][] {
 }
 
 /** Fits L(C) = E + A·C^−α to (FLOPs, loss) points, usually a recipe's lower envelope. */
-export function fitPowerLaw(points: readonly ComputeLoss[], options: FitOptions<Pick<PowerLaw, 'E' | 'A' | 'alpha'>> = {}): FitResult<PowerLaw> {
+export function fitPowerLaw(points: readonly ComputeLoss[], options: FitOptions<Pick<PowerLaw, 'E' | 'A' | 'alpha'> & { logA?: number }> = {}): FitResult<PowerLaw> {
   const delta = options.delta ?? HUBER_DELTA;
   checkComputeLoss(points);
   const flops = points.map((p) => p.flops);
@@ -282,7 +282,12 @@ export function fitPowerLaw(points: readonly ComputeLoss[], options: FitOptions<
         return [E / L, t / L, (-xi * t) / L];
       }),
   };
-  const inits = options.starts?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(reference), l.alpha]) ?? powerLawInits(points.map((p) => p.loss));
+  // Given starts in this fit's frame; a start that does not map to finite values there (a steep law's A overflows,
+  // a floor of 0 has no logarithm) is dropped, and with none left the default starts are used.
+  const given = options.starts
+    ?.map((l) => [Math.log(l.E), (l.logA ?? Math.log(l.A)) - l.alpha * Math.log(reference), l.alpha])
+    .filter((t) => t.every(Number.isFinite));
+  const inits = given?.length ? given : powerLawInits(points.map((p) => p.loss));
   const best = bestOf(model, inits, delta);
   const [e, a, alpha] = best.theta;
   const law: PowerLaw = { E: Math.exp(e), amplitude: Math.exp(a), alpha, reference, logA: a + alpha * Math.log(reference), A: Math.exp(a + alpha * Math.log(reference)) };
@@ -354,8 +359,10 @@ export function fitND(points: readonly SizeTokensLoss[], options: FitOptions<Pic
   };
   const lo = points.reduce((m, p) => Math.min(m, p.loss), Infinity);
   const mid = geometricMean(points.map((p) => p.loss));
-  const inits =
-    options.starts?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(paramsReference), l.alpha, Math.log(l.B) - l.beta * Math.log(tokensReference), l.beta]) ??
+  const given = options.starts
+    ?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(paramsReference), l.alpha, Math.log(l.B) - l.beta * Math.log(tokensReference), l.beta])
+    .filter((t) => t.every(Number.isFinite)); // as for L(C): starts that do not map to finite values are dropped
+  const inits = given?.length ? given :
     grid([0.3, 0.6, 0.9], [0.25, 0.75], [0.1, 0.3, 0.7], [0.1, 0.3, 0.7]).map(([f, share, alpha, beta]) => {
       const reducible = Math.max(mid - f * lo, 1e-3 * mid);
       return [Math.log(f * lo), Math.log(share * reducible), alpha, Math.log((1 - share) * reducible), beta];

@@ -116,7 +116,8 @@ export function fitRecipe(runs: readonly Run[], options: BootstrapOptions = {}):
   const fit = fitPowerLaw(envelope, { delta: options.delta });
   const p = fit.params;
   // The full fit, a lower floor, and a steeper law through the same loss at the reference scale.
-  const starts = [p, { E: 0.5 * p.E, A: p.A, alpha: p.alpha }, { E: p.E, A: p.amplitude * Math.pow(p.reference, 2 * p.alpha), alpha: 2 * p.alpha }];
+  // (A in log form: at a steep fit, A = amplitude·reference^α overflows a double long before its logarithm does.)
+  const starts = [p, { E: 0.5 * p.E, A: p.A, logA: p.logA, alpha: p.alpha }, { E: p.E, A: NaN, logA: Math.log(p.amplitude) + 2 * p.alpha * Math.log(p.reference), alpha: 2 * p.alpha }];
   const boot = bootstrap(runs, (sample) => fitPowerLaw(lowerEnvelope(sample), { delta: options.delta, starts }).params, resamples, seed, 'the recipe');
   const ok = boot.samples.filter((s): s is PowerLaw => s !== null);
   return {

@@ -67,6 +67,24 @@ describe('fitRecipe', () => {
     expect(inside(law.alpha, f.intervals.alpha)).toBe(true);
   });
 
+  it('fits a steep law whose A overflows a double (α ≈ 30 over a narrow FLOP range: toy runs do this) without throwing', () => {
+    // The bootstrap's steeper start has A = amplitude·reference^(2α) ≈ 10^1250: it must be built in log form (a study
+    // on SwiftShader stopped with "fit starts must be … finite" before the fix).
+    const z = randn(40, 3);
+    const runs: Run[] = Array.from({ length: 8 }, (_, j) => ({
+      id: `r${j}`,
+      seed: 1 + (j % 2),
+      points: Array.from({ length: 5 }, (_, i) => {
+        const flops = 1e9 * (1 + 0.05 * (j + i / 5));
+        return { flops, loss: (2 + (flops / 1e9) ** -30) * Math.exp(0.001 * z[j * 5 + i]!) };
+      }),
+    }));
+    const f = fitRecipe(runs, { resamples: 30, seed: 1 });
+    expect(Number.isFinite(f.fit.params.logA)).toBe(true);
+    expect(f.fit.params.alpha).toBeGreaterThan(15);
+    expect(f.intervals.E[0]).toBeLessThanOrEqual(f.fit.params.E);
+  });
+
   it('refuses a recipe whose resamples often cannot be fitted', () => {
     // Four one-point runs: a resample often holds fewer than 3 distinct FLOP counts.
     const runs: Run[] = [1e9, 1e10, 1e11, 1e12].map((flops) => ({ points: [{ flops, loss: 2 + 3 * (flops / 1e9) ** -0.3 }] }));
