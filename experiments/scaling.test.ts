@@ -38,12 +38,14 @@ const WARMUP_STEPS = 8;
 const ALL = ['baseline', 'modern', 'muon', 'moe-active', 'moe-total', 'spark'];
 const SIZES = { smallest: 8, growth: 1.5, headSize: 4, maxAspect: 32, contextLength: 16 };
 const toy = (optimal: number): GridInput => ({ preset: 'classroom', sizes: SIZES, batchSize: 32, evalBatches: 2, optimalTokensPerParam: optimal, tokensPerParam: [optimal / 2, optimal] });
+const FIVE = ['baseline', 'modern', 'muon', 'moe-total', 'spark']; // MoE at equal total parameters: the cheaper MoE comparison
 const FOUR = ['baseline', 'modern', 'muon', 'spark'];
 
 /** Most informative first (recipes, then tokens); the first whose estimate fits the budget runs. */
 const CANDIDATES: { name: string; recipes: string[]; grid: GridInput }[] = [
   { name: 'all six recipes, budgets 2.5·N and 5·N', recipes: ALL, grid: toy(5) },
   { name: 'all six recipes, budgets 1.25·N and 2.5·N', recipes: ALL, grid: toy(2.5) },
+  { name: `${FIVE.join(', ')}, budgets 1.25·N and 2.5·N`, recipes: FIVE, grid: toy(2.5) },
   { name: `${FOUR.join(', ')}, budgets 2.5·N and 5·N`, recipes: FOUR, grid: toy(5) },
   { name: `${FOUR.join(', ')}, budgets 1.25·N and 2.5·N`, recipes: FOUR, grid: toy(2.5) },
 ];
