@@ -282,12 +282,9 @@ export function fitPowerLaw(points: readonly ComputeLoss[], options: FitOptions<
         return [E / L, t / L, (-xi * t) / L];
       }),
   };
-  // Given starts in this fit's frame; a start that does not map to finite values there (a steep law's A overflows,
-  // a floor of 0 has no logarithm) is dropped, and with none left the default starts are used.
-  const given = options.starts
-    ?.map((l) => [Math.log(l.E), (l.logA ?? Math.log(l.A)) - l.alpha * Math.log(reference), l.alpha])
-    .filter((t) => t.every(Number.isFinite));
-  const inits = given?.length ? given : powerLawInits(points.map((p) => p.loss));
+  // Given starts in this fit's frame (logA, where given, spares a steep law's A from overflowing); an empty list or a
+  // start that does not map to finite values is refused (bestOf).
+  const inits = options.starts?.map((l) => [Math.log(l.E), (l.logA ?? Math.log(l.A)) - l.alpha * Math.log(reference), l.alpha]) ?? powerLawInits(points.map((p) => p.loss));
   const best = bestOf(model, inits, delta);
   const [e, a, alpha] = best.theta;
   const law: PowerLaw = { E: Math.exp(e), amplitude: Math.exp(a), alpha, reference, logA: a + alpha * Math.log(reference), A: Math.exp(a + alpha * Math.log(reference)) };
@@ -359,10 +356,8 @@ export function fitND(points: readonly SizeTokensLoss[], options: FitOptions<Pic
   };
   const lo = points.reduce((m, p) => Math.min(m, p.loss), Infinity);
   const mid = geometricMean(points.map((p) => p.loss));
-  const given = options.starts
-    ?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(paramsReference), l.alpha, Math.log(l.B) - l.beta * Math.log(tokensReference), l.beta])
-    .filter((t) => t.every(Number.isFinite)); // as for L(C): starts that do not map to finite values are dropped
-  const inits = given?.length ? given :
+  const inits =
+    options.starts?.map((l) => [Math.log(l.E), Math.log(l.A) - l.alpha * Math.log(paramsReference), l.alpha, Math.log(l.B) - l.beta * Math.log(tokensReference), l.beta]) ??
     grid([0.3, 0.6, 0.9], [0.25, 0.75], [0.1, 0.3, 0.7], [0.1, 0.3, 0.7]).map(([f, share, alpha, beta]) => {
       const reducible = Math.max(mid - f * lo, 1e-3 * mid);
       return [Math.log(f * lo), Math.log(share * reducible), alpha, Math.log((1 - share) * reducible), beta];

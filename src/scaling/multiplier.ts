@@ -116,9 +116,11 @@ export function fitRecipe(runs: readonly Run[], options: BootstrapOptions = {}):
   const fit = fitPowerLaw(envelope, { delta: options.delta });
   const p = fit.params;
   // The full fit, a lower floor, and a steeper law through the same loss at the reference scale.
-  // (A in log form: at a steep fit, A = amplitude·reference^α overflows a double long before its logarithm does.)
-  const starts = [p, { E: 0.5 * p.E, A: p.A, logA: p.logA, alpha: p.alpha }, { E: p.E, A: NaN, logA: Math.log(p.amplitude) + 2 * p.alpha * Math.log(p.reference), alpha: 2 * p.alpha }];
-  const boot = bootstrap(runs, (sample) => fitPowerLaw(lowerEnvelope(sample), { delta: options.delta, starts }).params, resamples, seed, 'the recipe');
+  // A in log form: at a steep fit, A = amplitude·reference^α overflows a double long before its logarithm does. A
+  // start the fitter would refuse (a floor that underflowed to 0) is left out; with none left, the default starts.
+  const starts = [p, { E: 0.5 * p.E, A: p.A, logA: p.logA, alpha: p.alpha }, { E: p.E, A: NaN, logA: Math.log(p.amplitude) + 2 * p.alpha * Math.log(p.reference), alpha: 2 * p.alpha }]
+    .filter((l) => l.E > 0 && Number.isFinite(Math.log(l.E)) && Number.isFinite(l.logA) && Number.isFinite(l.alpha));
+  const boot = bootstrap(runs, (sample) => fitPowerLaw(lowerEnvelope(sample), { delta: options.delta, starts: starts.length ? starts : undefined }).params, resamples, seed, 'the recipe');
   const ok = boot.samples.filter((s): s is PowerLaw => s !== null);
   return {
     envelope,
@@ -147,8 +149,9 @@ export function fitNDWithIntervals(points: readonly (SizeTokensLoss & { seed?: n
   const { resamples, level, seed } = checkOptions(options);
   const fit = fitND(points, { delta: options.delta });
   const p = fit.params;
-  const starts = [p, { ...p, E: 0.5 * p.E }];
-  const boot = bootstrap(points, (sample) => fitND(sample, { delta: options.delta, starts }).params, resamples, seed, 'the grid');
+  // as for L(C): a start the fitter would refuse (a floor or amplitude out of a double's range) is left out
+  const starts = [p, { ...p, E: 0.5 * p.E }].filter((l) => [l.E, l.A, l.B].every((v) => v > 0 && Number.isFinite(Math.log(v))));
+  const boot = bootstrap(points, (sample) => fitND(sample, { delta: options.delta, starts: starts.length ? starts : undefined }).params, resamples, seed, 'the grid');
   const ok = boot.samples.filter((s): s is NDLaw => s !== null);
   const interval = (k: 'E' | 'A' | 'alpha' | 'B' | 'beta'): Interval => percentileInterval(ok.map((s) => s[k]), level);
   return { fit, intervals: { E: interval('E'), A: interval('A'), alpha: interval('alpha'), B: interval('B'), beta: interval('beta') }, level, failed: boot.failed };
