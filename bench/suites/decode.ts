@@ -12,6 +12,7 @@ import { Decoder } from '../../src/model/decoder';
 import { buildLayout } from '../../src/model/layout';
 import { randn } from '../../tests/util/random';
 import type { BenchCase, Suite } from '../types';
+import { BENCH_MODELS } from './train';
 
 function decodeCase(kind: string, model: Record<string, unknown>, S: number, quick: boolean): BenchCase {
   const mc = resolveModelConfig(model);
@@ -43,10 +44,7 @@ function decodeCase(kind: string, model: Record<string, unknown>, S: number, qui
   };
 }
 
-const tinyDense = { vocabSize: 259, contextLength: 32, nLayer: 2, nEmbd: 32, nHead: 2, mlp: 'swiglu', mlpHidden: 88 };
-const tinyMoe = { ...tinyDense, mlpHidden: 48, moeEvery: 1, moeExperts: 4, moeTopK: 2 };
-const dense = { vocabSize: 259, contextLength: 128, nLayer: 4, nEmbd: 128, nHead: 4, mlp: 'swiglu', mlpHidden: 344 };
-const moe = { ...dense, mlpHidden: 176, moeEvery: 1, moeExperts: 4, moeTopK: 2 };
+const { tinyDense, tinyMoe, dense, moe } = BENCH_MODELS;
 
 const suite: Suite = () => [
   decodeCase('dense', tinyDense, 1, true),

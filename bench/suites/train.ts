@@ -47,10 +47,18 @@ function trainCase(op: string, model: Record<string, unknown>, B: number, quick:
   };
 }
 
-const dense = { vocabSize: 259, contextLength: 128, nLayer: 4, nEmbd: 128, nHead: 4, mlp: 'swiglu', mlpHidden: 344 };
-const moe = { ...dense, mlpHidden: 176, moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 1.25 };
-const tinyDense = { vocabSize: 259, contextLength: 32, nLayer: 2, nEmbd: 32, nHead: 2, mlp: 'swiglu', mlpHidden: 88 };
-const tinyMoe = { ...tinyDense, mlpHidden: 48, moeEvery: 1, moeExperts: 4, moeTopK: 2 };
+/** The bench's model shapes (the decode rows use them too): tiny, and the reference ~0.8M-parameter dense and MoE twins. */
+export const BENCH_MODELS = (() => {
+  const dense = { vocabSize: 259, contextLength: 128, nLayer: 4, nEmbd: 128, nHead: 4, mlp: 'swiglu', mlpHidden: 344 };
+  const tinyDense = { vocabSize: 259, contextLength: 32, nLayer: 2, nEmbd: 32, nHead: 2, mlp: 'swiglu', mlpHidden: 88 };
+  return {
+    dense,
+    moe: { ...dense, mlpHidden: 176, moeEvery: 1, moeExperts: 4, moeTopK: 2, moeCapacityFactor: 1.25 },
+    tinyDense,
+    tinyMoe: { ...tinyDense, mlpHidden: 48, moeEvery: 1, moeExperts: 4, moeTopK: 2 },
+  };
+})();
+const { dense, moe, tinyDense, tinyMoe } = BENCH_MODELS;
 
 const suite: Suite = () => [
   trainCase('train_dense', tinyDense, 4, true),
