@@ -98,6 +98,17 @@ export function fitRows(fits: StudyFits | null): FitTableRow[] {
   });
 }
 
+/**
+ * The learning-rate picks that fell on the edge of their search (the best rate may lie outside the searched range),
+ * as one warning; null when there are none. A multiplier between recipes tuned this way is not yet a result.
+ */
+export function lrEdgeText(study: StudyState | null): string | null {
+  const edges = Object.entries(study?.tunedLr ?? {}).flatMap(([recipe, picks]) =>
+    picks.filter((p) => p.atEdge).map((p) => `${recipeStyle(recipe).label} ${num(p.lr)} at N ${si(p.nonEmbedding)}`));
+  if (edges.length === 0) return null;
+  return `Learning rate picked at the edge of the searched range: ${edges.join('; ')}. The best rate may lie outside it, so these recipes are not fully tuned and their multipliers are not yet a result: widen the searched rates (custom grid, lrSearch) and run again.`;
+}
+
 /** L(N, D) as one line: "2.1 + 3.20k/N^0.41 + 95/D^0.28 (16 runs)". */
 export function ndText(nd: NonNullable<StudyFits['recipes'][number]['nd']>): string {
   return `${num(nd.E)} + ${si(nd.A)}/N^${nd.alpha.toFixed(2)} + ${si(nd.B)}/D^${nd.beta.toFixed(2)} (${nd.runs} runs)`;

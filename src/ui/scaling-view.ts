@@ -6,7 +6,7 @@ import { errorText, type ErrorText } from './error-text';
 import type { ScalingChart } from './scaling-chart';
 import { studyToCsv, studyToJson } from './scaling-data';
 import type { ScalingPanel, ScalingProgressLine } from './scaling-panel';
-import { formOf, isResumable, progressText, studyCounts, type ProgressInfo } from './scaling-rows';
+import { formOf, isResumable, lrEdgeText, progressText, studyCounts, type ProgressInfo } from './scaling-rows';
 import './scaling-chart';
 import './scaling-panel';
 import './scaling-table';
@@ -261,6 +261,7 @@ export class ScalingView extends LitElement {
     const p = this.progress;
     const line: ScalingProgressLine | null = p ? { ...progressText(study, p), done: p.done } : null;
     const f = this.failure;
+    const lrEdge = lrEdgeText(study);
     return html`
       <div class="cols">
         <div>
@@ -275,6 +276,7 @@ export class ScalingView extends LitElement {
             <button @click=${() => (this.failure = null)} aria-label="Dismiss the scaling error">Dismiss</button></div>` : nothing}
           ${study ? html`<p class="status" data-testid="scaling-status">Study ${this.statusWord(study)}${study.phase !== 'done' && study.status === 'running' ? ` (${study.phase === 'lr-search' ? 'learning-rate search' : 'grid'})` : ''}:
             ${counts.done} of ${counts.total} runs done${counts.failed ? `, ${counts.failed} failed` : ''} · ${study.adapter}${study.error ? ` · ${study.error}` : ''}</p>` : nothing}
+          ${lrEdge ? html`<p class="status" role="note" data-testid="scaling-lr-edge"><strong>Not fully tuned.</strong> ${lrEdge}</p>` : nothing}
           <div class="meaning" data-testid="scaling-meaning">
             <p><strong>What a toy-scale multiplier means.</strong> It says how much less (or more) training compute a recipe needed than the baseline to reach the same validation loss — for these small models, on one corpus, with one tokenizer. It need not hold at larger scale.</p>
             <p>Ingredients interact: one alone, all together and leaving one out can disagree. The fit is read off inside the measured losses unless a row says <em>extrapolated</em>, and then it is a guess. Wall-clock time and FLOPs can disagree too: on a software GPU (SwiftShader) or with small kernels, time is not proportional to FLOPs.</p>

@@ -7,7 +7,7 @@ import type { StudyPlanSummary } from '../../src/scaling/study';
 import {
   fitCurve, lossTicks, pointX, recipeStyle, runCurves, scalingTable, STUDY_CSV_HEADER, studyToCsv, studyToJson, timeTickText, timeTicks,
 } from '../../src/ui/scaling-data';
-import { buildSpec, fitRows, flopText, formOf, isResumable, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
+import { buildSpec, fitRows, flopText, formOf, isResumable, lrEdgeText, multiplierRows, planSummaryText, progressText } from '../../src/ui/scaling-rows';
 import { fixtureFits, fixtureStudy } from '../util/scaling-fixtures';
 
 describe('recipes and styles', () => {
@@ -195,6 +195,18 @@ describe('tables', () => {
     expect(nd[0].nd).toBe('2.1 + 3.20k/N^0.41 + 95/D^0.28 (16 runs)');
     const none = fitRows({ ...fits, recipes: [{ ...fits.recipes[0], ndError: 'needs 3 or more token budgets' }] });
     expect(none[0].nd).toBe('no fit: needs 3 or more token budgets');
+  });
+});
+
+describe('learning-rate picks at the edge', () => {
+  it('warns, naming each recipe, rate and size, when a pick fell on the edge of its search; says nothing otherwise', () => {
+    const study = fixtureStudy();
+    expect(lrEdgeText(null)).toBeNull();
+    expect(lrEdgeText({ ...study, tunedLr: { baseline: [{ nonEmbedding: 888, lr: 0.003 }, { nonEmbedding: 9828, lr: 0.001 }] } })).toBeNull();
+    const text = lrEdgeText({ ...study, tunedLr: { baseline: [{ nonEmbedding: 888, lr: 0.01, atEdge: true }, { nonEmbedding: 9828, lr: 0.003 }], muon: [{ nonEmbedding: 9828, lr: 0.01, atEdge: true }] } })!;
+    expect(text).toMatch(new RegExp(`^Learning rate picked at the edge of the searched range: ${recipeStyle('baseline').label.replace(/[()]/g, '\\$&')} 0\\.01 at N 888; ${recipeStyle('muon').label} 0\\.01 at N 9\\.83k\\.`));
+    expect(text).toMatch(/not yet a result: widen the searched rates/);
+    expect(text).not.toMatch(/0\.003/); // the interior pick is not named
   });
 });
 
