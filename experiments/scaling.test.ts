@@ -128,12 +128,22 @@ function markdown(study: StudyState, fits: StudyFits, plan: { seconds: number },
     : `| ${f.recipe} | — | — | ${f.error} |`));
   const done = study.runs.filter((r) => r.status === 'done').length;
   const picks = Object.entries(study.tunedLr).map(([recipe, t]) => `${recipe} ${t.map((p) => `${p.lr.toPrecision(2)} at N=${p.nonEmbedding}${p.atEdge ? ' (edge of the search)' : ''}`).join(', ')}`);
+  // the search's measured cost per recipe (its runs as planned: training, evaluation, optimizer) beside the grid's training
+  const search = study.spec.recipes.map((recipe) => {
+    const own = study.runs.filter((r) => r.recipe === recipe);
+    const s = own.filter((r) => r.kind === 'lr-search' && r.status === 'done');
+    const flops = s.reduce((x, r) => x + r.trainFlops + r.evalFlops + r.optimizerFlops, 0);
+    const grid = own.filter((r) => r.kind === 'grid' && r.status === 'done').reduce((x, r) => x + r.trainFlops, 0);
+    const extra = study.lrExtra?.[recipe]?.map((x) => `${x.lr.toPrecision(2)} at size ${x.size}`) ?? [];
+    return `${recipe} ${s.length} runs${extra.length ? ` (extended: ${extra.join(', ')})` : ''}, ${flops.toExponential(2)} FLOPs = ${grid > 0 ? (flops / grid).toFixed(2) : '—'}× its grid's training FLOPs`;
+  });
   return [
     '# Scaling lab: iso-loss compute multipliers', '',
     `Adapter: ${study.adapter}. Load average before: ${load}. Grid: ${grid}. ${done} of ${study.runs.length} runs done in ${hours(seconds)} (estimated ${hours(plan.seconds)}). Compute-optimal point taken as ${(typeof study.spec.grid === 'object' && study.spec.grid.optimalTokensPerParam) || 20} tokens per non-embedding parameter (lowered from Chinchilla's 20 to fit the adapter).`,
     'Multiplier = C_baseline(L*) / C_recipe(L*) (above 1: the recipe needs less); 95% bootstrap intervals over whole runs; L* the lowest loss both reached.',
     'All-in adds each run\'s optimizer FLOPs (Muon\'s Newton–Schulz) so far; the learning-rate search and evaluations are in the plan\'s totals only.',
-    `Learning rates searched: ${(typeof study.spec.grid === 'object' && study.spec.grid.lrSearch?.join(', ')) || 'the default'}; picks: ${picks.join('; ')}.`, '',
+    `Learning rates searched: ${(typeof study.spec.grid === 'object' && study.spec.grid.lrSearch?.join(', ')) || 'the default'}, a pick on an edge extended by up to 2 rates beyond it; picks: ${picks.join('; ')}.`,
+    `Search compute: ${search.join('; ')}.`, '',
     '| recipe | group | training FLOPs | all-in FLOPs | wall-clock | L* (nats) | note |', '| --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
     '| recipe | E | α | envelope points |', '| --- | --- | --- | --- |', ...fitRows, '',
   ].join('\n');

@@ -270,7 +270,7 @@ export class ScalingRunner {
   /** Per run, seconds under this adapter's measured throughput (once a run has finished), else the plan's estimate. */
   private refreshEstimates(state: StudyState): void {
     const spec = resolveStudySpec(state.spec);
-    const plans = planRecipes(spec, { throughput: this.measuredThroughput(state) ?? undefined, tunedLr: state.tunedLr });
+    const plans = planRecipes(spec, { throughput: this.measuredThroughput(state) ?? undefined, tunedLr: state.tunedLr, lrExtra: state.lrExtra });
     this.estimates = new Map([...plans.values()].flatMap((p) => [...p.lrSearch, ...p.runs].map((x) => [x.id, x.seconds] as const)));
   }
 

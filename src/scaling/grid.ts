@@ -12,6 +12,8 @@
  * Learning rate: the search trains each value of lrSearch (≥ 3, a log grid) at the smallest and the largest size
  * for the compute-optimal budget, one seed; those runs are extra compute, charged to the all-in total. The grid's
  * runs take interpolateLr between the two picks; until the picks are given they use the search's middle value.
+ * A pick on the edge of the searched range may lie beyond it: the study then extends the search at that size one
+ * log step at a time (options.extraLr, see study-plan.ts), each extra run charged to the search like the others.
  */
 import { flopsPerToken, modelSchema, type ModelConfig } from '../model/config';
 import { ConfigError, hasOwn, resolve, type Resolved, type Schema } from '../model/validate';
@@ -63,6 +65,18 @@ export interface Recipe {
   lrSearch?: number[];
   /** The MLP (or each expert's) width relative to the size's dense default; default 'dense' (see MlpWidth). */
   mlpWidth?: MlpWidth;
+}
+
+/** A rate added to the search at one searched size (its index) after the pick fell on the range's edge. */
+export interface ExtraLr {
+  size: number;
+  lr: number;
+}
+
+/** The rate one log step beyond the edge `edge` of a search whose neighbour is `inner`, or null outside the allowed range. */
+export function lrBeyond(edge: number, inner: number): number | null {
+  const lr = (edge * edge) / inner;
+  return lr >= LISTS.lrSearch.min && lr <= LISTS.lrSearch.max && Number.isFinite(lr) ? lr : null;
 }
 
 export interface PlannedRun {
@@ -185,7 +199,7 @@ function checkRecipe(recipe: Recipe): void {
 export function planGrid(
   recipe: Recipe = { id: 'default' },
   grid: PresetName | GridInput = 'quick',
-  options: { throughput?: Throughput; tunedLr?: readonly TunedLr[] } = {},
+  options: { throughput?: Throughput; tunedLr?: readonly TunedLr[]; extraLr?: readonly ExtraLr[] } = {},
 ): GridPlan {
   const input = resolveGridInput(grid);
   checkRecipe(recipe);
@@ -243,6 +257,16 @@ export function planGrid(
   for (const size of [first, last]) {
     lrs.forEach((lr, k) => lrSearch.push(plan('lr-search', `${recipe.id}/lr-search/size${size.index}/lr${k}`, size, g.optimalTokensPerParam, seeds[0]!, lr)));
   }
+  (options.extraLr ?? []).forEach((x, j) => {
+    const size = x.size === first.index ? first : x.size === last.index ? last : undefined;
+    if (!size || !(x.lr >= LISTS.lrSearch.min && x.lr <= LISTS.lrSearch.max)) {
+      throw new ConfigError(
+        `extra learning rate ${j} (size ${x.size}, lr ${x.lr}) must be at a searched size (${first.index} or ${last.index}) and from ${LISTS.lrSearch.min} to ${LISTS.lrSearch.max}`,
+        `extraLr[${j}]`,
+      );
+    }
+    lrSearch.push(plan('lr-search', `${recipe.id}/lr-search/size${size.index}/lrx${j}`, size, g.optimalTokensPerParam, seeds[0]!, x.lr));
+  });
   const sum = (rs: PlannedRun[], f: (r: PlannedRun) => number): number => rs.reduce((acc, r) => acc + f(r), 0);
   const trainFlops = sum(runs, (r) => r.trainFlops);
   const evalFlops = sum(runs, (r) => r.evalFlops);

@@ -5,13 +5,18 @@
  * with the recipe's tuned rates (planning is deterministic), so the stored state stays small and can never disagree
  * with the planner.
  *
+ * Learning-rate search: a recipe's picks are taken once all its search runs finished. A pick on the edge of the
+ * searched range (the best rate may lie beyond it) first extends the search at that size by one run a log step
+ * further out (the grid's own step there), up to MAX_LR_EXTENSIONS per size; the extra runs queue before every grid
+ * run and count as search compute. A pick still on the edge after that is kept with atEdge, and the page says so.
+ *
  * Order: all recipes' learning-rate search runs first (their picks set the grid's rates), then the grid's runs by
  * size ascending, then seed, then budget, interleaved across recipes, so that a cancelled or half-done study still
  * holds every recipe's small sizes.
  */
 import { optimizerFlopsPerStep } from '../train/param-groups';
 import { ConfigError, hasOwn } from '../model/validate';
-import { planGrid, type GridInput, type GridPlan, type PlannedRun, type PresetName } from './grid';
+import { lrBeyond, planGrid, type ExtraLr, type GridInput, type GridPlan, type PlannedRun, type PresetName } from './grid';
 import { pickLr, type TunedLr } from './grid-sizes';
 import { BASELINE_RECIPE, findRecipe, plannerRecipe, RECIPES } from './recipes';
 import type { StudyPlanSummary, StudyRun, StudySpec, StudyState } from './study';
@@ -46,15 +51,25 @@ export function resolveStudySpec(input: unknown): ResolvedStudySpec {
   return { recipes: ids.includes(baseline) ? [...ids] : [baseline, ...ids], grid: grid as PresetName | GridInput, baseline };
 }
 
-/** Every recipe's grid plan (ConfigErrors name the recipe). `tunedLr`: the picks of recipes whose search finished. */
-export function planRecipes(spec: ResolvedStudySpec, options: { throughput?: Throughput; tunedLr?: Record<string, TunedLr[]> } = {}): Map<string, GridPlan> {
+/** Extra search runs a size may get when its pick stays on the edge of the searched range. */
+export const MAX_LR_EXTENSIONS = 2;
+
+/**
+ * Every recipe's grid plan (ConfigErrors name the recipe). `tunedLr`: the picks of recipes whose search finished;
+ * `lrExtra`: the rates added to recipes' searches (StudyState.lrExtra).
+ */
+export function planRecipes(
+  spec: ResolvedStudySpec,
+  options: { throughput?: Throughput; tunedLr?: Record<string, TunedLr[]>; lrExtra?: Record<string, ExtraLr[]> } = {},
+): Map<string, GridPlan> {
   const plans = new Map<string, GridPlan>();
   for (const id of spec.recipes) {
     // a recipe whose search found no rate (an empty pick list) plans with the search's middle value
     const picks = options.tunedLr && hasOwn(options.tunedLr, id) ? options.tunedLr[id] : undefined;
     const tunedLr = picks?.length ? picks : undefined;
     try {
-      plans.set(id, planGrid(plannerRecipe(findRecipe(id)!), spec.grid, { throughput: options.throughput, tunedLr }));
+      const extraLr = options.lrExtra && hasOwn(options.lrExtra, id) ? options.lrExtra[id] : undefined;
+      plans.set(id, planGrid(plannerRecipe(findRecipe(id)!), spec.grid, { throughput: options.throughput, tunedLr, extraLr }));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       throw new ConfigError(`recipe ${id}: ${e.message}`, e.field);
@@ -122,8 +137,10 @@ const finished = (r: StudyRun) => r.status === 'done' || r.status === 'failed';
 
 /**
  * Once all of `recipe`'s search runs have finished: picks the rate with the lowest final loss at each searched size
- * (pickLr), stores them in state.tunedLr and gives the recipe's queued grid runs their interpolated rates. A search
- * with no finite loss at a size fails the recipe's grid runs with the reason. Returns whether it tuned.
+ * (pickLr). A pick on the edge of the searched rates at a size with fewer than MAX_LR_EXTENSIONS extensions queues
+ * one more search run there (see the file's comment) and returns false: the picks wait for it. Otherwise stores
+ * them in state.tunedLr and gives the recipe's queued grid runs their interpolated rates. A search with no finite
+ * loss at a size fails the recipe's grid runs with the reason. Returns whether it tuned.
  */
 export function applyLrSearch(state: StudyState, recipe: string): boolean {
   if (hasOwn(state.tunedLr, recipe)) return false;
@@ -131,11 +148,19 @@ export function applyLrSearch(state: StudyState, recipe: string): boolean {
   if (search.length === 0 || !search.every(finished)) return false;
   const grid = state.runs.filter((r) => r.recipe === recipe && r.kind === 'grid');
   const sizes = [...new Set(search.map((r) => r.size))];
+  const extra = state.lrExtra && hasOwn(state.lrExtra, recipe) ? state.lrExtra[recipe]! : [];
   let tuned: TunedLr[];
+  const extend: ExtraLr[] = [];
   try {
     tuned = sizes.map((size) => {
       const at = search.filter((r) => r.size === size);
       const pick = pickLr(at.map((r) => ({ lr: r.lr, loss: finalLoss(r) })));
+      if (pick.atEdge && extra.filter((x) => x.size === size).length < MAX_LR_EXTENSIONS) {
+        const rates = at.map((r) => r.lr).sort((a, b) => a - b);
+        const top = pick.lr === rates[rates.length - 1];
+        const lr = lrBeyond(pick.lr, top ? rates[rates.length - 2]! : rates[1]!);
+        if (lr !== null) extend.push({ size, lr });
+      }
       return { nonEmbedding: at[0]!.nonEmbedding, lr: pick.lr, atEdge: pick.atEdge };
     });
   } catch (e) {
@@ -144,9 +169,19 @@ export function applyLrSearch(state: StudyState, recipe: string): boolean {
     state.tunedLr[recipe] = [];
     return true;
   }
-  state.tunedLr[recipe] = tuned;
   const spec = resolveStudySpec(state.spec);
-  const plan = planRecipes({ ...spec, recipes: [recipe] }, { tunedLr: state.tunedLr }).get(recipe)!;
+  if (extend.length > 0) {
+    const lrExtra = { ...state.lrExtra, [recipe]: [...extra, ...extend] };
+    const plan = planRecipes({ ...spec, recipes: [recipe] }, { lrExtra }).get(recipe)!;
+    const known = new Set(state.runs.map((r) => r.id));
+    const added = plan.lrSearch.filter((r) => !known.has(r.id)).map((r) => studyRun(recipe, r));
+    const at = state.runs.reduce((last, r, i) => (r.kind === 'lr-search' ? i : last), -1) + 1; // before every grid run
+    state.runs.splice(at, 0, ...added);
+    state.lrExtra = lrExtra;
+    return false;
+  }
+  state.tunedLr[recipe] = tuned;
+  const plan = planRecipes({ ...spec, recipes: [recipe] }, { tunedLr: state.tunedLr, lrExtra: state.lrExtra }).get(recipe)!;
   const lrById = new Map(plan.runs.map((r) => [r.id, r.lr]));
   for (const r of grid) if (r.status === 'queued') r.lr = lrById.get(r.id) ?? r.lr;
   return true;
@@ -188,7 +223,7 @@ export function resumeStudy(state: StudyState): void {
 /** The planned config of a study run (its id re-planned with the recipe's tuned rates). */
 export function runConfigOf(state: StudyState, run: StudyRun): PlannedRun {
   const spec = resolveStudySpec(state.spec);
-  const plan = planRecipes({ ...spec, recipes: [run.recipe] }, { tunedLr: state.tunedLr }).get(run.recipe)!;
+  const plan = planRecipes({ ...spec, recipes: [run.recipe] }, { tunedLr: state.tunedLr, lrExtra: state.lrExtra }).get(run.recipe)!;
   const planned = [...plan.lrSearch, ...plan.runs].find((r) => r.id === run.id);
   if (!planned) throw new ConfigError(`study run ${run.id} is not in its recipe's plan (was the stored study made by another version?): clear the study and start again`, 'study');
   return planned;

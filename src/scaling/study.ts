@@ -3,7 +3,7 @@
  * study stands (StudyState, kept in IndexedDB so a reload resumes it) and what the fits say (StudyFits). Plain,
  * structured-clone-safe objects: the engine worker runs the study and posts these; the page only renders them.
  */
-import type { GridInput, PlannedRun, PresetName } from './grid';
+import type { ExtraLr, GridInput, PlannedRun, PresetName } from './grid';
 import type { TunedLr } from './grid-sizes';
 import type { Interval, Multiplier } from './multiplier';
 
@@ -54,6 +54,11 @@ export interface StudyState {
   runs: StudyRun[];
   /** Per recipe, the search's picks at the smallest and largest size (interpolated between them for the grid). */
   tunedLr: Record<string, TunedLr[]>;
+  /**
+   * Per recipe, the rates added to its search because a pick fell on the edge of the searched range (at most
+   * MAX_LR_EXTENSIONS per size, one log step each); absent in a study stored before extensions existed.
+   */
+  lrExtra?: Record<string, ExtraLr[]>;
   /** The adapter the study ran on, as the page shows it. */
   adapter: string;
   createdAt: number;

@@ -106,7 +106,9 @@ export function lrEdgeText(study: StudyState | null): string | null {
   const edges = Object.entries(study?.tunedLr ?? {}).flatMap(([recipe, picks]) =>
     picks.filter((p) => p.atEdge).map((p) => `${recipeStyle(recipe).label} ${num(p.lr)} at N ${si(p.nonEmbedding)}`));
   if (edges.length === 0) return null;
-  return `Learning rate picked at the edge of the searched range: ${edges.join('; ')}. The best rate may lie outside it, so these recipes are not fully tuned and their multipliers are not yet a result: widen the searched rates (custom grid, lrSearch) and run again.`;
+  const extended = Object.values(study?.lrExtra ?? {}).reduce((n, x) => n + x.length, 0);
+  const tried = extended > 0 ? ` (the study already searched ${extended} more rate${extended === 1 ? '' : 's'} beyond the edges, the most it adds)` : '';
+  return `Learning rate picked at the edge of the searched range${tried}: ${edges.join('; ')}. The best rate may lie outside it, so these recipes are not fully tuned and their multipliers are not yet a result: widen the searched rates (custom grid, lrSearch) and run again.`;
 }
 
 /** L(N, D) as one line: "2.1 + 3.20k/N^0.41 + 95/D^0.28 (16 runs)". */

@@ -207,6 +207,8 @@ describe('learning-rate picks at the edge', () => {
     expect(text).toMatch(new RegExp(`^Learning rate picked at the edge of the searched range: ${recipeStyle('baseline').label.replace(/[()]/g, '\\$&')} 0\\.01 at N 888; ${recipeStyle('muon').label} 0\\.01 at N 9\\.83k\\.`));
     expect(text).toMatch(/not yet a result: widen the searched rates/);
     expect(text).not.toMatch(/0\.003/); // the interior pick is not named
+    const after = lrEdgeText({ ...study, tunedLr: { muon: [{ nonEmbedding: 9828, lr: 0.09, atEdge: true }] }, lrExtra: { muon: [{ size: 3, lr: 0.03 }, { size: 3, lr: 0.09 }] } })!;
+    expect(after).toMatch(/searched range \(the study already searched 2 more rates beyond the edges, the most it adds\): .*0\.09 at N 9\.83k/);
   });
 });
 

@@ -5,7 +5,7 @@ import { ConfigError } from '../../src/model/validate';
 import { interpolateLr } from '../../src/scaling/grid-sizes';
 import type { StudyRun, StudyState } from '../../src/scaling/study';
 import {
-  applyLrSearch, cancelStudy, newStudyState, nextRun, planRecipes, planSummary, resolveStudySpec, resumeStudy, runConfigOf, settlePhase,
+  applyLrSearch, cancelStudy, MAX_LR_EXTENSIONS, newStudyState, nextRun, planRecipes, planSummary, resolveStudySpec, resumeStudy, runConfigOf, settlePhase,
 } from '../../src/scaling/study-plan';
 import { flopRateThroughput } from '../../src/scaling/throughput';
 import { refusal as refusalOf } from '../util/scaling-synthetic';
@@ -87,11 +87,21 @@ describe('study plan', () => {
     finish(search[0]!, 4);
     expect(applyLrSearch(s, 'baseline'), 'not until every search run finished').toBe(false);
     finishSearch(s, 'baseline', { 0: 2, 3: 0 }); // small: the highest rate; large: the lowest
+    // both picks on an edge: one more rate a log step beyond each, queued before the grid; the picks wait for them
+    expect(applyLrSearch(s, 'baseline')).toBe(false);
+    expect(s.lrExtra!.baseline!.map((x) => [x.size, x.lr])).toEqual([[0, expect.closeTo(1e-2 * (1e-2 / 3e-3), 12)], [3, expect.closeTo(1e-3 / 3, 12)]]);
+    const extra = s.runs.filter((r) => r.kind === 'lr-search' && r.status === 'queued');
+    expect(extra.map((r) => r.id)).toEqual(['baseline/lr-search/size0/lrx0', 'baseline/lr-search/size3/lrx1']);
+    expect(s.runs.indexOf(extra[1]!) + 1).toBe(s.runs.indexOf(grid[0]!));
+    expect(nextRun(s)).toBe(extra[0]);
+    expect(runConfigOf(s, extra[0]!).config.optim.lr).toBe(extra[0]!.lr);
+    expect(extra[0]!.trainFlops).toBe(search[2]!.trainFlops); // the same size and budget as the search's own runs
+    for (const r of extra) finish(r, 9); // worse: the picks are now inside the searched range
     expect(applyLrSearch(s, 'baseline')).toBe(true);
     const [lo, , hi] = [1e-3, 3e-3, 1e-2];
     expect(s.tunedLr.baseline).toEqual([
-      { nonEmbedding: search[0]!.nonEmbedding, lr: hi, atEdge: true },
-      { nonEmbedding: search.at(-1)!.nonEmbedding, lr: lo, atEdge: true },
+      { nonEmbedding: search[0]!.nonEmbedding, lr: hi, atEdge: false },
+      { nonEmbedding: search.at(-1)!.nonEmbedding, lr: lo, atEdge: false },
     ]);
     const expected = interpolateLr(grid.map((r) => r.nonEmbedding), s.tunedLr.baseline!);
     grid.forEach((r, i) => expect(r.lr).toBeCloseTo(expected[i]!, 12));
@@ -104,11 +114,49 @@ describe('study plan', () => {
     expect(applyLrSearch(s, 'baseline'), 'once').toBe(false);
   });
 
+  it('extends an edge pick at most MAX_LR_EXTENSIONS times per size, keeps atEdge when it still wins, and a diverged rate beyond loses', () => {
+    const s = study(['baseline']);
+    finishSearch(s, 'baseline', { 0: 2, 3: 1 }); // small: the top rate; large: the middle one (no extension)
+    const seen: number[] = [];
+    for (let round = 0; !applyLrSearch(s, 'baseline'); round++) {
+      expect(round).toBeLessThan(MAX_LR_EXTENSIONS);
+      const open = s.runs.filter((r) => r.kind === 'lr-search' && r.status === 'queued');
+      expect(open.map((r) => r.size)).toEqual([0]);
+      seen.push(open[0]!.lr);
+      finish(open[0]!, 2 - round / 10); // the rate beyond keeps winning
+    }
+    expect(seen.length).toBe(MAX_LR_EXTENSIONS);
+    expect(seen[0]).toBeCloseTo(1e-2 * (1e-2 / 3e-3), 12);
+    expect(seen[1]! / seen[0]!).toBeCloseTo(seen[0]! / 1e-2, 9); // each a log step beyond the last
+    expect(s.tunedLr.baseline![0]).toMatchObject({ lr: seen[1], atEdge: true });
+    expect(s.tunedLr.baseline![1]).toMatchObject({ lr: 3e-3, atEdge: false });
+    expect(s.runs.filter((r) => r.kind === 'lr-search')).toHaveLength(6 + MAX_LR_EXTENSIONS);
+
+    const d = study(['baseline']);
+    finishSearch(d, 'baseline', { 0: 2, 3: 1 });
+    expect(applyLrSearch(d, 'baseline')).toBe(false);
+    finish(d.runs.find((r) => r.status === 'queued' && r.kind === 'lr-search')!, NaN); // diverged beyond the edge
+    expect(applyLrSearch(d, 'baseline')).toBe(true);
+    expect(d.tunedLr.baseline![0]).toMatchObject({ lr: 1e-2, atEdge: false });
+  });
+
+  it('does not extend past the largest rate the optimizer accepts, and plans no extra rate off the searched sizes', () => {
+    const s = newStudyState({ recipes: ['baseline'], grid: { preset: 'classroom', lrSearch: [0.5, 2, 8] } }, { id: 's', adapter: 'test', now: 1 });
+    finishSearch(s, 'baseline', { 0: 2, 3: 2 });
+    expect(applyLrSearch(s, 'baseline')).toBe(true); // 8·4 = 32 is over optim.lr's maximum
+    expect(s.tunedLr.baseline!.every((t) => t.lr === 8 && t.atEdge)).toBe(true);
+    expect(s.lrExtra).toBeUndefined();
+    const spec = resolveStudySpec({ recipes: ['baseline'], grid: 'classroom' });
+    expect(refusal(() => planRecipes(spec, { lrExtra: { baseline: [{ size: 1, lr: 1e-2 }] } })).message).toMatch(/recipe baseline: extra learning rate 0 \(size 1, lr 0.01\) must be at a searched size \(0 or 3\)/);
+  });
+
   it('a search whose every run diverged at a size fails the recipe\'s grid with the reason; a failed search run loses', () => {
     const s = study(['baseline', 'modern']);
     finishSearch(s, 'baseline', { 0: 1, 3: 1 });
     const failed = s.runs.find((r) => r.recipe === 'baseline' && r.kind === 'lr-search' && r.id.endsWith('lr1'))!;
     Object.assign(failed, { status: 'failed', error: 'boom' });
+    expect(applyLrSearch(s, 'baseline'), 'size 0 picks its lowest rate: extended first').toBe(false);
+    for (const r of s.runs.filter((x) => x.kind === 'lr-search' && x.status === 'queued')) finish(r, 9);
     applyLrSearch(s, 'baseline');
     expect(s.tunedLr.baseline!.map((t) => t.lr)).toEqual([1e-3, 3e-3]); // size 0 lost its best run; size 3 kept it
     for (const r of s.runs.filter((x) => x.recipe === 'modern' && x.kind === 'lr-search')) finish(r, NaN);
