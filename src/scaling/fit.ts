@@ -14,7 +14,7 @@
  */
 
 export type ScalingFitErrorCode =
-  | 'too-few-points' | 'non-finite' | 'non-positive' | 'flat' | 'no-overlap' | 'out-of-range' | 'below-floor'
+  | 'too-few-points' | 'non-finite' | 'non-positive' | 'flat' | 'no-overlap' | 'out-of-range' | 'below-floor' | 'near-floor'
   | 'unstable';
 
 /** Every refusal of the scaling fitter; `code` says which kind, the message says what to add or change. */

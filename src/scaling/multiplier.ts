@@ -157,8 +157,15 @@ export function fitNDWithIntervals(points: readonly (SizeTokensLoss & { seed?: n
   return { fit, intervals: { E: interval('E'), A: interval('A'), alpha: interval('alpha'), B: interval('B'), beta: interval('beta') }, level, failed: boot.failed };
 }
 
+/**
+ * The default L* keeps at least this share of each recipe's measured reducible loss (its highest envelope loss less
+ * its fitted floor E) above E: at a floor, C(L) = (A / (L − E))^(1/α) runs to infinity, so a target there measures
+ * the floor's estimate, not compute (a recipe stuck on a plateau, as AdamW at the byte-unigram loss in the toy grid).
+ */
+export const FLOOR_MARGIN = 0.05;
+
 export interface MultiplierOptions {
-  /** L*, nats; default the larger of the two recipes' lowest envelope losses (see {@link isoLossMultiplier}). */
+  /** L*, nats; default the lowest loss both recipes reached away from their floors (see {@link isoLossMultiplier}). */
   targetLoss?: number;
   /** Allow a target outside either recipe's measured losses; the result is then marked `extrapolated`. */
   extrapolate?: boolean;
@@ -194,9 +201,11 @@ function computeFor(law: PowerLaw, loss: number, who: string): number {
 }
 
 /**
- * The iso-loss compute multiplier of `recipe` against `baseline` at L*. By default L* is the larger of the two
- * recipes' lowest envelope losses: the lowest loss both were measured to reach, where the fits are pinned by data
- * nearest the large-compute end. A given target outside either measured range is refused unless `extrapolate`.
+ * The iso-loss compute multiplier of `recipe` against `baseline` at L*. By default L* is the lowest loss both were
+ * measured to reach (the larger of the two lowest envelope losses, where the fits are pinned by data nearest the
+ * large-compute end), raised where needed to FLOOR_MARGIN of each recipe's reducible loss above its fitted floor;
+ * refused when that leaves no loss both reached. A given target outside either measured range is refused unless
+ * `extrapolate`.
  */
 export function isoLossMultiplier(baseline: RecipeFit, recipe: RecipeFit, options: MultiplierOptions = {}): Multiplier {
   const level = options.level ?? 0.95;
@@ -210,7 +219,12 @@ export function isoLossMultiplier(baseline: RecipeFit, recipe: RecipeFit, option
     if (lo > hi) {
       throw new ScalingFitError('no-overlap', `the recipes' measured losses do not overlap (baseline ${range(baseline)}, recipe ${range(recipe)} nats), so no loss is reached by both; extend the runs until they do, or pass a targetLoss with extrapolate: true`);
     }
-    targetLoss = lo;
+    const clear = (r: RecipeFit) => r.fit.params.E + FLOOR_MARGIN * (r.lossRange[1] - r.fit.params.E);
+    const floor = Math.max(clear(baseline), clear(recipe));
+    if (floor > hi) {
+      throw new ScalingFitError('near-floor', `the losses both recipes reached ([${lo.toPrecision(4)}, ${hi.toPrecision(4)}] nats) all lie within ${100 * FLOOR_MARGIN}% of a fit's floor (baseline E ${baseline.fit.params.E.toPrecision(4)}, recipe E ${recipe.fit.params.E.toPrecision(4)}), where the compute to reach a loss is not determined; give a targetLoss to read the fits there anyway`);
+    }
+    targetLoss = Math.max(lo, floor);
   } else {
     targetLoss = options.targetLoss;
     if (!Number.isFinite(targetLoss)) throw new ScalingFitError('non-finite', `targetLoss is ${targetLoss}: give a finite loss in nats`);

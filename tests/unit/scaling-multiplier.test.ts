@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/lib/rng';
 import type { Run } from '../../src/scaling/envelope';
 import type { SizeTokensLoss } from '../../src/scaling/fit';
-import { fitNDWithIntervals, fitRecipe, isoLossMultiplier, quantile, resampleRuns, type Interval } from '../../src/scaling/multiplier';
+import { fitNDWithIntervals, fitRecipe, FLOOR_MARGIN, isoLossMultiplier, quantile, resampleRuns, type Interval } from '../../src/scaling/multiplier';
 import { randn } from '../util/random';
 import { planted, refusal, syntheticRuns, trainingCurves } from '../util/scaling-synthetic';
 
@@ -123,15 +123,49 @@ describe('isoLossMultiplier', () => {
     expect(m.computeBaseline / m.computeRecipe).toBeCloseTo(m.multiplier, 12);
   });
 
-  it('defaults L* to the lowest loss both recipes reached: the larger of their lowest envelope losses', () => {
+  it('defaults L* to the lowest loss both recipes reached (the larger of their lowest envelope losses), kept off their floors', () => {
     const r = fitRecipe(recipe(3, 41));
     const m = isoLossMultiplier(baseline, r);
-    expect(m.targetLoss).toBe(Math.max(baseline.lossRange[0], r.lossRange[0]));
-    expect(m.overlap).toEqual([m.targetLoss, Math.min(baseline.lossRange[1], r.lossRange[1])]);
+    const lo = Math.max(baseline.lossRange[0], r.lossRange[0]);
+    const clear = (f: typeof r) => f.fit.params.E + FLOOR_MARGIN * (f.lossRange[1] - f.fit.params.E);
+    expect(m.targetLoss).toBe(Math.max(lo, clear(baseline), clear(r)));
+    // these curves reach to within ~3% of their reducible loss: the margin moves the target a little, and a
+    // recipe stopped further from its floor keeps the lowest loss both reached
+    expect(m.targetLoss - lo).toBeLessThan(0.1);
+    const short = fitRecipe(recipe(3, 41).slice(0, 6));
+    const ms = isoLossMultiplier(baseline, short);
+    expect(clear(short)).toBeLessThan(short.lossRange[0]);
+    expect(ms.targetLoss).toBe(Math.max(baseline.lossRange[0], short.lossRange[0], clear(baseline)));
+    expect(m.overlap).toEqual([lo, Math.min(baseline.lossRange[1], r.lossRange[1])]);
     const narrow = isoLossMultiplier(baseline, r, { level: 0.5 });
     expect(narrow.interval[0]).toBeGreaterThan(m.interval[0]);
     expect(narrow.interval[1]).toBeLessThan(m.interval[1]);
     for (const f of [baseline, r]) expect(inside(m.targetLoss, f.lossRange)).toBe(true);
+  });
+
+  it('raises the default L* off a recipe that reached its floor (a plateau), and refuses when both meet only near a floor', () => {
+    // the baseline flattens onto its floor within the data (reducible 2 nats at 1e9 FLOPs, 0.006 at 1e14)
+    const flat = planted(3.1, 0.5, 2);
+    const plateau = fitRecipe(syntheticRuns(flat, { runs: 10, perRun: 6, noise: 0.002, seed: 51 }));
+    const r = fitRecipe(recipe(1, 52, 0.002));
+    const lo = Math.max(plateau.lossRange[0], r.lossRange[0]);
+    expect(lo - plateau.fit.params.E, 'the lowest loss both reached is on the plateau').toBeLessThan(0.02);
+    const m = isoLossMultiplier(plateau, r);
+    const clear = plateau.fit.params.E + FLOOR_MARGIN * (plateau.lossRange[1] - plateau.fit.params.E);
+    expect(m.targetLoss).toBeCloseTo(clear, 12);
+    expect(m.targetLoss).toBeGreaterThan(lo + 0.05);
+    // the planted answer at that loss: C(L) = (A / (L − E))^(1/α) of each law
+    const planted_ = (p: typeof law, L: number) => (p.A / (L - p.E)) ** (1 / p.alpha);
+    const truth = planted_(flat, m.targetLoss) / planted_(law, m.targetLoss);
+    expect(Math.abs(m.multiplier / truth - 1), `multiplier ${m.multiplier}, planted ${truth}`).toBeLessThan(0.2);
+    expect(m.interval[1]).toBeLessThan(Infinity);
+    // a given target on the plateau is still read, as asked
+    expect(isoLossMultiplier(plateau, r, { targetLoss: lo }).targetLoss).toBe(lo);
+    // losses both reached only near a floor: refused, saying why
+    const near = { ...r, fit: { ...r.fit, params: { ...r.fit.params, E: r.lossRange[1] - 0.01 } } };
+    const e = refusal(() => isoLossMultiplier(baseline, near));
+    expect(e.code).toBe('near-floor');
+    expect(e.message).toMatch(/within 5% of a fit's floor .* give a targetLoss/);
   });
 
   it('refuses a target outside either measured range unless asked to extrapolate, and then marks it', () => {
