@@ -12,6 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { requestGpu, type Gpu } from '../src/gpu/device';
+import { tuneKernels } from '../src/kernels/autotune';
+import { describeChoices } from '../src/kernels/tuning';
 import { medianPassTimes, passWork, type PassTiming, type TimedWork } from '../src/gpu/timing';
 import { profileRun } from './profile';
 import type { BenchCase, BenchRow, PeerRunner, Suite } from './types';
@@ -110,11 +112,15 @@ async function main(): Promise<void> {
     throw new Error('the TF.js WebGPU backend no longer has submitQueue / ensureCommandEncoderReady / queue: the peer cannot be timed to GPU completion');
   }
   const adapter = { vendor: gpu.adapter.vendor, architecture: gpu.adapter.architecture, description: gpu.adapter.description };
+  // the kernel choices measured on this adapter (as the engine does at its start), recorded with the rows
+  const tuning = await tuneKernels(gpu);
+  log(`kernel tuning (${(tuning.ms / 1000).toFixed(1)} s): ${describeChoices(tuning.choices)}`);
+  for (const m of tuning.measured) log(`  ${m.op} ${m.shape}: ${m.candidates.map((c) => `${c.name} ${c.wrong ? 'wrong' : c.ms === null ? 'dropped' : `${c.ms.toFixed(2)} ms`}`).join(', ')} -> ${m.pick}`);
   const report = (window as unknown as { __benchReport?: (json: string) => void }).__benchReport;
   if (profileSpec !== null) {
     log(`adapter: ${JSON.stringify(adapter)}  profiling ${profileSpec}`);
     const profile = await profileRun(gpu, profileSpec, log);
-    const result = { adapter, browser: navigator.userAgent, profile };
+    const result = { adapter, browser: navigator.userAgent, tuning, profile };
     if (report) report(JSON.stringify(result));
     else log(JSON.stringify(result, null, 1));
     return;
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
     targetMs,
     order: 'alternating: each round one sample of ours, then one of the peer',
   };
-  const result = { adapter, browser: navigator.userAgent, method, rows };
+  const result = { adapter, browser: navigator.userAgent, tuning, method, rows };
   if (report) report(JSON.stringify(result));
   else log(JSON.stringify(result, null, 1));
 }

@@ -4,6 +4,8 @@
  * is opened by hand. URL parameters: suite=quick|full, shard=i/n, only=a,b, break=KERNEL, speedTolerance=F.
  */
 import { requestGpu, type Gpu } from '../src/gpu/device';
+import { tuneKernels } from '../src/kernels/autotune';
+import { describeChoices } from '../src/kernels/tuning';
 import { Scale } from '../src/kernels/elementwise';
 import type { Binding } from '../src/kernels/dispatch';
 import { errorCheck } from './harness';
@@ -84,6 +86,8 @@ async function main(): Promise<void> {
   const tasks = shardTasks(selected, shard);
   let lost: string | null = null;
   const gpu = await requestGpu({ onLost: (e) => (lost = e.message), onError: (e) => log(`GPU error: ${e.message}`) });
+  const tuning = await tuneKernels(gpu); // the kernel choices measured on this adapter, as the engine makes them
+  log(`kernel tuning (${(tuning.ms / 1000).toFixed(1)} s): ${describeChoices(tuning.choices)}`);
   const env = await environment(gpu);
   const fullEnv: RegressEnvironment = { ...env, tasks: tasks.map((t) => t.id), allTasks: selected.map((t) => t.id) };
   log(`adapter: ${JSON.stringify(env.adapter)}  suite: ${suite}  tasks: ${tasks.length}/${selected.length}${breakKernel ? `  BREAK ${breakKernel}` : ''}`);

@@ -9,7 +9,7 @@
  * covers a worker that never gets that far). Either way every pending request is rejected with
  * EngineStoppedError and listeners get an 'engine-stopped' event; the page spawns a new client to go on.
  */
-import type { BuildOptions, EngineCommand, EngineError, EngineEvent, RunInfo, SampleOptions } from './protocol';
+import type { BuildOptions, EngineCommand, EngineError, EngineEvent, KernelTuning, RunInfo, SampleOptions } from './protocol';
 import type { CreateProgress } from './run';
 import type { StoredRun } from '../train/storage';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
@@ -161,6 +161,11 @@ export class EngineClient {
   /** A profile of the run's next training step (see src/gpu/profile.ts); refused when the run is not training. */
   profile(): Promise<StepProfile> {
     return this.request({ type: 'profile' }).then((e) => (e as Extract<EngineEvent, { type: 'profile' }>).profile);
+  }
+
+  /** Measures the kernel choices on this device again (progress arrives as 'tuning' events without a requestId). */
+  retune(): Promise<KernelTuning> {
+    return this.request({ type: 'retune' }).then((e) => (e as Extract<EngineEvent, { type: 'tuning' }>).tuning!);
   }
 
   save(): Promise<{ bytes: Uint8Array; fileName: string }> {

@@ -12,6 +12,7 @@
  */
 import { requestGpu, type Gpu } from '../gpu/device';
 import type { DeviceLostError } from '../gpu/errors';
+import { tuneKernels, type TuningStore } from '../kernels/autotune';
 import { CheckpointError, checkpointFileName, readCheckpointBytes } from '../train/checkpoint';
 import { CheckpointStore } from '../train/storage';
 import type { EvalResult, Progress } from '../train/trainer';
@@ -22,6 +23,7 @@ import { EngineStateError, toEngineError } from './errors';
 import { streamSample, sweepJob } from './inference';
 import { ScalingRunner } from './scaling-runner';
 import { StudyStore } from './scaling-store';
+import { IdbTuningStore } from './tuning-store';
 import { createRun, loadRun, type Run, type RunOptions } from './run';
 import { resolveSweepConfig } from '../eval/sweep-config';
 
@@ -30,6 +32,8 @@ export interface EngineOptions {
   store?: CheckpointStore;
   /** Where the scaling study is kept (default: its own IndexedDB database). */
   studyStore?: StudyStore;
+  /** Where kernel tunings are kept per adapter (default: their own IndexedDB database). */
+  tuningStore?: TuningStore;
   /**
    * Tests only: a device to use instead of requesting one, so engines in one test page share its compiled pipelines
    * (on SwiftShader compiles dominate). Its loss is not watched: no device-loss recovery with it. The page never sets it.
@@ -70,6 +74,7 @@ export class Engine {
   private memoryBudgetBytes: number | undefined;
   private readonly scaling: ScalingRunner;
   private readonly givenGpu: Gpu | null;
+  private readonly tuningStore: TuningStore;
 
   constructor(private readonly emit: Emit, options: EngineOptions = {}) {
     this.store = options.store ?? new CheckpointStore();
@@ -82,6 +87,7 @@ export class Engine {
       changed: () => this.updateState(),
     }, options.studyStore ?? new StudyStore());
     this.givenGpu = options.gpu ?? null;
+    this.tuningStore = options.tuningStore ?? new IdbTuningStore();
     this.gpuReady = this.acquire();
   }
 
@@ -168,12 +174,26 @@ export class Engine {
         return this.scaling.load(cmd.requestId);
       case 'scaling-clear':
         return this.scaling.clear(cmd.requestId);
+      case 'retune':
+        return this.exclusive(async () => void (await this.tune(await this.gpuReady, true, cmd.requestId)));
       case 'debug-lose-device':
         if (!this.gpu) throw new EngineStateError('there is no device to lose');
         return this.gpu.destroy();
       default:
         throw new TypeError(`unknown engine command ${JSON.stringify((cmd as { type?: unknown } | null)?.type)}`);
     }
+  }
+
+  /** The device's kernel tuning (stored, or measured now: see kernels/autotune.ts), announced with its progress. */
+  private async tune(gpu: Gpu, force: boolean, requestId?: number): Promise<void> {
+    const id = requestId === undefined ? {} : { requestId };
+    const tuning = await tuneKernels(gpu, {
+      store: this.tuningStore, force,
+      // a store that cannot be read or written (private browsing) only costs measuring again next session
+      onStoreError: () => undefined,
+      onProgress: (done, total) => this.emit({ type: 'tuning', tuning: null, progress: { done, total } }), // not the answer: no requestId
+    });
+    this.emit({ type: 'tuning', ...id, tuning });
   }
 
   /** A create's or load's run options; the budget is kept for a reload after a device loss. */
@@ -229,7 +249,7 @@ export class Engine {
       const limits: Record<string, number> = {}; // GPUSupportedLimits' getters do not survive structured cloning
       for (const k in gpu.limits) if (typeof gpu.limits[k as keyof GPUSupportedLimits] === 'number') limits[k] = gpu.limits[k as keyof GPUSupportedLimits] as number;
       this.emit({ type: 'ready', adapter: { ...gpu.adapter }, features: { ...gpu.features }, limits });
-      return gpu;
+      return this.tune(gpu, false).then(() => gpu); // every kernel is built after this: with the device's own choices
     });
     // reported once here; commands that need the device get the same error
     ready.catch((e) => this.fail(e)).finally(() => {

@@ -5,6 +5,7 @@
  * answer (or an `error` event) repeats.
  */
 import type { AdapterDescription, GpuFeatures } from '../gpu/device';
+import type { KernelTuning } from '../kernels/tuning';
 import type { StepProfile } from '../lib/step-profile';
 import type { SweepConfig, SweepEvent } from '../eval/sweep';
 import type { CreateProgress } from './run';
@@ -15,6 +16,7 @@ import type { StudyFits, StudyPlanSummary, StudyState } from '../scaling/study';
 
 // The device description the UI shows, re-exported so src/ui never imports src/gpu.
 export type { AdapterDescription, GpuFeatures } from '../gpu/device';
+export type { KernelTuning, TuningMeasurement } from '../kernels/tuning';
 
 /** What the engine reports about a run when it is created or loaded (shown wherever the run is described). */
 export interface RunInfo {
@@ -118,6 +120,8 @@ export type EngineCommand =
   | { type: 'scaling-load'; requestId: number }
   | { type: 'scaling-clear'; requestId: number }
   /** Test-only: destroys the GPU device, to exercise device-loss recovery. The UI never sends it. */
+  /** Measure the kernel choices on this device again (stored for later sessions); runs built afterwards use them. */
+  | { type: 'retune'; requestId: number }
   | { type: 'debug-lose-device' }
   /** Test-only: the worker throws an uncaught error ('throw') or closes itself silently ('close'). The UI never sends it. */
   | { type: 'debug-crash'; how: 'throw' | 'close' };
@@ -136,6 +140,11 @@ export type EngineEvent =
   /** The worker has a device (or not: then an `error` with name WebGPUUnavailableError follows). */
   | { type: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
   | { type: 'state'; state: EngineState }
+  /**
+   * The kernel tuning after 'ready' (runs are built once it is there): `progress` while the autotuner measures (the
+   * first session on an adapter, or a 'retune'), then the tuning, stored or measured.
+   */
+  | { type: 'tuning'; requestId?: number; tuning: KernelTuning | null; progress?: { done: number; total: number } }
   | { type: 'run'; requestId?: number; run: RunInfo }
   /** A step of building the run a 'create' or 'load' asked for (at most a few per second). */
   | { type: 'build-progress'; requestId: number; progress: CreateProgress }

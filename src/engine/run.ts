@@ -12,6 +12,7 @@ import { findCorpus } from '../data/corpora';
 import { bpeTrainingNotices, buildTokenizer, FIRST_MERGE_ID, tokenizerFromJSON, TokenStreamDecoder, type BpeTrainPhase, type Tokenizer } from '../data/tokenizer';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { LimitExceededError } from '../gpu/errors';
+import { tuneKernels } from '../kernels/autotune';
 import { BatchSampler, type StreamOptions } from '../eval/batch-sample';
 import { countParams, flopsPerToken } from '../model/config';
 import { buildLayout } from '../model/layout';
@@ -220,7 +221,7 @@ async function prepareRun(input: unknown, opts: RunOptions): Promise<PreparedRun
   const known = given?.tokenizer ?? opts.tokenizer;
   // A stated model.vocabSize that the tokenizer cannot have is refused now when the vocabulary is known exactly.
   if (known || config.data.tokenizer === 'byte') settleVocabSize(input, config, vocabularyBound(config, known));
-  const gpu = opts.gpu ?? (await requestGpu());
+  const gpu = opts.gpu ?? (await tunedGpu());
   const budget = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
   checkFitsDevice({ ...config, model: { ...config.model, vocabSize: vocabularyBound(config, known) } }, gpu.limits, budget);
   const text = given ? '' : await corpusText(config, opts);
@@ -261,6 +262,13 @@ async function buildRun({ gpu, config, tokenizer, dataset, notices }: PreparedRu
   }
   progress?.({ phase: 'building', done: 1, total: 1 });
   return run;
+}
+
+/** A device of its own for a run given none (tools, not the engine): with its kernel choices measured, as the engine does. */
+async function tunedGpu(): Promise<Gpu> {
+  const gpu = await requestGpu();
+  await tuneKernels(gpu);
+  return gpu;
 }
 
 /**
@@ -304,7 +312,7 @@ function checkpointTokenizer(json: unknown): Tokenizer {
  * (trainerStateFromCheckpoint), and a failure after that releases the run.
  */
 export async function loadRun(bytes: Uint8Array, opts: RunOptions = {}): Promise<Run> {
-  const gpu = opts.gpu ?? (await requestGpu());
+  const gpu = opts.gpu ?? (await tunedGpu());
   const memoryBudgetBytes = opts.memoryBudgetBytes ?? defaultMemoryBudget(gpu.limits);
   const ckpt = decodeFitting(bytes, gpu, memoryBudgetBytes);
   const tokenizer = checkpointTokenizer(ckpt.tokenizer);

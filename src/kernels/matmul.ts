@@ -4,6 +4,7 @@ import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
 import { assertHolds, assertNoAlias, ceilDiv, dispatch, dispatchIndirect, packUniform, type Binding } from './dispatch';
+import { choicesOf, matmulClass } from './tuning';
 
 export const matmulShader: ShaderSource = { name: 'matmul', code: source };
 
@@ -172,16 +173,13 @@ export function vec4Eligible(shape: MatmulShape): boolean {
 }
 
 /**
- * Default tiling for the adapter. GPUs: 16x16 invocations of 4x4 outputs (64x64 tiles; not tuned, no GPU was
- * at hand). SwiftShader runs a workgroup on one CPU thread, 4 invocations per SIMD vector, and pays for every
- * memory read per lane, which dominates its time: 16x8 register blocks read fewer words per multiply-add, and
- * subgroup sharing of the A fragment fewer again (measurements in bench/suites/matmul.ts).
+ * The tiling a product of `flops` takes on this device: the one the autotuner measured fastest there for its class
+ * of work (kernels/tuning.ts, autotune.ts), or a GPU's default (16x16 invocations of 4x4 outputs) on a device never
+ * tuned. What the candidates cost on SwiftShader, where register blocks and subgroup sharing win because every
+ * per-lane memory read is paid for: bench/suites/matmul.ts.
  */
-export function defaultTiling(gpu: Gpu): MatmulTiling {
-  if (gpu.adapter.architecture === 'swiftshader') {
-    return { wgX: 8, wgY: 8, tm: 16, tn: 8, bk: 16, subgroupA: gpu.features.subgroups };
-  }
-  return { wgX: 16, wgY: 16, tm: 4, tn: 4, bk: 16, subgroupA: false };
+export function defaultTiling(gpu: Gpu, flops = Infinity): MatmulTiling {
+  return { ...choicesOf(gpu).matmul[matmulClass(flops)] };
 }
 
 export class Matmul {
@@ -210,7 +208,7 @@ export class Matmul {
     const variant = options.variant ?? (canVec4 ? 'tiled-vec4' : 'tiled');
     check(variant !== 'tiled-vec4' || canVec4, () => `matmul: the vec4 variant needs the contiguous dimension of A, B and C and every offset and stride to be multiples of 4 (${JSON.stringify(shape)})`);
     this.variant = variant;
-    const t: MatmulTiling = { ...defaultTiling(gpu), ...options.tiling };
+    const t: MatmulTiling = { ...defaultTiling(gpu, this.flops), ...options.tiling };
     check([4, 8, 16].includes(t.tm) && [4, 8].includes(t.tn), () => `matmul: tiling tm must be 4, 8 or 16 and tn 4 or 8, got ${t.tm}, ${t.tn}`);
     check(!t.subgroupA || (gpu.features.subgroups && t.wgX % 4 === 0), () => 'matmul: subgroupA needs the subgroups feature and wgX a multiple of 4');
     check(t.bk > 0 && t.bk % 4 === 0, () => `matmul: tiling bk must be a positive multiple of 4, got ${t.bk}`);

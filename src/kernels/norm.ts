@@ -4,6 +4,7 @@ import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
 import { assertCount, assertHolds, assertNoAlias, bufferOf, ceilDiv, dispatch, grid1d, packUniform, type Binding } from './dispatch';
+import { choicesOf, type NormMapping } from './tuning';
 
 /**
  * RMSNorm and LayerNorm (shaders/norm.wgsl). RMSNorm: y = x · rstd · w with rstd = 1/√(mean(x²) + eps) per row;
@@ -32,7 +33,7 @@ export interface RmsNormBackwardOptions {
    * kernels recorded one after another (the layers of a model) can share one. Default: the kernel allocates its own.
    */
   scratch?: GPUBuffer;
-  /** Workgroups of the row pass (rows are strided over them); by default up to 512 (16 on SwiftShader). For tests. */
+  /** Workgroups of the row pass (rows are strided over them); by default up to 512 (16 with one invocation per row). For tests. */
   groups?: number;
   /** Force a row mapping (tests cover both the GPU and the CPU-emulation paths on any adapter). */
   tiling?: RmsNormTiling;
@@ -42,7 +43,7 @@ export interface RmsNormBackwardOptions {
 const WG = 256;
 /** Most workgroups the backward launches (rows are strided over them). */
 const MAX_GROUPS = 512;
-/** On CPU-emulated adapters (one invocation per row): rows per workgroup, most backward workgroups. */
+/** With one invocation per row (the 'row' mapping): rows per workgroup, most backward workgroups. */
 const CPU_RPW = 16;
 const CPU_MAX_GROUPS = 16;
 
@@ -65,24 +66,26 @@ interface Tiling extends RmsNormTiling {
 }
 
 /**
- * GPUs: about 4 vectors per invocation, at most WG invocations per row, the rest of the workgroup on more
- * rows. CPU-emulated adapters (SwiftShader), where one barrier costs about as much as a row: one invocation
- * per row (N=1024 C=256 forward: ~4 ms instead of ~140 ms with 16 invocations per row).
+ * A row mapping (kernels/tuning.ts): 'shared', for GPUs: about 4 vectors per invocation, at most WG invocations per
+ * row, the rest of the workgroup on more rows; 'row': one invocation per row, no barriers, for devices where one
+ * barrier costs about as much as a row (CPU emulation: N=1024 C=256 forward ~4 ms instead of ~140 ms with 16
+ * invocations per row on SwiftShader). The autotuner measures which one a device takes.
  */
+export function rowMapping(mapping: NormMapping, C: number): RmsNormTiling {
+  if (mapping === 'row') return { tpr: 1, rpw: CPU_RPW };
+  const cv = C % 4 === 0 ? C / 4 : C;
+  let tpr = 1;
+  while (tpr < Math.ceil(cv / 4) && tpr < WG) tpr *= 2;
+  return { tpr, rpw: WG / tpr };
+}
+
 function tiling(gpu: Gpu, C: number, force?: RmsNormTiling): Tiling {
   const vec = C % 4 === 0 ? 4 : 1;
   const cv = C / vec;
-  let tpr = 1;
-  let rpw: number;
   if (force) {
     check(Number.isInteger(Math.log2(force.tpr)) && force.tpr * force.rpw <= WG && force.rpw >= 1, () => `norm: tiling ${JSON.stringify(force)} needs a power-of-two tpr and tpr·rpw <= ${WG}`);
-    ({ tpr, rpw } = force);
-  } else if (gpu.adapter.architecture === 'swiftshader') {
-    rpw = CPU_RPW;
-  } else {
-    while (tpr < Math.ceil(cv / 4) && tpr < WG) tpr *= 2;
-    rpw = WG / tpr;
   }
+  const { tpr, rpw } = force ?? rowMapping(choicesOf(gpu).norm, C);
   const maxv = tpr === 1 ? 1 : Math.ceil(cv / tpr);
   // shared memory for combining holds tpr·maxv vectors: only when several invocations share a row (so few barriers
   // per row) and it fits comfortably

@@ -3,6 +3,7 @@ import type { Gpu } from '../gpu/device';
 import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import { ceilDiv, dispatch, packUniform, type Binding } from './dispatch';
+import { choicesOf } from './tuning';
 
 export const reduceShader: ShaderSource = { name: 'reduce', code: source };
 
@@ -21,10 +22,10 @@ export interface ReduceOptions {
    */
   subgroups?: boolean;
   /**
-   * Stage-1 workgroups at most (≤ 4096). Default 1024, enough loads in flight to keep a large GPU's memory busy;
-   * 64 on SwiftShader, where each workgroup with barriers costs about a millisecond (n = 2^20: ~1 s with 1024,
-   * ~50 ms with 64, measured on a busy 2-core machine). The result depends on it (the order of additions),
-   * so it is fixed per adapter.
+   * Stage-1 workgroups at most (≤ 4096). Default: the device's tuned value (64, 256 or 1024, measured by the
+   * autotuner): 1024 keeps a large GPU's memory busy, while on SwiftShader each workgroup with barriers costs about a
+   * millisecond (n = 2^20: ~1 s with 1024, ~50 ms with 64, measured on a busy 2-core machine). The result depends
+   * on it (the order of additions), so it is fixed per device and tuning.
    */
   maxPartials?: number;
 }
@@ -34,9 +35,9 @@ const MAX_PARTIALS_LIMIT = 4096; // stage 2 is one workgroup: 16 partials per in
 /** Each chunk is a multiple of 4·WG so the unrolled loop only has a tail in the last chunk. */
 const CHUNK_QUANTUM = 4 * WG;
 
-/** The default maxPartials for this adapter (see ReduceOptions.maxPartials). */
+/** The default maxPartials on this device: the autotuner's measured pick (kernels/tuning.ts), 1024 untuned. */
 export function defaultMaxPartials(gpu: Gpu): number {
-  return gpu.adapter.architecture === 'swiftshader' ? 64 : 1024;
+  return choicesOf(gpu).reduceMaxPartials;
 }
 
 /** How n elements are split over stage-1 workgroups; depends only on n and maxPartials, which keeps the result deterministic. */

@@ -69,6 +69,9 @@ export class EngineConnection implements ReactiveController {
       this.status = { kind: 'ready', adapter: e.adapter, features: e.features, limits: e.limits };
       this.limits = e.limits;
       this.host.requestUpdate();
+    } else if (e.type === 'tuning' && this.status.kind === 'ready') {
+      this.status = { ...this.status, tuning: e.tuning ?? this.status.tuning ?? null, tuningProgress: e.tuning ? null : (e.progress ?? null) };
+      this.host.requestUpdate();
     } else if (e.type === 'engine-stopped') {
       clearTimeout(this.startTimer);
       this.status = { kind: 'stopped', message: e.message };

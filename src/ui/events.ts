@@ -34,6 +34,7 @@ export interface SparkEventDetails {
   'spark-refresh-autosaves': Record<string, never>;
   /** Start a new engine worker after the old one stopped (the autosaves are kept). */
   'spark-restart-engine': Record<string, never>;
+  'spark-retune': Record<string, never>;
   /** The memory budget setting changed: `bytes` is what runs are checked against (undefined: none known yet). */
   'spark-memory-budget-change': { bytes: number | undefined; valid: boolean };
 }

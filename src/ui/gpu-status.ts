@@ -1,11 +1,15 @@
 import { LitElement, css, html } from 'lit';
-import type { AdapterDescription, GpuFeatures } from '../engine/protocol';
+import type { AdapterDescription, GpuFeatures, KernelTuning } from '../engine/protocol';
 import { emit } from './events';
 
 /** What the engine said about its device (the engine worker owns it; this view only shows it). */
 export type GpuStatusState =
   | { kind: 'pending' }
-  | { kind: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number> }
+  | {
+    kind: 'ready'; adapter: AdapterDescription; features: GpuFeatures; limits: Record<string, number>;
+    /** The kernel choices measured on this device (null until the engine says), and the measuring's progress. */
+    tuning?: KernelTuning | null; tuningProgress?: { done: number; total: number } | null;
+  }
   | { kind: 'error'; name: string; message: string }
   /** The engine worker died (crashed, ran out of memory, or stopped answering): it can be restarted. */
   | { kind: 'stopped'; message: string };
@@ -21,6 +25,7 @@ const CHROME_HELP = [
  * @summary Shows which WebGPU adapter the engine trains on, or why it cannot and what to do in Chrome, or that the
  * engine stopped, with a button to start a new one.
  * @event spark-restart-engine - the user asked for a new engine after it stopped.
+ * @event spark-retune - the user asked to measure the kernel choices on this device again.
  * @csspart panel - the outer box.
  */
 export class GpuStatus extends LitElement {
@@ -37,7 +42,10 @@ export class GpuStatus extends LitElement {
     dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; font-size: 13px; overflow-wrap: anywhere; }
     ul { margin: 6px 0 0 0; padding-left: 20px; }
     .restart { font: inherit; font-weight: 600; padding: 4px 14px; margin-top: 6px; }
-    .restart:focus-visible { outline: 3px solid #f39c12; outline-offset: 2px; }
+    .restart:focus-visible, .retune:focus-visible { outline: 3px solid #f39c12; outline-offset: 2px; }
+    .retune { font: inherit; font-size: 13px; padding: 1px 10px; margin-left: 8px; }
+    details { margin-top: 2px; } summary { cursor: pointer; }
+    table { border-collapse: collapse; font-size: 12px; } td, th { padding: 0 8px 0 0; text-align: left; }
   `;
 
   constructor() {
@@ -70,9 +78,33 @@ export class GpuStatus extends LitElement {
         <dt>Adapter</dt><dd data-testid="adapter">${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'unknown'}</dd>
         <dt>Limits</dt><dd>max buffer ${mib(limits.maxBufferSize)}, storage binding ${mib(limits.maxStorageBufferBindingSize)}, workgroup storage ${limits.maxComputeWorkgroupStorageSize ?? '?'} B</dd>
         <dt>Features</dt><dd>subgroups ${features.subgroups ? 'yes' : 'no'}, shader-f16 ${features.shaderF16 ? 'yes' : 'no'}, timestamp-query ${features.timestampQuery ? 'yes' : 'no'}</dd>
+        <dt>Kernels</dt><dd data-testid="tuning">${this.renderTuning(s.tuning ?? null, s.tuningProgress ?? null)}</dd>
       </dl>
     </div>`;
   }
+
+  private renderTuning(t: KernelTuning | null, progress: { done: number; total: number } | null) {
+    if (progress) {
+      return html`<span data-testid="tuning-progress">measuring which kernel variants are fastest on this device (${progress.done} of ${progress.total}); once per adapter, kept in this browser…</span>`;
+    }
+    if (!t) return html`waiting for the engine…`;
+    const when = t.cached ? `measured in an earlier session (${(t.ms / 1000).toFixed(1)} s), kept in this browser` : `measured now in ${(t.ms / 1000).toFixed(1)} s`;
+    const ms = (x: number | null, wrong?: boolean) => (wrong ? 'wrong result here' : x === null ? 'over 2× the best: dropped' : `${x < 10 ? x.toFixed(2) : x.toFixed(0)} ms`);
+    return html`<span data-testid="tuning-summary">${tuningSummary(t)}</span>; ${when}
+      <button class="retune" data-testid="retune" @click=${() => emit(this, 'spark-retune', {})}>Measure again</button>
+      <details><summary>What was measured</summary>
+        <table>${t.measured.map((m) => html`<tr><th colspan="2">${m.op} (${m.shape}): ${m.pick}</th></tr>
+          ${m.candidates.map((c) => html`<tr><td>${c.name}</td><td>${ms(c.ms, c.wrong)}</td></tr>`)}`)}</table>
+        New runs use these choices; a run already built keeps its kernels.
+      </details>`;
+  }
+}
+
+/** The picks in one line: "matmul 128x64 / 64x64 tiles, norm one invocation per row, reduce 64 partials". */
+export function tuningSummary(t: KernelTuning): string {
+  const tile = (x: KernelTuning['choices']['matmul']['small']) => `${x.wgY * x.tm}x${x.wgX * x.tn}${x.subgroupA ? ' (subgroups)' : ''}`;
+  const { matmul, norm, reduceMaxPartials } = t.choices;
+  return `matmul tiles ${tile(matmul.small)} (small) and ${tile(matmul.large)} (large), norms ${norm === 'row' ? 'one invocation per row' : 'rows shared by invocations'}, reductions over ${reduceMaxPartials} workgroups`;
 }
 
 customElements.define('spark-gpu-status', GpuStatus);

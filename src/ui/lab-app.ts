@@ -129,6 +129,11 @@ export class LabApp extends LitElement {
     this.engine.restart();
   }
 
+  /** Measures the kernel choices again; the panel follows the engine's 'tuning' events. */
+  private retune(): void {
+    this.engine.client?.retune().catch((e) => this.notify('error', 'Measuring the kernels failed', errorText(e).message));
+  }
+
   // ---- notices ----
   private notify(kind: Notice['kind'], title: string, text: string, testId = `notice-${kind}`): void {
     this.notices = [...this.notices.filter((n) => n.testId !== testId || kind === 'error'), { id: this.nextNotice++, kind, title, text, testId }].slice(-5);
@@ -348,7 +353,7 @@ export class LabApp extends LitElement {
         <h1>Spark Lab</h1>
         <p class="lede">Train and evaluate small language models on your own GPU, in the browser.</p>
       </header>
-      <spark-gpu-status .status=${this.engine.status} @spark-restart-engine=${this.restartEngine}></spark-gpu-status>
+      <spark-gpu-status .status=${this.engine.status} @spark-restart-engine=${this.restartEngine} @spark-retune=${this.retune}></spark-gpu-status>
       <spark-notice-list .notices=${this.notices} @spark-dismiss=${(e: Detail<'spark-dismiss'>) => (this.notices = this.notices.filter((n) => n.id !== e.detail.id))}></spark-notice-list>
       <spark-confirm-run></spark-confirm-run>
       <div class="grid">

@@ -72,6 +72,8 @@ describe('the lab page', () => {
   it('trains the tiny dense preset, samples, saves and loads the checkpoint, with no long tasks and no console errors', async () => {
     const { page, errors } = await openLab();
     await expect.poll(() => engineState(page), { timeout: 60_000 }).toMatch(/no-run|idle/);
+    // the engine measured its kernel choices on this adapter before it took a run (first session in this browser)
+    expect(await page.getByTestId('tuning').textContent()).toMatch(/matmul tiles \d+x\d+.* \(small\) and \d+x\d+.* \(large\), norms .*, reductions over \d+ workgroups; measured now in \d+\.\d s/);
     await page.getByTestId('preset-tiny-dense').click();
     await expect.poll(() => page.getByTestId('config-summary').textContent()).toMatch(/2 layers · width 32/);
     await shot(page, 'start');
@@ -161,6 +163,10 @@ describe('the lab page', () => {
     await shot(again, 'engine-stopped');
     await again.getByTestId('restart-engine').click();
     await again.getByTestId('adapter').waitFor({ timeout: 60_000 });
+    // the new engine takes the kernel tuning kept in this browser; "Measure again" measures it anew
+    await expect.poll(() => again.getByTestId('tuning').textContent(), { timeout: 60_000 }).toMatch(/measured in an earlier session \(\d+\.\d s\), kept in this browser/);
+    await again.getByTestId('retune').click();
+    await expect.poll(() => again.getByTestId('tuning').textContent(), { timeout: 120_000 }).toMatch(/measured now in/);
     await again.getByTestId('resume-offer').waitFor({ timeout: 60_000 });
     expect(await again.getByTestId('autosaves').locator('li').allTextContents()).toEqual(autosaved);
     await expect.poll(() => engineState(again), { timeout: 60_000 }).toBe('no-run');

@@ -1,17 +1,28 @@
+import { IdbTuningStore } from '../../src/engine/tuning-store';
 import { requestGpu, type Gpu } from '../../src/gpu/device';
+import { tuneKernels } from '../../src/kernels/autotune';
 
 let shared: Promise<Gpu> | null = null;
 let noFeatures: Promise<Gpu> | null = null;
 
-/** One device per test file (browser tests only). Fails loudly if WebGPU is missing. */
+/**
+ * The kernel choices measured on the test adapter, as the engine measures them; kept in this browser's IndexedDB
+ * (the engine's store, its own database) so the test files after the first take them from there.
+ */
+async function tuned(gpu: Gpu): Promise<Gpu> {
+  await tuneKernels(gpu, { store: new IdbTuningStore({ dbName: 'spark-lab-tuning-tests' }) });
+  return gpu;
+}
+
+/** One device per test file (browser tests only), tuned. Fails loudly if WebGPU is missing. */
 export function testGpu(): Promise<Gpu> {
-  shared ??= requestGpu({ onError: (e) => console.error(e.message) });
+  shared ??= requestGpu({ onError: (e) => console.error(e.message) }).then(tuned);
   return shared;
 }
 
 /** A device with no optional features (no subgroups, no f16, no timestamps) to cover the fallback paths. */
 export function testGpuWithoutFeatures(): Promise<Gpu> {
-  noFeatures ??= requestGpu({ useOptionalFeatures: false, onError: (e) => console.error(e.message) });
+  noFeatures ??= requestGpu({ useOptionalFeatures: false, onError: (e) => console.error(e.message) }).then(tuned);
   return noFeatures;
 }
 
