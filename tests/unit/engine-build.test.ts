@@ -1,4 +1,4 @@
-// How the engine builds a run, with createRun/loadRun and the device replaced by recorders (Node has no WebGPU):
+// How the engine builds a run, with createRun/loadRun, the device and its kernel tuning replaced by recorders (Node has no WebGPU):
 // the page's memory budget and a progress callback reach them, progress goes out as 'build-progress' events with
 // the request's id, thinned, and the budget is kept for the reload after a device loss.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -10,6 +10,7 @@ const calls: { fn: 'createRun' | 'loadRun'; opts: RunOptions }[] = [];
 vi.mock('../../src/gpu/device', () => ({
   requestGpu: async () => ({ limits: { maxBufferSize: 2 ** 30 }, adapter: { vendor: 'fake' }, features: {} }),
 }));
+vi.mock('../../src/kernels/autotune', () => ({ tuneKernels: async () => ({ choices: {}, measured: [], ms: 0, tunedAt: 0, version: 1, key: 'fake' }) }));
 vi.mock('../../src/engine/run', () => {
   /** Reports a BPE training of 1000 merges at one report per merge, then refuses as a budget check would. */
   const build = (fn: 'createRun' | 'loadRun') => async (_input: unknown, opts: RunOptions) => {
