@@ -4,7 +4,7 @@ import { check } from '../gpu/errors';
 import type { ShaderSource } from '../gpu/pipelines';
 import type { ShaderParams } from '../gpu/preprocess';
 import { assertHolds, assertNoAlias, ceilDiv, dispatch, dispatchIndirect, packUniform, type Binding } from './dispatch';
-import { choicesOf, matmulClass } from './tuning';
+import { choicesOf, matmulClass, type TiledChoice } from './tuning';
 
 export const matmulShader: ShaderSource = { name: 'matmul', code: source };
 
@@ -46,22 +46,8 @@ export interface MatmulShape {
 /** Which kernel runs: the one-output-per-invocation reference path, or the tiled one with scalar or vec4 bindings. */
 export type MatmulVariant = 'naive' | 'tiled' | 'tiled-vec4';
 
-/** Work split of the tiled kernel (see shaders/matmul.wgsl): a workgroup of wgX·wgY invocations, each tm x tn outputs. */
-export interface MatmulTiling {
-  wgX: number;
-  wgY: number;
-  /** Rows per invocation: 4, 8 or 16. */
-  tm: 4 | 8 | 16;
-  /** Columns per invocation: 4 or 8. */
-  tn: 4 | 8;
-  /** K slice staged in workgroup memory per step, a multiple of 4. */
-  bk: number;
-  /**
-   * Each lane of a 4-wide subgroup reads a quarter of the A fragment and subgroupBroadcast shares it. Needs the
-   * 'subgroups' feature, subgroups of exactly 4 consecutive invocations and wgX a multiple of 4: SwiftShader.
-   */
-  subgroupA: boolean;
-}
+/** Work split of the tiled kernel: see TiledChoice in tuning.ts. */
+export type MatmulTiling = TiledChoice;
 
 export interface MatmulOptions {
   /** Force a variant (tests and benchmarks); by default the fastest one the shape allows. */

@@ -9,13 +9,24 @@ import type { Gpu } from '../gpu/device';
 /** Bumped when the candidates or what they mean change: a stored tuning of another version is measured again. */
 export const TUNING_VERSION = 1;
 
-/** A register-blocked matmul tiling (see MatmulTiling in matmul.ts; repeated here so this file imports no kernel). */
+/**
+ * Work split of the tiled matmul (shaders/matmul.wgsl; matmul.ts calls it MatmulTiling): a workgroup of wgX·wgY
+ * invocations, each tm x tn outputs. Defined here, where the tuner's choices live, so this file imports no kernel.
+ */
 export interface TiledChoice {
   wgX: number;
   wgY: number;
+  /** Rows per invocation: 4, 8 or 16. */
   tm: 4 | 8 | 16;
+  /** Columns per invocation: 4 or 8. */
   tn: 4 | 8;
+  /** K slice staged in workgroup memory per step, a multiple of 4. */
   bk: number;
+  /**
+   * Each lane of a 4-wide subgroup reads a quarter of the A fragment and subgroupBroadcast shares it. Needs the
+   * 'subgroups' feature and subgroups of exactly 4 consecutive invocations (SwiftShader's; the tuner checks the
+   * product on the device and never picks it where it is wrong) and wgX a multiple of 4.
+   */
   subgroupA: boolean;
 }
 
