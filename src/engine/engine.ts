@@ -249,7 +249,8 @@ export class Engine {
       const limits: Record<string, number> = {}; // GPUSupportedLimits' getters do not survive structured cloning
       for (const k in gpu.limits) if (typeof gpu.limits[k as keyof GPUSupportedLimits] === 'number') limits[k] = gpu.limits[k as keyof GPUSupportedLimits] as number;
       this.emit({ type: 'ready', adapter: { ...gpu.adapter }, features: { ...gpu.features }, limits });
-      return this.tune(gpu, false).then(() => gpu); // every kernel is built after this: with the device's own choices
+      // every kernel is built after this, with the device's own choices; should measuring fail, with the defaults
+      return this.tune(gpu, false).catch((e) => this.fail(new Error(`measuring the kernel variants on this device failed, so it runs with the default choices: ${e instanceof Error ? e.message : String(e)}`))).then(() => gpu);
     });
     // reported once here; commands that need the device get the same error
     ready.catch((e) => this.fail(e)).finally(() => {

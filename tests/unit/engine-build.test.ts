@@ -10,7 +10,13 @@ const calls: { fn: 'createRun' | 'loadRun'; opts: RunOptions }[] = [];
 vi.mock('../../src/gpu/device', () => ({
   requestGpu: async () => ({ limits: { maxBufferSize: 2 ** 30 }, adapter: { vendor: 'fake' }, features: {} }),
 }));
-vi.mock('../../src/kernels/autotune', () => ({ tuneKernels: async () => ({ choices: {}, measured: [], ms: 0, tunedAt: 0, version: 1, key: 'fake' }) }));
+const tuning = vi.hoisted(() => ({ fails: false }));
+vi.mock('../../src/kernels/autotune', () => ({
+  tuneKernels: async () => {
+    if (tuning.fails) throw new Error('every candidate gave a wrong result');
+    return { choices: {}, measured: [], ms: 0, tunedAt: 0, version: 1, key: 'fake' };
+  },
+}));
 vi.mock('../../src/engine/run', () => {
   /** Reports a BPE training of 1000 merges at one report per merge, then refuses as a budget check would. */
   const build = (fn: 'createRun' | 'loadRun') => async (_input: unknown, opts: RunOptions) => {
@@ -37,6 +43,19 @@ async function answerOf(events: EngineEvent[], requestId: number): Promise<Engin
 describe('engine: building a run', () => {
   beforeEach(() => {
     calls.length = 0;
+    tuning.fails = false;
+  });
+
+  it('says so when measuring the kernels fails, and builds runs with the default choices all the same', async () => {
+    tuning.fails = true;
+    const events: EngineEvent[] = [];
+    const engine = new Engine((e) => events.push(e), { store: { load: async () => new Uint8Array(8), list: async () => [] } as never });
+    engine.handle({ type: 'create', requestId: 3, config: {}, text: 'abc' });
+    await answerOf(events, 3);
+    expect(calls).toHaveLength(1); // the build was reached
+    const said = events.find((e) => e.type === 'error' && !('requestId' in e && e.requestId !== undefined));
+    expect(said).toMatchObject({ error: { message: expect.stringMatching(/measuring the kernel variants on this device failed, so it runs with the default choices: every candidate/) } });
+    expect(events.some((e) => e.type === 'tuning')).toBe(false);
   });
 
   it('passes the memory budget and a progress callback; progress goes out thinned, with the request id', async () => {
