@@ -45,7 +45,7 @@ export interface RunOptions {
  * A step of building a run, for a progress bar: `done` of `total` units of `phase`. Training a BPE tokenizer has two
  * parts, each counted from 0 in its own units: `counting` its sample's characters, then `merging` (merges learned).
  */
-export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building'; done: number; total: number; part?: BpeTrainPhase }
+export interface CreateProgress { phase: 'tokenizer' | 'encoding' | 'building' | 'compiling'; done: number; total: number; part?: BpeTrainPhase }
 
 export interface RunSummary {
   params: number;
@@ -245,7 +245,8 @@ async function buildRun({ gpu, config, tokenizer, dataset, notices }: PreparedRu
   let made: Promise<Trainer> | undefined;
   try {
     await gpu.scoped(() => {
-      made = Trainer.create(gpu, config, dataset); // allocates synchronously, inside the scopes
+      // allocates synchronously, inside the scopes; the compiles it starts report as they finish
+      made = Trainer.create(gpu, config, dataset, progress && ((done, total) => progress({ phase: 'compiling', done, total })));
       made.catch(() => undefined); // handled below, once the scopes are popped: not an unhandled rejection meanwhile
     });
   } catch (e) {

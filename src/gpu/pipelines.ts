@@ -97,8 +97,10 @@ export class PipelineCache {
   /**
    * Runs `construct` (which builds kernels) with every pipeline it asks for compiled asynchronously and in
    * parallel, and resolves once all of them are ready: start-up costs the slowest compile, not the sum.
+   * `onProgress(done, total)` hears each compile finish (total: the compiles pending once `construct` returned,
+   * none when every pipeline was already compiled).
    */
-  async build<T>(construct: () => T): Promise<T> {
+  async build<T>(construct: () => T, onProgress?: (done: number, total: number) => void): Promise<T> {
     this.deferring++;
     let out: T;
     try {
@@ -106,7 +108,13 @@ export class PipelineCache {
     } finally {
       this.deferring--;
     }
-    await Promise.all([...this.pending.values()]);
+    const pending = [...this.pending.values()];
+    let done = 0;
+    if (onProgress && pending.length > 0) {
+      onProgress(0, pending.length);
+      for (const p of pending) p.then(() => onProgress(++done, pending.length), () => undefined);
+    }
+    await Promise.all(pending);
     return out;
   }
 

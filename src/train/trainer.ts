@@ -165,13 +165,13 @@ export class Trainer {
 
   /**
    * A trainer whose kernels' pipelines are all compiled asynchronously and in parallel before it returns
-   * (the constructor alone compiles each one synchronously on first use).
+   * (the constructor alone compiles each one synchronously on first use); `onCompiled` hears each compile finish.
    */
-  static async create(gpu: Gpu, config: RunConfig, data: TrainData): Promise<Trainer> {
+  static async create(gpu: Gpu, config: RunConfig, data: TrainData, onCompiled?: (done: number, total: number) => void): Promise<Trainer> {
     const t0 = performance.now();
     let trainer: Trainer | undefined;
     try {
-      await gpu.pipelines.build(() => (trainer = new Trainer(gpu, config, data)));
+      await gpu.pipelines.build(() => (trainer = new Trainer(gpu, config, data)), onCompiled);
     } catch (e) {
       trainer?.destroy(); // a pipeline that failed to compile
       throw e;

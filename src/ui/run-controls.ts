@@ -18,6 +18,7 @@ const PHASE_TEXT: Record<CreateProgress['phase'], string> = {
   tokenizer: 'training the BPE tokenizer',
   encoding: 'encoding the corpus',
   building: 'building the model',
+  compiling: 'compiling the GPU kernels',
 };
 
 /**
@@ -103,7 +104,7 @@ export class RunControls extends LitElement {
 
   private renderBuilding(b: CreateProgress) {
     const pct = b.total > 0 ? Math.min(100, Math.floor((100 * b.done) / b.total)) : 0;
-    const text = `${PHASE_TEXT[b.phase]}: ${pct}%`;
+    const text = b.phase === 'compiling' ? `${PHASE_TEXT[b.phase]}: ${b.done} of ${b.total}` : `${PHASE_TEXT[b.phase]}: ${pct}%`;
     return html`<div class="build" data-testid="build-progress" data-phase=${b.phase}>
       <progress max=${Math.max(1, b.total)} .value=${Math.min(b.done, b.total)} aria-label="Building the run" aria-valuetext=${text}></progress>
       <span>${text.charAt(0).toUpperCase() + text.slice(1)}</span></div>`;

@@ -175,6 +175,10 @@ describe('lab UI states', () => {
     controls.building = { phase: 'encoding', done: 1, total: 2 };
     await controls.updateComplete;
     expect(bar()!.textContent).toContain('Encoding the corpus: 50%');
+    controls.building = { phase: 'compiling', done: 7, total: 31 };
+    await controls.updateComplete;
+    expect(bar()!.textContent).toContain('Compiling the GPU kernels: 7 of 31');
+    expect(bar()!.querySelector('progress')!.value).toBe(7);
     controls.busy = ''; // done: the bar goes with the busy line
     await controls.updateComplete;
     expect(bar()).toBeNull();

@@ -193,13 +193,23 @@ describe('createRun reports its progress', () => {
     expect(seen.filter((p) => p.phase === 'encoding').at(-1)).toEqual({ phase: 'encoding', done: TEXT.length, total: TEXT.length });
   });
 
-  it('encoding, then building the model', async () => {
+  it('encoding, then building the model (and compiling the kernels it needs, when any are new to the device)', async () => {
     const gpu = await testGpu();
     const seen: CreateProgress[] = [];
     const run = await createRun(CONFIG, { gpu, text: TEXT, onProgress: (p) => seen.push(p) });
     run.destroy();
-    expect(phases(seen)).toEqual(['encoding', 'building']);
+    const order = phases(seen);
+    expect(order.slice(0, 2)).toEqual(['encoding', 'building']);
     expect(seen[0]).toEqual({ phase: 'encoding', done: 0, total: TEXT.length });
     expect(seen.filter((p) => p.phase === 'building')).toEqual([{ phase: 'building', done: 0, total: 1 }, { phase: 'building', done: 1, total: 1 }]);
+    const compiling = seen.filter((p) => p.phase === 'compiling');
+    if (compiling.length > 0) {
+      // between the building reports, from 0 to all of them
+      const first = seen.indexOf(compiling[0]!);
+      expect(seen[first - 1]).toEqual({ phase: 'building', done: 0, total: 1 });
+      expect(seen.at(-1)).toEqual({ phase: 'building', done: 1, total: 1 });
+      expect(compiling[0]!.done).toBe(0);
+      expect(compiling.at(-1)!.done).toBe(compiling.at(-1)!.total);
+    }
   });
 });

@@ -44,6 +44,20 @@ describe('start-up: pipelines compiled asynchronously, in parallel, before the f
     expectClose('matmul built asynchronously', await gpu.readFloat32(c, M * N), ref, 1e-5, `seed ${seed}`);
   });
 
+  it('PipelineCache.build reports each compile as it finishes, and nothing when every pipeline is compiled', async () => {
+    const gpu = await testGpu();
+    // tilings no other test uses: their pipelines are compiled here for the first time
+    const tilings = [{ wgX: 4, wgY: 4, tm: 4, tn: 4, bk: 8, subgroupA: false }, { wgX: 4, wgY: 8, tm: 4, tn: 4, bk: 8, subgroupA: false }] as const;
+    const seen: [number, number][] = [];
+    const make = () => tilings.map((tiling) => new Matmul(gpu, { M: 9, N: 11, K: 6 }, { tiling }));
+    const made = await gpu.pipelines.build(make, (done, total) => seen.push([done, total]));
+    expect(seen).toEqual([[0, 2], [1, 2], [2, 2]]);
+    const again: [number, number][] = [];
+    const cached = await gpu.pipelines.build(make, (done, total) => again.push([done, total]));
+    expect(again).toEqual([]);
+    [...made, ...cached].forEach((m) => m.destroy());
+  });
+
   it('Trainer.create compiles every pipeline the steps use, and trains exactly like the synchronous constructor', async () => {
     const gpu = await testGpu();
     const { config, data } = setup(11);
