@@ -12,6 +12,8 @@
  * the large ones' tiling unless another is clearly faster (PREFER_MARGIN).
  */
 import type { Gpu } from '../gpu/device';
+import { median } from '../gpu/timing';
+import { Rng } from '../lib/rng';
 import { Matmul } from './matmul';
 import { RmsNormForward, rowMapping } from './norm';
 import { Reduce } from './reduce';
@@ -55,15 +57,10 @@ export interface Candidate {
   make(gpu: Gpu): { encode(pass: GPUComputePassEncoder): void; destroy(): void; check?(): Promise<boolean> };
 }
 
-/** Deterministic values in [-0.5, 0.5): timing inputs only. */
+/** Deterministic values in [-0.5, 0.5): the timing and checking inputs. */
 function filler(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed * 7919 + 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.nextFloat() - 0.5);
 }
 
 async function submitMs(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
@@ -77,11 +74,6 @@ async function submitMs(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void,
   await gpu.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / reps;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /**
  * Times the candidates (see the file's comment); returns each one's median ms (null when dropped or wrong), which
