@@ -194,6 +194,42 @@ export function moeRouterBackwardRef(
   return dLogits;
 }
 
+/**
+ * The size of moeRouterBackwardRef's terms: the same sums taken over absolute values. The gate's gradient and the
+ * aux loss's gradient can cancel in dp (and dp in dp − dot), so a float32 result's error is bounded by this, not by
+ * the (possibly tiny) result: the yardstick for judging the kernel.
+ */
+export function moeRouterBackwardMagnitude(
+  dGates: ArrayLike<number>,
+  probs: ArrayLike<number>,
+  expertIndex: ArrayLike<number>,
+  firstChoice: ArrayLike<number>,
+  d: MoeDims,
+  normalize: boolean,
+  auxWeight: number,
+): Float64Array {
+  const { N, E, K } = d;
+  const out = new Float64Array(N * E);
+  for (let t = 0; t < N; t++) {
+    const dp = Array.from({ length: E }, (_, e) => Math.abs((auxWeight * E * firstChoice[e]) / (N * N)));
+    const idx = Array.from({ length: K }, (_, k) => expertIndex[t * K + k]);
+    const ps = idx.map((e) => probs[t * E + e]);
+    const s = ps.reduce((a, b) => a + b, 0);
+    for (let k = 0; k < K; k++) {
+      const dg = Math.abs(dGates[t * K + k]);
+      if (!normalize) {
+        dp[idx[k]] += dg;
+        continue;
+      }
+      for (let j = 0; j < K; j++) dp[idx[j]] += (dg * ((k === j ? s : 0) + ps[k])) / (s * s);
+    }
+    let dot = 0;
+    for (let e = 0; e < E; e++) dot += probs[t * E + e] * dp[e];
+    for (let e = 0; e < E; e++) out[t * E + e] = probs[t * E + e] * (dp[e] + dot);
+  }
+  return out;
+}
+
 /** dx[t] = Σ_k dDispatched[e_k, slot_k]. */
 export function moeDispatchBackwardRef(dDispatched: ArrayLike<number>, expertIndex: ArrayLike<number>, slots: ArrayLike<number>, d: MoeDims): Float64Array {
   const { N, C, K, cap } = d;
