@@ -48,7 +48,7 @@ const name = (c: Case) =>
   (c.tiles ? ` rows ${c.tiles.rows} staged ${c.tiles.staged}` : '');
 
 // Pipelines are specialised by head size and tiles only, and SwiftShader compiles each in seconds, so the
-// cases share three variants, compiled up front in parallel: HS 16 and 64 with the default (largest) tiles, and
+// cases share three variants, compiled up front in parallel: HS 16 and 64 with the default tiles (32 x 16), and
 // HS 5 (not a multiple of 4) with 8 x 8 tiles (many row and staged blocks, partial ones at both ends).
 const small: AttentionTiles = { rows: 8, staged: 8 };
 const variants: [number, AttentionTiles | undefined][] = [[16, undefined], [64, undefined], [5, small]];
