@@ -9,6 +9,7 @@
 import { createRun } from '../src/engine/run';
 import type { Gpu } from '../src/gpu/device';
 import type { ProfileRow, StepProfile } from '../src/lib/step-profile';
+import { preprocessWgsl } from '../src/gpu/preprocess';
 import { median } from '../src/gpu/timing';
 import { PRESETS } from '../src/ui/presets';
 
@@ -33,10 +34,35 @@ export interface ProfileReport {
   firstStepMs: number;
   flops: number;
   bytesBound: number;
+  /** Start-up: the run's pipelines, each compiled again alone (the sum is what a one-at-a-time start would cost). */
+  compiles: CompileTime[];
   byFamily: ProfileRow[];
   byScope: ProfileRow[];
   byEntry: ProfileRow[];
   profiles: StepProfile[];
+}
+
+export interface CompileTime {
+  key: string;
+  ms: number;
+}
+
+/**
+ * Compiles each of the cache's variants again, one at a time, and times it (createComputePipelineAsync to resolve).
+ * A comment with a fresh nonce makes every module new text, so no shader or pipeline cache of the browser answers.
+ */
+async function timeCompilesAlone(gpu: Gpu, keys: string[]): Promise<CompileTime[]> {
+  const out: CompileTime[] = [];
+  const nonce = `${Date.now()}-${Math.random()}`;
+  for (const key of keys) {
+    const v = gpu.pipelines.variant(key);
+    if (!v) continue;
+    const t0 = performance.now();
+    const module = gpu.device.createShaderModule({ code: `${preprocessWgsl(v.src.code, v.params)}\n// compile timing ${nonce}\n`, label: `timing ${key}` });
+    await gpu.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: v.entryPoint }, label: `timing ${key}` });
+    out.push({ key, ms: performance.now() - t0 });
+  }
+  return out.sort((a, b) => b.ms - a.ms);
 }
 
 /** Rows keyed alike across profiles, each figure the median over them (a key missing from one counts as 0 there). */
@@ -84,11 +110,14 @@ export async function profileRun(gpu: Gpu, spec: string, log: (line: string) => 
       profiles.push(await p);
       log(`profiled step ${profiles[i]!.step}: ${profiles[i]!.dispatches} dispatches, GPU ${profiles[i]!.gpuMs?.toFixed(1) ?? '-'} ms, wall ${profiles[i]!.wallMs.toFixed(1)} ms`);
     }
+    const compiles = await timeCompilesAlone(gpu, gpu.pipelines.keys());
+    const sum = compiles.reduce((a, c) => a + c.ms, 0);
+    log(`start-up: ${compiles.length} pipelines, ${(sum / 1000).toFixed(1)} s compiled one at a time; slowest ${compiles.slice(0, 3).map((c) => `${c.key} ${c.ms.toFixed(0)} ms`).join(', ')}`);
     const m = (f: (p: StepProfile) => number) => median(profiles.map(f));
     return {
       spec, config: run.config, timing: profiles[0]!.timing, dispatches: profiles[0]!.dispatches,
       gpuMs: profiles[0]!.gpuMs === null ? null : m((p) => p.gpuMs!), wallMs: m((p) => p.wallMs), encodeMs: m((p) => p.encodeMs), plainStepMs, createMs, firstStepMs,
-      flops: profiles[0]!.flops, bytesBound: profiles[0]!.bytesBound,
+      flops: profiles[0]!.flops, bytesBound: profiles[0]!.bytesBound, compiles,
       byFamily: medianRows(profiles.map((p) => p.byFamily)), byScope: medianRows(profiles.map((p) => p.byScope)), byEntry: medianRows(profiles.map((p) => p.byEntry)),
       profiles,
     };

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench -- [--quick] [--json FILE] [--only op1,op2] [--adapter default|swiftshader] [--max-load L] [--allow-load]
-//                   [--profile PRESET|CONFIG_JSON]
-// Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios;
+//                   [--profile PRESET|CONFIG_JSON] [--no-jax]
+// Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios
+// against TF.js's WebGPU backend and, where a row has one, jax-js's jit (--no-jax leaves that peer out);
 // with --profile, where one training step's GPU time goes instead (bench/profile.ts): by op family, phase and layer,
 // and kernel.
 //
@@ -69,6 +70,7 @@ const q = new URLSearchParams();
 if (quick) q.set('quick', '');
 if (only) q.set('only', only);
 if (profile) q.set('profile', profile);
+if (argv.includes('--no-jax')) q.set('no-jax', '');
 try {
   await page.goto(`http://127.0.0.1:${port}/bench/index.html?${q}`);
   result = await done;
@@ -97,6 +99,10 @@ if (result) {
     console.log(`cold start: createRun ${ms(p.createMs)} ms, first step's loss read back ${ms(p.firstStepMs)} ms after it began`);
     console.log(`step: GPU ${ms(p.gpuMs)} ms (sum of dispatches), profiled wall ${ms(p.wallMs)} ms, plain step ${ms(p.plainStepMs)} ms, JavaScript encode ${ms(p.encodeMs)} ms; ` +
       `${(p.flops / 1e6).toFixed(2)} MFLOP, ${(p.bytesBound / 1e6).toFixed(2)} MB bound`);
+    const compileSum = p.compiles.reduce((a, c) => a + c.ms, 0);
+    console.log(`start-up: the run's ${p.compiles.length} pipelines compiled again one at a time: ${(compileSum / 1000).toFixed(1)} s in all`);
+    console.log('pipeline\tcompile ms');
+    for (const c of p.compiles) console.log(`${c.key}\t${c.ms.toFixed(0)}`);
     for (const [title, rows, n] of [['op family', p.byFamily, 30], ['phase and layer', p.byScope, 40], ['kernel', p.byEntry, 25]]) {
       console.log(`\nby ${title}\tdispatches\tGPU ms\tshare\tMB bound`);
       for (const r of rows.slice(0, n)) console.log([r.key, r.dispatches, ms(r.ms), r.share === null ? '-' : `${(100 * r.share).toFixed(1)}%`, (r.bytesBound / 1e6).toFixed(2)].join('\t'));
@@ -106,9 +112,9 @@ if (result) {
     process.exit(process.exitCode ?? 0);
   }
   console.log(`method: ${result.method.clock}; median of ${result.method.samples} samples per side, ${result.method.order}`);
-  console.log(['op', 'shape', 'ours ms', 'peer ms', 'ratio', 'ours GFLOP/s', 'peer GFLOP/s', 'ours GB/s', 'ours tokens/s'].join('\t'));
+  console.log(['op', 'shape', 'ours ms', 'TF.js ms', 'ratio', 'jax-js ms', 'jax ratio', 'ours GFLOP/s', 'TF.js GFLOP/s', 'jax-js GFLOP/s', 'ours GB/s', 'ours tokens/s'].join('\t'));
   for (const r of result.rows) {
-    console.log([r.op, r.shape, fmt(r.ours_ms, 3), fmt(r.peer_ms, 3), fmt(r.ratio), fmt(r.ours_gflops), fmt(r.peer_gflops), fmt(r.ours_gbps), fmt(r.ours_tokens_per_s, 1)].join('\t') + (r.error ? `\tERROR ${r.error}` : ''));
+    console.log([r.op, r.shape, fmt(r.ours_ms, 3), fmt(r.peer_ms, 3), fmt(r.ratio), fmt(r.jax_ms, 3), fmt(r.jax_ratio), fmt(r.ours_gflops), fmt(r.peer_gflops), fmt(r.jax_gflops), fmt(r.ours_gbps), fmt(r.ours_tokens_per_s, 1)].join('\t') + (r.error ? `\tERROR ${r.error}` : ''));
   }
   if (underLoad) console.log(banner);
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(result, null, 2));

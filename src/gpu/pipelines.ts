@@ -65,7 +65,13 @@ export class PipelineCache {
     return this.compileNow(src, entryPoint, params, key);
   }
 
+  /** What a compiled (or compiling) variant was built from: its shader, entry point and template parameters. */
+  variant(key: string): { src: ShaderSource; entryPoint: string; params: ShaderParams } | undefined {
+    return this.specs.get(key);
+  }
+
   private compileNow(src: ShaderSource, entryPoint: string, params: ShaderParams, key: string): GPUComputePipeline {
+    this.specs.set(key, { src, entryPoint, params });
     const p = this.device.createComputePipeline({
       layout: 'auto',
       compute: { module: this.module(src, params), entryPoint },
@@ -125,6 +131,7 @@ export class PipelineCache {
     if (done) return Promise.resolve(done);
     let p = this.pending.get(key);
     if (!p) {
+      this.specs.set(key, { src, entryPoint, params });
       p = this.device
         .createComputePipelineAsync({ layout: 'auto', compute: { module: this.module(src, params), entryPoint }, label: key })
         .then((pipe) => {
