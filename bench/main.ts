@@ -1,12 +1,14 @@
 /**
- * Benchmark page: runs every case of bench/suites/*.ts against TensorFlow.js's WebGPU backend on the same
- * adapter in the same page, and hands the rows to scripts/bench.mjs (or shows them when opened by hand).
+ * Benchmark page: runs every case of bench/suites/*.ts against TensorFlow.js's WebGPU backend and, where the case
+ * has one, jax-js's jit (bench/peers/jax-transformer.ts), all on the same adapter in the same page, and hands the
+ * rows to scripts/bench.mjs (or shows them when opened by hand).
  *
- * Timing (src/gpu/timing.ts medianPassTimes, the same clock on both sides): wall time over R back-to-back
- * iterations, JavaScript work included (ours: encoding R iterations into one pass, submitting; peer: R calls of its
- * TF.js ops), ending when the GPU has finished (onSubmittedWorkDone on each side's queue), nothing read back. R is
- * chosen per side so one sample lasts ~targetMs; after warm-up, rounds alternate ours and the peer (round r: one
- * sample of ours, then one of the peer's), and each side's time is the median per-iteration time of its samples.
+ * Timing (src/gpu/timing.ts medianPassTimes, the same clock on every side): wall time over R back-to-back
+ * iterations, JavaScript work included (ours: encoding R iterations into one pass, submitting; TF.js: R calls of its
+ * ops; jax-js: R calls of its jit'ed function), ending when the GPU has finished (onSubmittedWorkDone on each
+ * side's queue; jax-js's blockUntilReady), nothing read back. R is chosen per side so one sample lasts ~targetMs;
+ * after warm-up, rounds alternate the sides (round r: one sample of ours, then TF.js's, then jax-js's), and each
+ * side's time is the median per-iteration time of its samples.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -16,7 +18,7 @@ import { tuneKernels } from '../src/kernels/autotune';
 import { describeChoices } from '../src/kernels/tuning';
 import { medianPassTimes, passWork, type PassTiming, type TimedWork } from '../src/gpu/timing';
 import { profileRun } from './profile';
-import type { BenchCase, BenchRow, PeerRunner, Suite } from './types';
+import type { BenchCase, BenchRow, JaxRunner, PeerRunner, Suite } from './types';
 
 const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: true });
 
@@ -25,6 +27,8 @@ const quick = params.has('quick');
 const only = (params.get('only') ?? '').split(',').filter(Boolean);
 /** `--profile X`: profile a run's steps instead of timing the suites (bench/profile.ts). */
 const profileSpec = params.get('profile');
+/** `--no-jax`: leave the jax-js peer out (it compiles its own kernels, which takes a while on SwiftShader). */
+const noJax = params.has('no-jax');
 const targetMs = quick ? 150 : 400;
 /** Timed samples per side (DESIGN.md: median of at least 7). */
 const samples = quick ? 7 : 9;
@@ -64,21 +68,36 @@ function peerWork(p: PeerRunner): TimedWork {
   };
 }
 
+/** The jax-js peer as a TimedWork: `repeats` jit'ed iterations, then every array they produced computed. */
+function jaxWork(j: JaxRunner): TimedWork {
+  return async (repeats) => {
+    for (let i = 0; i < repeats; i++) j.step();
+    await j.done();
+  };
+}
+
 async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: string }> {
   const gflops = (ms: number | null) => (ms && c.flops ? c.flops / (ms * 1e6) : 0);
   const gbps = (ms: number | null) => (ms && c.bytes ? c.bytes / (ms * 1e6) : 0);
   const ours = await c.ours(gpu);
   let peer: PeerRunner | null = null;
+  let jax: JaxRunner | null = null;
   let ourTiming: PassTiming;
   let peerTiming: PassTiming | null = null;
+  let jaxTiming: PassTiming | null = null;
   try {
     peer = c.peer ? await c.peer(tf) : null;
+    jax = c.jax && !noJax ? await c.jax() : null;
     if (!ours.work && !ours.record) throw new Error(`${c.op} ${c.shape}: its runner has neither record nor work`);
-    const sides = [ours.work ?? passWork(gpu, (pass) => ours.record!(pass)), ...(peer ? [peerWork(peer)] : [])];
-    [ourTiming, peerTiming = null] = await medianPassTimes(sides, { targetMs, samples });
+    const sides = [ours.work ?? passWork(gpu, (pass) => ours.record!(pass)), ...(peer ? [peerWork(peer)] : []), ...(jax ? [jaxWork(jax)] : [])];
+    const timings = await medianPassTimes(sides, { targetMs, samples });
+    ourTiming = timings[0];
+    peerTiming = peer ? timings[1] : null;
+    jaxTiming = jax ? timings[peer ? 2 : 1] : null;
   } finally {
     ours.dispose();
     peer?.dispose();
+    jax?.dispose();
   }
   const oursMs = ourTiming.medianMs;
   const peerMs = peerTiming?.medianMs ?? null;
@@ -95,6 +114,13 @@ async function runCase(gpu: Gpu, c: BenchCase): Promise<BenchRow & { error?: str
     ours_repeats: ourTiming.repeats,
     peer_repeats: peerTiming?.repeats ?? null,
   };
+  if (jaxTiming) {
+    row.jax_ms = jaxTiming.medianMs;
+    row.jax_ratio = jaxTiming.medianMs / oursMs;
+    row.jax_gflops = gflops(jaxTiming.medianMs);
+    row.jax_samples_ms = jaxTiming.samplesMs;
+    row.jax_repeats = jaxTiming.repeats;
+  }
   if (c.tokens) row.ours_tokens_per_s = (1000 * c.tokens) / oursMs;
   if (c.bytes) {
     row.ours_gbps = gbps(oursMs);
@@ -147,7 +173,7 @@ async function main(): Promise<void> {
     clock: 'wall time, JavaScript work included on both sides, ending when the GPU finishes; nothing read back',
     samples,
     targetMs,
-    order: 'alternating: each round one sample of ours, then one of the peer',
+    order: 'alternating: each round one sample of ours, then one of the TF.js peer, then one of the jax-js peer (where the row has them)',
   };
   const result = { adapter, browser: navigator.userAgent, tuning, method, rows };
   if (report) report(JSON.stringify(result));

@@ -27,6 +27,17 @@ export interface PeerRunner {
 }
 
 /**
+ * The second peer, jax-js (bench/peers/jax-transformer.ts): `step` runs one iteration (a jit'ed function) and
+ * returns without waiting; `done` resolves when every array the iterations produced is computed (jax-js's
+ * blockUntilReady, which reads nothing back).
+ */
+export interface JaxRunner {
+  step(): void;
+  done(): Promise<void>;
+  dispose(): void;
+}
+
+/**
  * One row of the benchmark table. `flops` (or `bytes` for bandwidth-bound ops such as AdamW) is the napkin
  * count for ONE iteration; write how it is counted in a comment where the case is defined.
  */
@@ -45,6 +56,8 @@ export interface BenchCase {
   ours(gpu: Gpu): OursRunner | Promise<OursRunner>;
   /** Omit when TF.js has no comparable op; the row then shows no ratio. */
   peer?(tf: Tf): PeerRunner | Promise<PeerRunner>;
+  /** The jax-js side, where the bench has one (matmul and whole training steps). */
+  jax?(): Promise<JaxRunner>;
 }
 
 /** A suite file (bench/suites/<op>.ts) default-exports a function returning its cases. */
@@ -68,4 +81,10 @@ export interface BenchRow {
   /** Iterations per sample. */
   ours_repeats?: number;
   peer_repeats?: number | null;
+  /** The jax-js peer, where the case has one: its median ms and jax_ms / ours_ms (above 1: ours is faster). */
+  jax_ms?: number | null;
+  jax_ratio?: number | null;
+  jax_gflops?: number | null;
+  jax_samples_ms?: number[] | null;
+  jax_repeats?: number | null;
 }

@@ -1,5 +1,6 @@
 import { Matmul, type MatmulShape } from '../../src/kernels/matmul';
 import { randn } from '../../tests/util/random';
+import { createJaxMatmul } from '../peers/jax-transformer';
 import type { BenchCase, Suite } from '../types';
 
 // FLOPs: 2·M·N·K per product (a multiply and an add per term). Fewest bytes: 4·(M·K + K·N + M·N); at 512³
@@ -42,6 +43,7 @@ function matmulCase(label: string, shape: MatmulShape, quick: boolean): BenchCas
       const tb = tf.tensor2d(b, shape.transB ? [N, K] : [K, N]);
       return { run: () => tf.matMul(ta, tb, shape.transA, shape.transB), dispose: () => tf.dispose([ta, tb]) };
     },
+    jax: () => createJaxMatmul(a, b, shape),
   };
 }
 
