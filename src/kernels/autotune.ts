@@ -9,7 +9,7 @@
  * alternate within rounds (the order rotates), a warm-up submit first (it includes the pipeline's first use).
  * A candidate over 2× the best after the first round is dropped (it cannot win; CPU emulation's slow candidates
  * cost up to a second a call); the pick is the lowest median of ROUNDS rounds, except that small matmuls keep
- * the large ones' tiling unless another is clearly faster (PREFER_MARGIN).
+ * the large ones' tiling unless another is clearly faster (PREFER_MARGIN, in the median and in every round).
  */
 import type { Gpu } from '../gpu/device';
 import { median } from '../gpu/timing';
@@ -41,8 +41,9 @@ export interface TuneOptions {
 
 const ROUNDS = 3;
 /**
- * A small matmul keeps the large class's tiling unless another is this much faster: each distinct tiling is more
- * pipelines to compile for every model (seconds on CPU emulation), which a near-tie does not pay back.
+ * A small matmul keeps the large class's tiling unless another is this much faster, in its median and in every
+ * round: each distinct tiling is more pipelines to compile for every model (about 5 s on CPU emulation for the
+ * three transposes, measured 2026-12-08), which a near-tie does not pay back.
  */
 const PREFER_MARGIN = 0.05;
 const TARGET_MS = 8;
@@ -73,6 +74,15 @@ async function submitMs(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void,
   gpu.queue.submit([buf]);
   await gpu.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / reps;
+}
+
+/**
+ * Whether samples `a` (one per round) beat `b` clearly: a's median at most (1 − PREFER_MARGIN) of b's, and a at
+ * most that much of b in every round. Exported for tests.
+ */
+export function clearlyFaster(a: readonly number[], b: readonly number[]): boolean {
+  const f = 1 - PREFER_MARGIN;
+  return a.length === b.length && a.length > 0 && median(a) <= f * median(b) && a.every((x, r) => x <= f * b[r]!);
 }
 
 /**
@@ -109,9 +119,11 @@ export async function race(gpu: Gpu, candidates: readonly Candidate[], prefer = 
     ms.forEach((m, i) => {
       if (m !== null && (pick < 0 || m < ms[pick]!)) pick = i;
     });
-    // the preferred candidate stays unless another beats it clearly (more than the noise of a few rounds)
+    // The preferred candidate stays unless another beats it clearly: by PREFER_MARGIN in its median and in every
+    // round (the rounds alternate the candidates, so a burst of load hits both in the same round; one quick
+    // sample each is noisy on a shared CPU, and a near-tie won by noise would cost compiles for nothing).
     const kept = prefer >= 0 ? ms[prefer] : null;
-    if (kept != null && ms[pick]! > (1 - PREFER_MARGIN) * kept) pick = prefer;
+    if (kept != null && pick !== prefer && !clearlyFaster(samples[pick]!, samples[prefer]!)) pick = prefer;
     return { ms, wrong, pick };
   } finally {
     for (const m of made) m.destroy();

@@ -109,6 +109,7 @@ describe('autotune', () => {
       const slowFirst = await race(gpu, [cand('slow', true, 256), cand('fast', true, 1)], 0);
       expect(slowFirst.ms[0] === null || slowFirst.ms[1]! < 0.95 * slowFirst.ms[0]).toBe(true); // dropped (over 2×) or clearly slower
       expect(slowFirst.pick).toBe(1);
+      // identical candidates: the preferred one stays unless the other won every round by the margin
       const tie = await race(gpu, [cand('a', true, 1), cand('b', true, 1)], 1);
       if (tie.ms[0]! > 0.95 * tie.ms[1]!) expect(tie.pick).toBe(1);
       await expect(race(gpu, [cand('wrong', false, 1), cand('also wrong', false, 1)])).rejects.toThrow(/every candidate gave a wrong result/);

@@ -1,5 +1,6 @@
 // The kernel tuning's data (pure): shape classes, the device key, the untuned defaults, and the checks a stored
 // record must pass before kernels use it (storage is not trusted).
+import { clearlyFaster } from '../../src/kernels/autotune';
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device';
 import {
@@ -65,5 +66,15 @@ describe('kernel tuning', () => {
     const noSub = fakeGpu(false);
     expect(validTuning({ ...record(gpu), key: tuningKey(noSub) }, noSub)).toBeNull();
     expect(validTuning({ ...record(gpu), key: tuningKey(noSub), choices: { ...record(gpu).choices, matmul: { small: GENERIC_CHOICES.matmul.small, large: GENERIC_CHOICES.matmul.large } } }, noSub)).not.toBeNull();
+  });
+});
+
+describe('clearlyFaster (a small matmul keeps the large class tiling unless another wins clearly)', () => {
+  it('needs the margin in the median and in every round', () => {
+    expect(clearlyFaster([8, 8, 8], [10, 10, 10])).toBe(true);
+    expect(clearlyFaster([8, 8, 9.8], [10, 10, 10])).toBe(false); // one round within the noise
+    expect(clearlyFaster([9.7, 9.7, 9.7], [10, 10, 10])).toBe(false); // 3% is a near-tie
+    expect(clearlyFaster([8, 8, 8], [10, 10])).toBe(false); // rounds do not line up
+    expect(clearlyFaster([], [])).toBe(false);
   });
 });
