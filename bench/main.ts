@@ -24,7 +24,14 @@ const suites = import.meta.glob<{ default: Suite }>('./suites/*.ts', { eager: tr
 
 const params = new URLSearchParams(location.search);
 const quick = params.has('quick');
+/** `--only op[:shape prefix],...`: rows of these ops (e.g. matmul, train_gpt), optionally only shapes starting so. */
 const only = (params.get('only') ?? '').split(',').filter(Boolean);
+function selected(c: BenchCase): boolean {
+  return only.some((o) => {
+    const [op, shape] = o.split(':');
+    return (c.op === op || c.op.startsWith(`${op}_`)) && (shape === undefined || c.shape.startsWith(shape));
+  });
+}
 /** `--profile X`: profile a run's steps instead of timing the suites (bench/profile.ts). */
 const profileSpec = params.get('profile');
 /** `--no-jax`: leave the jax-js peer out (it compiles its own kernels, which takes a while on SwiftShader). */
@@ -156,7 +163,7 @@ async function main(): Promise<void> {
   for (const [path, mod] of Object.entries(suites).sort(([x], [y]) => x.localeCompare(y))) {
     for (const c of mod.default({ quick })) {
       if (quick && !c.quick) continue;
-      if (only.length && !only.some((o) => c.op === o || c.op.startsWith(`${o}_`))) continue;
+      if (only.length && !selected(c)) continue;
       try {
         const row = await runCase(gpu, c);
         rows.push(row);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- [--quick] [--json FILE] [--only op1,op2] [--adapter default|swiftshader] [--max-load L] [--allow-load]
+// npm run bench -- [--quick] [--json FILE] [--only op1,op2:shape-prefix] [--adapter default|swiftshader] [--max-load L] [--allow-load]
 //                   [--profile PRESET|CONFIG_JSON] [--no-jax]
 // Serves bench/index.html with Vite, opens it in headless Chromium, prints the table of times, GFLOP/s and ratios
 // against TF.js's WebGPU backend and, where a row has one, jax-js's jit (--no-jax leaves that peer out);
