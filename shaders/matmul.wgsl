@@ -1,6 +1,6 @@
 // matmul: C[b] (M, N) = alpha * op(A[b]) (M, K) * op(B[b]) (K, N) [+ bias[b] (N)] [+ C[b]], for b < batch.
-// Layout: every matrix row-major; op(A) = A stored (M, K), or (K, M) with TRANS_A; op(B) = B stored (K, N),
-// or (N, K) with TRANS_B. Matrix b of X starts at offsetX + b * strideX elements (stride 0 broadcasts).
+// Layout: every matrix row-major; op(A) = A stored (M, K), or (K, M) with the TRANS_A flag; op(B) = B stored
+// (K, N), or (N, K) with TRANS_B. Matrix b of X starts at offsetX + b * strideX elements (stride 0 broadcasts).
 // Entry points:
 //   matmul_naive  one invocation per output; the clean slow path the fast one is checked against.
 //   matmul_tiled  a workgroup of WG_X x WG_Y invocations computes a BM x BN tile of C (BM = WG_Y*TM,
@@ -9,10 +9,11 @@
 //                 quads). K is walked BK at a time: the A (BK, BM) and B (BK, BN) slices are staged k-major
 //                 in workgroup memory as vec4s (zero-padded outside the matrices), then each k step is an
 //                 outer product of an A column fragment and a B row fragment.
-// Template parameters: tile sizes, TRANS_A, TRANS_B, and VEC4, which binds A, B, C and bias as vec4 arrays (the
-// wrapper picks it when the contiguous dimensions, offsets and strides are multiples of 4); otherwise every load
-// is scalar and bounds-checked. Bias and accumulate are runtime flags: each pipeline costs seconds to compile on
-// SwiftShader, and the epilogue's uniform branch costs nothing measurable.
+// Template parameters: tile sizes and VEC4, which binds A, B, C and bias as vec4 arrays (the wrapper picks it
+// when the contiguous dimensions, offsets and strides are multiples of 4); otherwise every load is scalar and
+// bounds-checked. Bias, accumulate and the two transposes are runtime flags: each pipeline costs seconds to
+// compile on SwiftShader (the unrolled register block, not the staging, is what costs), and a uniform branch per
+// staged slice or epilogue costs nothing measurable; so one variant per tiling and VEC4 serves every product.
 // SUBGROUP_A (SwiftShader: subgroups of 4 consecutive invocations, which share ty when WG_X % 4 == 0): A is
 // staged as scalars, each lane reads a quarter of the A fragment and subgroupBroadcast hands it to the others,
 // since a CPU adapter pays for every workgroup-memory read per lane (about 15% faster there).
@@ -27,7 +28,8 @@ struct Params {
   strideA: u32, strideB: u32, strideC: u32, strideBias: u32,
   offsetA: u32, offsetB: u32, offsetC: u32, offsetBias: u32,
   alpha: f32,
-  flags: u32,        // bit 0: add the bias; bit 1: accumulate into C (runtime, so they add no pipelines)
+  flags: u32,        // bit 0: add the bias; bit 1: accumulate into C; bit 2: A transposed; bit 3: B transposed
+                     // (runtime, so they add no pipelines: one variant serves every transpose)
   _pad0: u32, _pad1: u32,
 }
 
@@ -51,23 +53,20 @@ struct Params {
 
 const HAS_BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
+const TRANS_A: u32 = 4u;
+const TRANS_B: u32 = 8u;
+
+fn trans_a() -> bool { return (p.flags & TRANS_A) != 0u; }
+fn trans_b() -> bool { return (p.flags & TRANS_B) != 0u; }
 
 // Element offset of (m, k) of op(A), relative to its matrix.
 fn a_at(m: u32, k: u32) -> u32 {
-#if ${TRANS_A}
-  return k * p.M + m;
-#else
-  return m * p.K + k;
-#endif
+  return select(m * p.K + k, k * p.M + m, trans_a());
 }
 
 // Element offset of (k, n) of op(B), relative to its matrix.
 fn b_at(k: u32, n: u32) -> u32 {
-#if ${TRANS_B}
-  return n * p.K + k;
-#else
-  return k * p.N + n;
-#endif
+  return select(k * p.N + n, n * p.K + k, trans_b());
 }
 
 #if ${NAIVE}
@@ -140,7 +139,7 @@ fn bias_get(i: u32) -> f32 {
 // Neighbouring invocations read neighbouring words of the stored layout; vec4 reads along it when VEC4.
 fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
 #if ${VEC4}
-#if ${TRANS_A}
+  if (trans_a()) {
   for (var e = lid; e < BK * BM4; e += WG_SIZE) {        // A (K, M): quads along m, stored as they are
     let kk = e / BM4;
     let mm = (e % BM4) * 4u;
@@ -148,7 +147,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let m = m0 + mm;
     put_a4(kk, mm, select(vec4<f32>(0.0), a[(baseA + k * p.M + m) / 4u], k < p.K && m < p.M));
   }
-#else
+  } else {
   for (var e = lid; e < BM * (BK / 4u); e += WG_SIZE) {  // A (M, K): quads along k, scattered to 4 rows of As
     let kk = (e % (BK / 4u)) * 4u;
     let mm = e / (BK / 4u);
@@ -157,8 +156,8 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let v = select(vec4<f32>(0.0), a[(baseA + m * p.K + k) / 4u], k < p.K && m < p.M);
     for (var j = 0u; j < 4u; j++) { put_a(kk + j, mm, v[j]); }
   }
-#endif
-#if ${TRANS_B}
+  }
+  if (trans_b()) {
   for (var e = lid; e < BN * (BK / 4u); e += WG_SIZE) {  // B (N, K): quads along k, scattered to 4 rows of Bs
     let kk = (e % (BK / 4u)) * 4u;
     let nn = e / (BK / 4u);
@@ -167,7 +166,7 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let v = select(vec4<f32>(0.0), b[(baseB + n * p.K + k) / 4u], k < p.K && n < p.N);
     for (var j = 0u; j < 4u; j++) { Bs[(kk + j) * BN4 + nn / 4u][nn % 4u] = v[j]; }
   }
-#else
+  } else {
   for (var e = lid; e < BK * BN4; e += WG_SIZE) {        // B (K, N): quads along n, stored as they are
     let kk = e / BN4;
     let nn = (e % BN4) * 4u;
@@ -175,28 +174,20 @@ fn stage(lid: u32, baseA: u32, baseB: u32, m0: u32, n0: u32, k0: u32) {
     let n = n0 + nn;
     Bs[e] = select(vec4<f32>(0.0), b[(baseB + k * p.N + n) / 4u], k < p.K && n < p.N);
   }
-#endif
+  }
 #else
+  let ta = trans_a();
+  let tb = trans_b();
   for (var e = lid; e < BM * BK; e += WG_SIZE) {
-#if ${TRANS_A}
-    let mm = e % BM;
-    let kk = e / BM;
-#else
-    let kk = e % BK;
-    let mm = e / BK;
-#endif
+    let mm = select(e / BK, e % BM, ta);
+    let kk = select(e % BK, e / BM, ta);
     let m = m0 + mm;
     let k = k0 + kk;
     put_a(kk, mm, select(0.0, a[baseA + a_at(m, k)], m < p.M && k < p.K));
   }
   for (var e = lid; e < BK * BN; e += WG_SIZE) {
-#if ${TRANS_B}
-    let kk = e % BK;
-    let nn = e / BK;
-#else
-    let nn = e % BN;
-    let kk = e / BN;
-#endif
+    let kk = select(e / BN, e % BK, tb);
+    let nn = select(e % BN, e / BK, tb);
     let k = k0 + kk;
     let n = n0 + nn;
     Bs[kk * BN4 + nn / 4u][nn % 4u] = select(0.0, b[baseB + b_at(k, n)], k < p.K && n < p.N);

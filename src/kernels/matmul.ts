@@ -125,13 +125,13 @@ export function matmulSpans(shape: MatmulShape): MatmulSpans {
   return spansOf(resolve(shape));
 }
 
-/** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, flags u32, 2 pad. */
+/** Uniform layout (64 bytes): M N K batch u32; strideA B C bias u32; offsetA B C bias u32; alpha f32, flags u32 (bias 1, accumulate 2, transA 4, transB 8), 2 pad. */
 function packParams(s: Resolved): ArrayBuffer {
   return packUniform([
     ['u32', s.M], ['u32', s.N], ['u32', s.K], ['u32', s.batch],
     ['u32', s.strideA], ['u32', s.strideB], ['u32', s.strideC], ['u32', s.strideBias],
     ['u32', s.offsetA], ['u32', s.offsetB], ['u32', s.offsetC], ['u32', s.offsetBias],
-    ['f32', s.alpha], ['u32', (s.bias ? 1 : 0) | (s.accumulate ? 2 : 0)], ['u32', 0], ['u32', 0],
+    ['f32', s.alpha], ['u32', (s.bias ? 1 : 0) | (s.accumulate ? 2 : 0) | (s.transA ? 4 : 0) | (s.transB ? 8 : 0)], ['u32', 0], ['u32', 0],
   ]);
 }
 
@@ -205,8 +205,6 @@ export class Matmul {
     const params: ShaderParams = {
       NAIVE: variant === 'naive',
       VEC4: variant === 'tiled-vec4',
-      TRANS_A: s.transA,
-      TRANS_B: s.transB,
       WG_X: t.wgX,
       WG_Y: t.wgY,
       TM: t.tm,
