@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Attention, attentionSizes, type AttentionShape, type AttentionTiles } from '../../src/kernels/attention';
+import { Attention, attentionSizes, SHORT_KEYS, type AttentionShape, type AttentionTiles } from '../../src/kernels/attention';
 import type { Gpu } from '../../src/gpu/device';
 import { attentionBackwardRef, attentionForwardRef } from '../reference/attention';
 import { expectClose } from '../util/compare';
@@ -48,14 +48,21 @@ const name = (c: Case) =>
   (c.tiles ? ` rows ${c.tiles.rows} staged ${c.tiles.staged}` : '');
 
 // Pipelines are specialised by head size and tiles only, and SwiftShader compiles each in seconds, so the
-// cases share three variants, compiled up front in parallel: HS 16 and 64 with the default tiles (32 x 16), and
-// HS 5 (not a multiple of 4) with 8 x 8 tiles (many row and staged blocks, partial ones at both ends).
+// cases share four variants, compiled up front in parallel: HS 16 with the short-sequence tiles (16 x 8, up to
+// SHORT_KEYS keys) and the long ones (32 x 16), HS 64 with the short ones, and HS 5 (not a multiple of 4) with
+// 8 x 8 tiles (many row and staged blocks, partial ones at both ends).
 const small: AttentionTiles = { rows: 8, staged: 8 };
-const variants: [number, AttentionTiles | undefined][] = [[16, undefined], [64, undefined], [5, small]];
+const variants: [Partial<AttentionShape> & { HS: number }, AttentionTiles | undefined][] = [
+  [{ HS: 16, T: SHORT_KEYS }, undefined],
+  [{ HS: 16, T: SHORT_KEYS + 1 }, undefined],
+  [{ HS: 64, T: SHORT_KEYS }, undefined],
+  [{ HS: 5 }, small],
+];
 const cases: Case[] = [
   { B: 2, T: 1, NH: 4, NKV: 2, HS: 16 }, // several rows: one lse near 0 alone would make a relative norm flaky
   { B: 2, T: 33, NH: 4, NKV: 2, HS: 16 },
   { B: 1, T: 40, NH: 3, NKV: 1, HS: 16, scale: 0.3, spread: 3 },
+  { B: 2, T: 70, NH: 4, NKV: 2, HS: 16 }, // past SHORT_KEYS: 32 x 16 tiles, a partial block of rows at the end
   { B: 1, T: 33, NH: 4, NKV: 1, HS: 64 },
   { B: 1, T: 7, NH: 2, NKV: 2, HS: 5, tiles: small },
   { B: 2, T: 70, NH: 2, NKV: 1, HS: 5, tiles: small, spread: 3 },
@@ -65,7 +72,7 @@ const cases: Case[] = [
 describe('attention', () => {
   beforeAll(async () => {
     const gpu = await testGpu();
-    await Promise.all(variants.map(([HS, tiles]) => Attention.prepare(gpu, { HS }, tiles)));
+    await Promise.all(variants.map(([shape, tiles]) => Attention.prepare(gpu, shape, tiles)));
   }, 600_000);
 
   it.each(cases)('forward and backward match the float64 reference: B $B T $T NH $NH NKV $NKV HS $HS tiles $tiles', async (c) => {
@@ -110,6 +117,19 @@ describe('attention', () => {
     const a = await forwardBackward(gpu, c, seed);
     const b = await forwardBackward(gpu, c, seed);
     for (const key of ['y', 'lse', 'dq', 'dk', 'dv'] as const) expect(Array.from(b.out[key]), key).toEqual(Array.from(a.out[key]));
+  });
+
+  it('takes small tiles up to SHORT_KEYS keys (T, or the cache rows when decoding) and the large ones past it', async () => {
+    const gpu = await testGpu();
+    const tilesOf = (s: AttentionShape) => {
+      const att = new Attention(gpu, s);
+      const t = att.tiles;
+      att.destroy();
+      return t.forward;
+    };
+    expect(tilesOf({ B: 1, T: SHORT_KEYS, NH: 2, NKV: 2, HS: 16 })).toEqual({ rows: 16, staged: 8 });
+    expect(tilesOf({ B: 1, T: SHORT_KEYS + 1, NH: 2, NKV: 2, HS: 16 })).toEqual({ rows: 32, staged: 16 });
+    expect(tilesOf({ B: 1, T: 1, Tk: 10, kvRows: SHORT_KEYS + 1, NH: 2, NKV: 2, HS: 16 })).toEqual({ rows: 32, staged: 16 });
   });
 
   it('rejects bad shapes and small buffers with a message', async () => {
