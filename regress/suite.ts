@@ -4,6 +4,7 @@ import { linearTasks } from './checks/linear';
 import { moeAdamwTasks } from './checks/moe-adamw';
 import { pointwiseTasks } from './checks/pointwise';
 import { speedTasks } from './checks/speed';
+import { startupTasks } from './checks/startup';
 import { trainingTasks } from './checks/training';
 import breakable from './kernels.json';
 import type { Suite, Task } from './types';
@@ -13,7 +14,7 @@ export const BREAKABLE: readonly string[] = breakable;
 
 /** Every task of the suite, in a fixed order (sharding takes every n-th of this list). */
 export function suiteTasks(suite: Suite): Task[] {
-  return [...linearTasks(suite), ...moeAdamwTasks(suite), ...pointwiseTasks(suite), ...headTasks(suite), ...trainingTasks(suite), ...speedTasks(suite)];
+  return [...linearTasks(suite), ...moeAdamwTasks(suite), ...pointwiseTasks(suite), ...headTasks(suite), ...trainingTasks(suite), ...speedTasks(suite), ...startupTasks(suite)];
 }
 
 /**

@@ -8,15 +8,17 @@ import type { Binding } from '../src/kernels/dispatch';
 export type Suite = 'quick' | 'full';
 
 /** What a check's value is compared with. */
-export type CheckKind = 'correctness' | 'loss' | 'determinism' | 'throughput';
+export type CheckKind = 'correctness' | 'loss' | 'determinism' | 'throughput' | 'startup';
 
 /**
  * How a value is judged.
  * - max:      value <= tolerance, no baseline needed (relative error against the float64 reference, mismatch counts)
  * - relative: |value − baseline| / |baseline| <= tolerance (losses after N steps)
  * - slowdown: value >= baseline · (1 − tolerance), higher is better, only slower fails (throughput)
+ * - time:     value <= baseline / (1 − tolerance), lower is better, only longer fails (start-up time): the mirror
+ *             of slowdown, so one --speed-tolerance means the same factor for both
  */
-export type ToleranceRule = 'max' | 'relative' | 'slowdown';
+export type ToleranceRule = 'max' | 'relative' | 'slowdown' | 'time';
 
 export interface Tolerance {
   rule: ToleranceRule;

@@ -7,7 +7,8 @@ const num = (v) => {
   return a < 1e-2 || a >= 1e6 ? v.toExponential(2) : String(Number(v.toPrecision(4)));
 };
 
-const tolText = (t) => (t.rule === 'max' ? `<= ${num(t.value)}` : t.rule === 'relative' ? `±${num(t.value)} rel` : `>= ${num(1 - t.value)}x`);
+const tolText = (t) =>
+  t.rule === 'max' ? `<= ${num(t.value)}` : t.rule === 'relative' ? `±${num(t.value)} rel` : t.rule === 'time' ? `<= ${num(1 / (1 - t.value))}x` : `>= ${num(1 - t.value)}x`;
 
 const MARK = { pass: 'pass', fail: 'FAIL', new: 'new ', error: 'ERR ' };
 

@@ -15,7 +15,7 @@ export function adapterIdOf(adapter) {
 const fmt = (v) => (v === null || v === undefined ? 'null' : Math.abs(v) !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6) ? v.toExponential(2) : String(Number(v.toPrecision(4))));
 
 /**
- * The verdict of one check: 'error' when it threw; rule 'max' needs no baseline; 'relative' and 'slowdown' are
+ * The verdict of one check: 'error' when it threw; rule 'max' needs no baseline; 'relative', 'slowdown' and 'time' are
  * 'new' without one, or 'fail' with `requireBaseline` (CI, where a missing baseline must not pass unnoticed).
  * Returns the check with baseline, verdict and (for anything but a pass) a reason.
  */
@@ -41,6 +41,11 @@ export function judge(check, baselineChecks, { requireBaseline = false } = {}) {
   if (rule === 'slowdown') {
     const ratio = v / baseline;
     if (ratio < 1 - tol) return { ...out, verdict: 'fail', reason: `${fmt(v)} ${check.unit} is ${fmt(ratio)}x the baseline ${fmt(baseline)} (allowed down to ${fmt(1 - tol)}x)` };
+    return out;
+  }
+  if (rule === 'time') {
+    const ratio = v / baseline;
+    if (ratio > 1 / (1 - tol)) return { ...out, verdict: 'fail', reason: `${fmt(v)} ${check.unit} is ${fmt(ratio)}x the baseline ${fmt(baseline)} (allowed up to ${fmt(1 / (1 - tol))}x)` };
     return out;
   }
   return { ...out, verdict: 'error', reason: `unknown tolerance rule '${rule}'` };

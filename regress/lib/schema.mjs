@@ -2,8 +2,8 @@
 // Used by --merge on its inputs and by the e2e test on every report the runner writes.
 import { REPORT_SCHEMA } from './report.mjs';
 
-const KINDS = ['correctness', 'loss', 'determinism', 'throughput'];
-const RULES = ['max', 'relative', 'slowdown'];
+const KINDS = ['correctness', 'loss', 'determinism', 'throughput', 'startup'];
+const RULES = ['max', 'relative', 'slowdown', 'time'];
 const VERDICTS = ['pass', 'fail', 'new', 'error'];
 
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);

@@ -64,7 +64,7 @@ function regress(args: string[]): Promise<{ code: number; out: string; ms: numbe
 }
 
 const read = (file: string): Report => JSON.parse(readFileSync(file, 'utf8'));
-const BASELINE_RULES = ['relative', 'slowdown'];
+const BASELINE_RULES = ['relative', 'slowdown', 'time'];
 
 describe('npm run regress', () => {
   it('runs the quick suite with no baseline: exit 0, a schema-valid report, baseline-relative checks new; --update-baseline writes them', { timeout: 480_000 }, async () => {
@@ -180,12 +180,15 @@ describe('regression report logic', () => {
     expect(judge(check('slowdown', 40, 0.5), { x: { value: 100 } }).verdict).toBe('fail');
     expect(judge(check('slowdown', 60, 0.5), { x: { value: 100 } }).verdict).toBe('pass');
     expect(judge(check('slowdown', 500, 0.5), { x: { value: 100 } }).verdict).toBe('pass');
+    expect(judge(check('time', 210, 0.5), { x: { value: 100 } }).verdict).toBe('fail');
+    expect(judge(check('time', 190, 0.5), { x: { value: 100 } }).verdict).toBe('pass');
+    expect(judge(check('time', 20, 0.5), { x: { value: 100 } }).verdict).toBe('pass');
     expect(judge({ ...check('max', null, 0), error: true, message: 'boom' }, null)).toMatchObject({ verdict: 'error', reason: 'boom' });
   });
 
   it('with requireBaseline (CI), a baseline-relative check without a baseline fails instead of passing as new', () => {
     const required = { requireBaseline: true };
-    for (const rule of ['relative', 'slowdown']) {
+    for (const rule of ['relative', 'slowdown', 'time']) {
       expect(judge(check(rule, 2.0, 0.5), null, required)).toMatchObject({ verdict: 'fail', reason: expect.stringMatching(/no baseline .*--require-baseline/) });
       expect(judge(check(rule, 2.0, 0.5), { x: { value: 2.0 } }, required).verdict).toBe('pass');
     }
