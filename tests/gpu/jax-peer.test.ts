@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createJaxTrainer } from '../../bench/peers/jax-transformer';
-import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
+import { resolveModelConfig } from '../../src/model/config';
 import { buildLayout } from '../../src/model/layout';
-import { referenceForward, type RefParams } from '../reference/model';
+import { referenceForward } from '../reference/model';
 import { expectClose } from '../util/compare';
-import { freshSeed, randint, randn } from '../util/random';
+import { randomPeerParams, refParamsOf } from '../util/peer-params';
+import { freshSeed, randint } from '../util/random';
 
 const B = 2;
 const T = 5;
@@ -20,30 +21,18 @@ const cases: [string, Record<string, unknown>][] = [
   ['gelu untied, NH 4 NKV 2', { ...tiny, nHead: 4, nKvHead: 2, mlp: 'gelu', tiedEmbeddings: false }],
 ];
 
-/** Random parameters: matrices N(0, 0.4) (so attention is decisive), norms 1 + N(0, 0.1). */
-function randomFlat(c: ModelConfig, seed: number): Float32Array {
-  const layout = buildLayout(c);
-  const flat = randn(layout.totalLength, seed, 0.4);
-  for (const s of layout.specs) if (s.init === 'ones') for (let i = s.offset; i < s.offset + s.length; i++) flat[i] = 1 + flat[i] / 4;
-  return flat;
-}
-
-function refParams(c: ModelConfig, flat: Float32Array): RefParams {
-  return new Map(buildLayout(c).specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
-}
-
 describe('jax-js training peer', () => {
   for (const [name, override] of cases) {
     it(`loss matches the float64 reference: ${name}`, async () => {
       const c = resolveModelConfig(override);
       const seed = freshSeed();
-      const flat = randomFlat(c, seed);
+      const flat = randomPeerParams(c, seed);
       const tokens = Int32Array.from(randint(B * T, seed + 1, c.vocabSize));
       const targets = Int32Array.from(randint(B * T, seed + 2, c.vocabSize));
       const trainer = await createJaxTrainer(c, { batchSize: B, seqLen: T, lr: 1e-2, seed }, tokens, targets);
       try {
         trainer.loadFlat(flat, buildLayout(c));
-        const ref = referenceForward(c, refParams(c, flat), tokens, targets, B, T);
+        const ref = referenceForward(c, refParamsOf(c, flat), tokens, targets, B, T);
         expectClose('loss', [await trainer.loss()], [ref.loss], 1e-4, `seed ${seed}`);
       } finally {
         trainer.dispose();

@@ -6,11 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTfTrainer } from '../../bench/peers/tf-transformer';
-import { resolveModelConfig, type ModelConfig } from '../../src/model/config';
+import { resolveModelConfig } from '../../src/model/config';
 import { buildLayout } from '../../src/model/layout';
-import { referenceForward, type RefParams } from '../reference/model';
+import { referenceForward } from '../reference/model';
 import { expectClose } from '../util/compare';
-import { freshSeed, randint, randn } from '../util/random';
+import { randomPeerParams, refParamsOf } from '../util/peer-params';
+import { freshSeed, randint } from '../util/random';
 
 const B = 2;
 const T = 5;
@@ -25,21 +26,6 @@ const cases: [string, Record<string, unknown>][] = [
   ['moe K1 gelu every block', { ...tiny, mlp: 'gelu', moeEvery: 1, moeExperts: 4, moeTopK: 1, moeCapacityFactor: 0.8, moeAuxLossWeight: 0.1 }],
 ];
 
-/** Random parameters: matrices N(0, 0.4) (so attention and routing are decisive), norms 1 + N(0, 0.1). */
-function randomFlat(c: ModelConfig, seed: number): Float32Array {
-  const layout = buildLayout(c);
-  const flat = randn(layout.totalLength, seed, 0.4);
-  for (const s of layout.specs) {
-    if (s.init === 'ones') for (let i = s.offset; i < s.offset + s.length; i++) flat[i] = 1 + flat[i] / 4;
-    if (s.name.endsWith('moe.router')) for (let i = s.offset; i < s.offset + s.length; i++) flat[i] *= 3;
-  }
-  return flat;
-}
-
-function refParams(c: ModelConfig, flat: Float32Array): RefParams {
-  return new Map(buildLayout(c).specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
-}
-
 describe('TF.js training peer', () => {
   beforeAll(async () => {
     await tf.setBackend('webgpu');
@@ -50,7 +36,7 @@ describe('TF.js training peer', () => {
     it(`forward matches the float64 reference: ${name}`, async () => {
       const c = resolveModelConfig(override);
       const seed = freshSeed();
-      const flat = randomFlat(c, seed);
+      const flat = randomPeerParams(c, seed);
       const tokens = Int32Array.from(randint(B * T, seed + 1, c.vocabSize));
       const targets = Int32Array.from(randint(B * T, seed + 2, c.vocabSize));
       const trainer = createTfTrainer(tf, c, { batchSize: B, seqLen: T, lr: 1e-2, seed });
@@ -59,7 +45,7 @@ describe('TF.js training peer', () => {
         const out = trainer.forward(tokens, targets);
         const [logits, loss, aux] = await Promise.all([out.logits.data(), out.loss.data(), out.auxLoss.data()]);
         tf.dispose(Object.values(out));
-        const ref = referenceForward(c, refParams(c, flat), tokens, targets, B, T);
+        const ref = referenceForward(c, refParamsOf(c, flat), tokens, targets, B, T);
         const ctx = `seed ${seed}`;
         expectClose('logits', logits, ref.logits, 1e-4, ctx);
         expectClose('loss', [loss[0]], [ref.loss], 1e-4, ctx);

@@ -158,11 +158,7 @@ export function moeCombineBackwardRef(
   return { dExpertOut, dGates };
 }
 
-/**
- * dGates → dLogits through the gate policy and softmax, plus auxWeight · d aux / d logits with f_e (the
- * first-choice fractions) held constant.
- */
-export function moeRouterBackwardRef(
+type RouterBackwardArgs = [
   dGates: ArrayLike<number>,
   probs: ArrayLike<number>,
   expertIndex: ArrayLike<number>,
@@ -170,28 +166,14 @@ export function moeRouterBackwardRef(
   d: MoeDims,
   normalize: boolean,
   auxWeight: number,
-): Float64Array {
-  const { N, E, K } = d;
-  const dLogits = new Float64Array(N * E);
-  for (let t = 0; t < N; t++) {
-    const dp = Array.from({ length: E }, (_, e) => (auxWeight * E * firstChoice[e]) / (N * N));
-    const idx = Array.from({ length: K }, (_, k) => expertIndex[t * K + k]);
-    const ps = idx.map((e) => probs[t * E + e]);
-    const s = ps.reduce((a, b) => a + b, 0);
-    for (let k = 0; k < K; k++) {
-      const dg = dGates[t * K + k];
-      if (!normalize) {
-        dp[idx[k]] += dg;
-        continue;
-      }
-      // g_k = p_k / s: d g_k / d p_j = (δ_kj · s − p_k) / s².
-      for (let j = 0; j < K; j++) dp[idx[j]] += (dg * ((k === j ? s : 0) - ps[k])) / (s * s);
-    }
-    let dot = 0;
-    for (let e = 0; e < E; e++) dot += probs[t * E + e] * dp[e];
-    for (let e = 0; e < E; e++) dLogits[t * E + e] = probs[t * E + e] * (dp[e] - dot);
-  }
-  return dLogits;
+];
+
+/**
+ * dGates → dLogits through the gate policy and softmax, plus auxWeight · d aux / d logits with f_e (the
+ * first-choice fractions) held constant.
+ */
+export function moeRouterBackwardRef(...args: RouterBackwardArgs): Float64Array {
+  return routerBackward(false, ...args);
 }
 
 /**
@@ -199,35 +181,34 @@ export function moeRouterBackwardRef(
  * aux loss's gradient can cancel in dp (and dp in dp − dot), so a float32 result's error is bounded by this, not by
  * the (possibly tiny) result: the yardstick for judging the kernel.
  */
-export function moeRouterBackwardMagnitude(
-  dGates: ArrayLike<number>,
-  probs: ArrayLike<number>,
-  expertIndex: ArrayLike<number>,
-  firstChoice: ArrayLike<number>,
-  d: MoeDims,
-  normalize: boolean,
-  auxWeight: number,
-): Float64Array {
+export function moeRouterBackwardMagnitude(...args: RouterBackwardArgs): Float64Array {
+  return routerBackward(true, ...args);
+}
+
+function routerBackward(abs: boolean, ...[dGates, probs, expertIndex, firstChoice, d, normalize, auxWeight]: RouterBackwardArgs): Float64Array {
   const { N, E, K } = d;
-  const out = new Float64Array(N * E);
+  const a = (x: number) => (abs ? Math.abs(x) : x);
+  const sign = abs ? 1 : -1; // the terms' signs where the exact sums subtract
+  const dLogits = new Float64Array(N * E);
   for (let t = 0; t < N; t++) {
-    const dp = Array.from({ length: E }, (_, e) => Math.abs((auxWeight * E * firstChoice[e]) / (N * N)));
+    const dp = Array.from({ length: E }, (_, e) => a((auxWeight * E * firstChoice[e]) / (N * N)));
     const idx = Array.from({ length: K }, (_, k) => expertIndex[t * K + k]);
     const ps = idx.map((e) => probs[t * E + e]);
-    const s = ps.reduce((a, b) => a + b, 0);
+    const s = ps.reduce((x, y) => x + y, 0);
     for (let k = 0; k < K; k++) {
-      const dg = Math.abs(dGates[t * K + k]);
+      const dg = a(dGates[t * K + k]);
       if (!normalize) {
         dp[idx[k]] += dg;
         continue;
       }
-      for (let j = 0; j < K; j++) dp[idx[j]] += (dg * ((k === j ? s : 0) + ps[k])) / (s * s);
+      // g_k = p_k / s: d g_k / d p_j = (δ_kj · s − p_k) / s².
+      for (let j = 0; j < K; j++) dp[idx[j]] += (dg * ((k === j ? s : 0) + sign * ps[k])) / (s * s);
     }
     let dot = 0;
     for (let e = 0; e < E; e++) dot += probs[t * E + e] * dp[e];
-    for (let e = 0; e < E; e++) out[t * E + e] = probs[t * E + e] * (dp[e] + dot);
+    for (let e = 0; e < E; e++) dLogits[t * E + e] = probs[t * E + e] * (dp[e] + sign * dot);
   }
-  return out;
+  return dLogits;
 }
 
 /** dx[t] = Σ_k dDispatched[e_k, slot_k]. */
