@@ -14,6 +14,7 @@
  */
 import type { Rng } from '../../lib/rng';
 import type { Task, TaskInstance, ThinkingStyle } from './task';
+import { hash32 } from '../../lib/hash';
 
 /** Share of each task's problems held out for evaluation. */
 export const HELD_OUT_FRACTION = 0.2;
@@ -23,18 +24,6 @@ const SPLIT_SALT = 'spark-lab held-out v1';
 const MAX_DRAWS = 10_000;
 
 export type ProblemSplit = 'train' | 'eval';
-
-/** 32-bit FNV-1a of the UTF-16 code units, then murmur3's finaliser so every bit depends on every input bit. */
-function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The problem a prompt states, in the form the split hashes (the prompt itself for tasks without a canonical form). */
 export function canonicalProblem(task: Task, prompt: string): string {
