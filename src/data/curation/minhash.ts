@@ -29,7 +29,13 @@ export interface MinHashOptions {
   seed: number;
 }
 
-export const MINHASH_DEFAULTS: Readonly<MinHashOptions> = { shingle: 'word', n: 5, bands: 14, rows: 8, threshold: 0.8, seed: 1 };
+/**
+ * Defaults: word 5-grams, 112 hashes in 14 bands of 8, whose S-curve rises through 50% at s = (1/14)^(1/8) ≈ 0.72;
+ * the verification threshold sits just below it (0.7), so the bands, not the check, decide what is a duplicate.
+ * Short documents (a few dozen words) lose many 5-grams to each edit: word 3-grams find their near-copies better
+ * (tests/unit/polluted.test.ts measures both).
+ */
+export const MINHASH_DEFAULTS: Readonly<MinHashOptions> = { shingle: 'word', n: 5, bands: 14, rows: 8, threshold: 0.7, seed: 1 };
 
 /** Probability that two documents of Jaccard similarity s share at least one LSH band: 1 − (1 − s^rows)^bands. */
 export function sCurve(s: number, bands: number, rows: number): number {
