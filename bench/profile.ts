@@ -34,7 +34,8 @@ export interface ProfileReport {
   firstStepMs: number;
   flops: number;
   bytesBound: number;
-  /** Start-up: the run's pipelines, each compiled again alone (the sum is what a one-at-a-time start would cost). */
+  /** Start-up: every pipeline on the device (the run's, and the tuner's candidates it compiled first), each
+   *  compiled again alone; the run's part of the sum is what a one-at-a-time start costs. */
   compiles: CompileTime[];
   byFamily: ProfileRow[];
   byScope: ProfileRow[];

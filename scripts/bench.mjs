@@ -100,7 +100,7 @@ if (result) {
     console.log(`step: GPU ${ms(p.gpuMs)} ms (sum of dispatches), profiled wall ${ms(p.wallMs)} ms, plain step ${ms(p.plainStepMs)} ms, JavaScript encode ${ms(p.encodeMs)} ms; ` +
       `${(p.flops / 1e6).toFixed(2)} MFLOP, ${(p.bytesBound / 1e6).toFixed(2)} MB bound`);
     const compileSum = p.compiles.reduce((a, c) => a + c.ms, 0);
-    console.log(`start-up: the run's ${p.compiles.length} pipelines compiled again one at a time: ${(compileSum / 1000).toFixed(1)} s in all`);
+    console.log(`start-up: the device's ${p.compiles.length} pipelines (the run's and the tuner's candidates) compiled again one at a time: ${(compileSum / 1000).toFixed(1)} s in all`);
     console.log('pipeline\tcompile ms');
     for (const c of p.compiles) console.log(`${c.key}\t${c.ms.toFixed(0)}`);
     for (const [title, rows, n] of [['op family', p.byFamily, 30], ['phase and layer', p.byScope, 40], ['kernel', p.byEntry, 25]]) {

@@ -42,7 +42,7 @@ async function firstStep(ctx: RegressContext, presetId: string): Promise<CheckRe
       },
     ];
   } finally {
-    gpu.device.destroy();
+    gpu.destroy();
   }
 }
 
