@@ -116,10 +116,10 @@ function tileBytes(kernel: Kernel, rows: number, staged: number, TS: number): nu
   return vec4Rows * TS * 16 + scalars * 4;
 }
 
-// Preferred (rows, staged) first. 32 x 16 leads: on SwiftShader (2026-12-08, forward + backward of one layer, medians
-// of 7 alternating) it ran 5–21% faster than 32 x 32 at T 64 / HS 16 (100 vs 126 ms), T 128 / HS 32 (296 vs 354),
-// T 256 / HS 32 (384 vs 413) and T 512 / HS 32 (592 vs 609), and its three pipelines compile in 9 s instead of 16 s
-// (each staged row is an unrolled copy of the inner loop). Smaller tiles are for heads whose larger tiles do not fit.
+// Preferred (rows, staged) first. 32 x 16 leads: on SwiftShader (2026-12-08, forward + backward of one layer,
+// medians of 9 alternating, idle) it ran 9–27% faster than 32 x 32 at T 32, 64 and 128 (12.9 vs 17.7, 107.8 vs
+// 133.5, 286.5 vs 316.2 ms), and in a run at load 1.1 also at T 256 and 512 (384 vs 413, 592 vs 609); its three
+// pipelines compile in 9 s instead of 16 s (each staged row is an unrolled copy of the inner loop). Smaller tiles are for heads whose larger tiles do not fit.
 const CANDIDATES: Record<Kernel, [TileSize, TileSize][]> = {
   forward: [[32, 16], [16, 16], [16, 8], [8, 8]],
   dq: [[32, 16], [16, 16], [16, 8], [8, 8]],
@@ -128,8 +128,8 @@ const CANDIDATES: Record<Kernel, [TileSize, TileSize][]> = {
 
 /**
  * Up to this many keys per sequence, 16 x 8 tiles lead instead: on SwiftShader (2026-12-08, medians of 9
- * alternating) they ran as fast as 32 x 16 or faster at T 32 / HS 16 (12.5 vs 13.4 ms), T 64 / HS 16 (98.4 vs
- * 101.4) and T 64 / HS 32 (112.7 vs 116.2), and compile in 3.7 s instead of 8.9 s; at T 128 they were 20% slower.
+ * alternating, idle) they ran as fast as 32 x 16 at T 32 / HS 16 (12.8 vs 12.9 ms) and T 64 / HS 16 (106.7 vs
+ * 107.8), and compile in 3.7 s instead of 8.9 s; at T 128 / HS 32 they were 7% slower (306.2 vs 286.5).
  * Short sequences also leave 32-row tiles with only T / 32 blocks of rows per head to spread over the GPU.
  */
 export const SHORT_KEYS = 64;
